@@ -1,0 +1,1 @@
+"""Fractal Glyph Tape: phrase families with glyph codes and fractal addresses."""
