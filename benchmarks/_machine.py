@@ -1,0 +1,131 @@
+"""Shared benchmark helpers: machine description, timing, profiling and the benchmark corpus.
+
+Heavy modules (torch, faiss, tokenizers) are imported lazily, so a script can pin itself to one
+core before anything starts a thread pool.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import json
+import os
+import platform
+import pstats
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = Path(os.environ.get("GLYPH_DIST_DATASETS", ROOT.parent / "shared" / "datasets"))
+SGD_DIR = DATASETS / "sgd" / "dev"
+_CALCULATOR = re.compile(r"<<[^>]*>>")
+
+
+def machine_lines() -> list[str]:
+    """Platform, CPU model, cores, memory, Python and library versions, one fact a line."""
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines()
+                  if line.startswith("model name")), platform.processor() or "unknown")
+    meminfo = Path("/proc/meminfo").read_text() if Path("/proc/meminfo").exists() else ""
+    mem = re.search(r"MemTotal:\s+(\d+) kB", meminfo)
+    versions = []
+    for name in ("torch", "faiss-cpu", "faiss-gpu-cu12", "sentence-transformers", "tokenizers",
+                 "transformers", "scikit-learn", "numpy"):
+        try:
+            versions.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return [
+        f"platform: {platform.platform()}",
+        f"cpu: {model}; {os.cpu_count()} logical cores, {len(os.sched_getaffinity(0))} usable by this process",
+        f"memory: {int(mem.group(1)) / 2**20:.1f} GiB" if mem else "memory: unknown",
+        f"python: {platform.python_version()} ({sys.executable})",
+        f"versions: {', '.join(versions)}",
+    ]
+
+
+def print_header(title: str) -> None:
+    print(f"== {title}")
+    for line in machine_lines():
+        print(f"   {line}")
+    sys.stdout.flush()
+
+
+def pin_one_core(core: int = 0) -> None:
+    """Restrict this process to one core; call before importing torch, faiss or tokenizers."""
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.sched_setaffinity(0, {core})
+    import faiss
+    import torch
+
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+
+
+def timed(fn: Callable[[], T]) -> tuple[float, T]:
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def repeat_timed(fn: Callable[[], object], repeat: int, warmup: int = 1) -> list[float]:
+    """Wall times (s) of `repeat` calls after `warmup` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    return [timed(fn)[0] for _ in range(repeat)]
+
+
+def describe(times: list[float]) -> str:
+    return (f"median {statistics.median(times):.3f} s (min {min(times):.3f}, max {max(times):.3f}, "
+            f"n={len(times)})")
+
+
+def profile_top(fn: Callable[[], object], top: int = 20, sort: str = "cumulative") -> str:
+    """cProfile's `top` functions of one call of `fn`, as text."""
+    profiler = cProfile.Profile()
+    profiler.runcall(fn)
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(sort).print_stats(top)
+    return out.getvalue()
+
+
+def corpus_documents() -> Iterator[str]:
+    """Benchmark documents: SGD dialogues (one turn a line), GSM8K problems (question, then the
+    answer's reasoning lines without `<<...>>` annotations and the `#### n` line), SVAMP problems."""
+    from glyph_dist.fgt.ingest import source_documents
+
+    yield from source_documents(SGD_DIR)
+    for split in ("train", "test"):
+        for line in (DATASETS / "gsm8k" / f"{split}.jsonl").read_text().splitlines():
+            record = json.loads(line)
+            steps = [s for s in _CALCULATOR.sub("", record["answer"]).splitlines()
+                     if s.strip() and not s.lstrip().startswith("####")]
+            yield "\n".join([record["question"], *steps])
+    for problem in json.loads((DATASETS / "svamp" / "SVAMP.json").read_text()):
+        yield f"{problem['Body'].strip()} {problem['Question'].strip()}"
+
+
+def write_corpus(path: Path, max_phrases: int = 100_000) -> tuple[int, int]:
+    """Write documents to a text corpus until `max_phrases` distinct phrases (as ingest counts them)
+    are reached; returns (documents, distinct phrases). A document's lines become corpus lines,
+    which gives the same phrases, since a line break always ends a sentence in ingest."""
+    from glyph_dist.fgt.ingest import PhraseFilter, split_sentences
+
+    accepts, seen, n_docs = PhraseFilter().accepts, set(), 0
+    with path.open("w", encoding="utf-8") as out:
+        for doc in corpus_documents():
+            if len(seen) >= max_phrases:
+                break
+            seen.update(s for s in split_sentences(doc) if accepts(s))
+            out.writelines(f"{line}\n" for line in doc.splitlines() if line.strip())
+            n_docs += 1
+    return n_docs, len(seen)

@@ -1,0 +1,76 @@
+import pytest
+
+from glyph_dist.errors import GlyphDistError
+from glyph_dist.fgt.bpe import as_hf_tokenizer, train_bpe
+from glyph_dist.fgt.hybrid import GLYPH_CLOSE, GLYPH_OPEN, HybridTokenizer
+
+TEXT = ("I want to make a restaurant reservation for 2 people. Have a great day! "
+        "Zebra quantum marmalade orbits Neptune sideways.")
+
+
+def test_encode_decode_and_expand(hybrid, tape):
+    ids, details = hybrid.encode_hybrid(TEXT, return_details=True)
+    assert [d["text"] for d in details] == [
+        "I want to make a restaurant reservation for 2 people.", "Have a great day!",
+        "Zebra quantum marmalade orbits Neptune sideways."]
+    assert [d["decision"] for d in details] == ["glyph", "glyph", "text"]
+    assert all(d["similarity"] >= 0.75 for d in details[:2]) and details[2]["similarity"] < 0.75
+    decoded = hybrid.decode_hybrid(ids)
+    glyphs = [d["glyph"] for d in details[:2]]
+    assert decoded == (f"{GLYPH_OPEN}{glyphs[0]}{GLYPH_CLOSE} {GLYPH_OPEN}{glyphs[1]}{GLYPH_CLOSE} "
+                       "Zebra quantum marmalade orbits Neptune sideways.")
+    expanded = hybrid.decode_hybrid_with_expansion(ids)
+    representatives = [tape.records[d["family_id"]].representative for d in details[:2]]
+    assert expanded == " ".join(representatives) + " Zebra quantum marmalade orbits Neptune sideways."
+    assert len(ids) < len(hybrid.encode_regular([TEXT])[0])
+
+
+def test_glyph_code_costs_its_length_plus_two_tokens(hybrid):
+    ids, details = hybrid.encode_hybrid("Have a great day!", return_details=True)
+    assert ids[0] == hybrid.open_id and ids[-1] == hybrid.close_id
+    assert len(ids) == len(details[0]["glyph"]) + 2
+
+
+def test_threshold_extremes(tape):
+    strict = HybridTokenizer(tape, threshold=1.0)
+    ids, details = strict.encode_hybrid(TEXT, return_details=True)
+    assert all(d["glyph"] is None for d in details)
+    assert ids == strict.encode_regular([TEXT])[0]
+    assert strict.decode_hybrid(ids) == TEXT
+    loose = HybridTokenizer(tape, threshold=0.0)
+    assert all(d["glyph"] for d in loose.encode_hybrid(TEXT, return_details=True)[1])
+
+
+def test_filtered_sentences_stay_text(hybrid):
+    _, details = hybrid.encode_hybrid("Ok. Have a great day!", return_details=True)
+    assert details[0] == {"text": "Ok.", "similarity": None, "family_id": -1, "glyph": None, "decision": "text"}
+
+
+def test_glyph_tokens_are_added_once(tape, hybrid):
+    again = HybridTokenizer(tape, base=hybrid.base)
+    assert len(again.base) == len(hybrid.base)
+    assert again.base.all_special_tokens.count(GLYPH_OPEN) == 1
+    assert GLYPH_OPEN not in tape.tokenizer.get_vocab(), "the tape's own tokenizer is left unchanged"
+
+
+def test_wraps_any_local_tokenizer(tape, tmp_path):
+    other = as_hf_tokenizer(train_bpe(["a tiny corpus for a tiny tokenizer"] * 10, vocab_size=300))
+    other.save_pretrained(tmp_path / "tok")
+    from glyph_dist.fgt.store import load_tokenizer
+
+    hybrid = HybridTokenizer(tape, base=load_tokenizer(tmp_path / "tok"))
+    ids = hybrid.encode_hybrid(TEXT)
+    assert hybrid.decode_hybrid(ids).endswith("Zebra quantum marmalade orbits Neptune sideways.")
+    with pytest.raises(GlyphDistError, match="unknown tokenizer"):
+        load_tokenizer(tmp_path / "missing")
+
+
+def test_unknown_glyph_on_expansion_is_a_clear_error(hybrid, tape):
+    beyond = tape.codec.encode(len(tape.records) + 5)
+    with pytest.raises(GlyphDistError, match="not on this tape"):
+        hybrid.expand(f"{GLYPH_OPEN}{beyond}{GLYPH_CLOSE}")
+
+
+def test_bad_threshold(tape):
+    with pytest.raises(GlyphDistError, match="threshold"):
+        HybridTokenizer(tape, threshold=1.5)
