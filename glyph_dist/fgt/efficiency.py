@@ -17,6 +17,7 @@ from glyph_dist.errors import GlyphDistError
 from glyph_dist.fgt.hybrid import HybridTokenizer
 from glyph_dist.fgt.ingest import source_documents
 from glyph_dist.metrics import token_f1
+from glyph_dist.progress import Steps
 
 DEFAULT_THRESHOLDS = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))  # 0.50 ... 0.95
 WINDOW = 2048
@@ -66,16 +67,23 @@ def measure_threshold(hybrid: HybridTokenizer, plans, regular_tokens: np.ndarray
 
 
 def run_efficiency(hybrid: HybridTokenizer, documents: list[str],
-                   thresholds: Sequence[float] = DEFAULT_THRESHOLDS, window: int = WINDOW) -> dict:
+                   thresholds: Sequence[float] = DEFAULT_THRESHOLDS, window: int = WINDOW,
+                   quiet: bool = False) -> dict:
     """The threshold sweep over the documents, with what a reader needs to trust it."""
-    plans = hybrid.plan(documents)
-    originals = [" ".join(p.sentences) for p in plans]
-    regular_tokens = np.array([len(ids) for ids in hybrid.encode_regular(documents)], dtype=np.float64)
-    original_vectors = hybrid.tape.embedder.encode(originals)
-    tape_phrases = hybrid.tape.phrase_texts()
-    sentences = [s for p in plans for s in p.sentences]
-    rows = [measure_threshold(hybrid, plans, regular_tokens, originals, original_vectors, t, window)
-            for t in sorted(thresholds)]
+    thresholds = sorted(thresholds)
+    steps = Steps(1 + len(thresholds), quiet)
+    with steps.step(f"segment, embed and look up {len(documents):,} documents"):
+        plans = hybrid.plan(documents)
+        originals = [" ".join(p.sentences) for p in plans]
+        regular_tokens = np.array([len(ids) for ids in hybrid.encode_regular(documents)], dtype=np.float64)
+        original_vectors = hybrid.tape.embedder.encode(originals)
+        tape_phrases = hybrid.tape.phrase_texts()
+        sentences = [s for p in plans for s in p.sentences]
+    rows = []
+    for threshold in thresholds:
+        with steps.step(f"threshold {threshold:.2f}"):
+            rows.append(measure_threshold(hybrid, plans, regular_tokens, originals, original_vectors,
+                                          threshold, window))
     return {
         "tape": str(hybrid.tape.path),
         "tape_families": len(hybrid.tape.records),

@@ -36,18 +36,27 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def plot(result: dict, path: Path) -> None:
+    """Compression and preservation against the threshold, and the trade-off between them."""
     rows = result["rows"]
     x = [r["threshold"] for r in rows]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    left.plot(x, [r["token_reduction"] for r in rows], "o-", label="token reduction")
+    reduction = [r["token_reduction"] for r in rows]
+    cosine = [r["doc_cosine_mean"] for r in rows]
+    f1 = [r["doc_token_f1_mean"] for r in rows]
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(16, 4.2))
+    left.plot(x, reduction, "o-", label="token reduction")
     left.plot(x, [r["glyph_usage"] for r in rows], "s--", label="glyph usage (share of phrases)")
     left.set(xlabel="similarity threshold", ylabel="share", title="Compression")
-    right.plot(x, [r["doc_cosine_mean"] for r in rows], "o-", label="cosine (tape embedder)")
-    right.plot(x, [r["doc_token_f1_mean"] for r in rows], "s-", label="token F1 (embedder-free)")
-    right.plot(x, [r["glyph_phrase_token_f1_mean"] or float("nan") for r in rows], "^:",
-               label="token F1 of coded phrases")
-    right.set(xlabel="similarity threshold", ylabel="preservation", title="Original vs expanded text")
-    for ax in (left, right):
+    middle.plot(x, cosine, "o-", label="cosine (tape embedder)")
+    middle.plot(x, f1, "s-", label="token F1 (embedder-free)")
+    middle.plot(x, [r["glyph_phrase_token_f1_mean"] or float("nan") for r in rows], "^:",
+                label="token F1 of coded phrases")
+    middle.set(xlabel="similarity threshold", ylabel="preservation", title="Original vs expanded text")
+    right.plot(reduction, cosine, "o-", label="cosine (tape embedder)")
+    right.plot(reduction, f1, "s-", label="token F1 (embedder-free)")
+    for threshold, r, y in zip(x, reduction, f1):
+        right.annotate(f"{threshold:.2f}", (r, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    right.set(xlabel="token reduction", ylabel="preservation", title="Trade-off (labels: threshold)")
+    for ax in (left, middle, right):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(f"{result['n_documents']} held-out documents, tape of {result['tape_families']} families")
