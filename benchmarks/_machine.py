@@ -47,6 +47,7 @@ def machine_lines() -> list[str]:
         f"platform: {platform.platform()}",
         f"cpu: {model}; {os.cpu_count()} logical cores, {len(os.sched_getaffinity(0))} usable by this process",
         f"memory: {int(mem.group(1)) / 2**20:.1f} GiB" if mem else "memory: unknown",
+        f"load average at start (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}",
         f"python: {platform.python_version()} ({sys.executable})",
         f"versions: {', '.join(versions)}",
     ]

@@ -50,3 +50,10 @@ def test_static_fit_is_deterministic():
 def test_unknown_embedder_is_a_clear_error(tmp_path):
     with pytest.raises(GlyphDistError, match="unknown embedder"):
         resolve_embedder(str(tmp_path / "no-such-model"), ["some phrase here"])
+
+
+def test_static_fast_path_matches_the_sentence_transformers_pipeline(tape):
+    texts = ["Book a table for two.", "", "What time is the train to Boston tomorrow morning?"] * 50
+    fast = tape.embedder.encode(texts)
+    reference = tape.embedder.model.encode(texts, convert_to_numpy=True, normalize_embeddings=True)
+    assert np.allclose(fast, reference, atol=1e-6)

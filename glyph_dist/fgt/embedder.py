@@ -8,11 +8,13 @@ truncated SVD, with smooth-inverse-frequency token weights so common tokens coun
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 from scipy import sparse
 from scipy.sparse.linalg import svds
 
@@ -25,8 +27,12 @@ class Embedder:
     """Maps texts to L2-normalised float32 vectors."""
 
     def __init__(self, model, spec: str):
+        from sentence_transformers.sentence_transformer.modules import StaticEmbedding
+
         self.model = model
         self.spec = spec
+        modules = list(model)
+        self._static = modules[0] if len(modules) == 1 and isinstance(modules[0], StaticEmbedding) else None
 
     @property
     def dim(self) -> int:
@@ -35,11 +41,26 @@ class Embedder:
     def encode(self, texts: Sequence[str], batch_size: int = 4096) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if self._static is not None:
+            return self._encode_static(texts)
         vectors = self.model.encode(
             list(texts), batch_size=batch_size, convert_to_numpy=True,
             normalize_embeddings=True, show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def _encode_static(self, texts: Sequence[str]) -> np.ndarray:
+        """The same computation as `model.encode` for a lone StaticEmbedding (tokenize, mean of
+        token vectors, normalise), without the per-text overhead of the generic pipeline."""
+        encodings = self._static.tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)
+        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+        ids = np.fromiter(itertools.chain.from_iterable(e.ids for e in encodings), dtype=np.int64,
+                          count=int(lengths.sum()))
+        offsets = np.concatenate([[0], np.cumsum(lengths[:-1])])
+        with torch.inference_mode():
+            vectors = self._static.embedding(torch.from_numpy(ids), torch.from_numpy(offsets)).numpy()
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
 
     def save(self, directory: Path) -> None:
         self.model.save(str(directory))
@@ -116,15 +137,15 @@ def fit_token_vectors(token_ids: Sequence[Sequence[int]], weights: Sequence[floa
 
 def fit_static_embedder(phrases: Sequence[str], counts: Sequence[int] | None = None, dim: int = 128,
                         vocab_size: int = 8000, seed: int = 0) -> Embedder:
-    """The offline default: a corpus-fitted `StaticEmbedding` (lower-cased byte-level BPE tokens)."""
+    """The offline default: a corpus-fitted `StaticEmbedding` over lower-cased BPE tokens."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import StaticEmbedding
 
-    from glyph_dist.fgt.bpe import train_bpe
+    from glyph_dist.fgt.bpe import train_embedder_bpe
 
     if not phrases:
         raise GlyphDistError("cannot fit the static embedder on an empty corpus")
-    tokenizer = train_bpe(phrases, vocab_size=vocab_size, lowercase=True)
+    tokenizer = train_embedder_bpe(phrases, vocab_size=vocab_size)
     token_ids = [enc.ids for enc in tokenizer.encode_batch(list(phrases), add_special_tokens=False)]
     weights = counts if counts is not None else [1.0] * len(phrases)
     vectors = fit_token_vectors(token_ids, weights, tokenizer.get_vocab_size(), dim, seed=seed)

@@ -10,6 +10,7 @@ when the cosine similarity reaches the threshold.
 from __future__ import annotations
 
 import copy
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -62,10 +63,11 @@ class HybridTokenizer:
         specials = [t for t in (GLYPH_OPEN, GLYPH_CLOSE) if t not in self.base.get_vocab()]
         if specials:
             self.base.add_special_tokens({"additional_special_tokens": specials})
-        glyph_chars = sorted({c for r in tape.records for c in r.glyph} - set(self.base.get_vocab()))
-        self.base.add_tokens(glyph_chars)
+        alphabet = sorted({c for r in tape.records for c in r.glyph})
+        self.base.add_tokens(sorted(set(alphabet) - set(self.base.get_vocab())))
         self.open_id = self.base.convert_tokens_to_ids(GLYPH_OPEN)
         self.close_id = self.base.convert_tokens_to_ids(GLYPH_CLOSE)
+        self._glyph_char_ids = dict(zip(alphabet, self.base.convert_tokens_to_ids(alphabet)))
 
     # -- planning: segmentation, embedding and nearest family, done once per document
     def plan(self, texts: Sequence[str], batch_size: int = 4096) -> list[DocumentPlan]:
@@ -106,14 +108,32 @@ class HybridTokenizer:
             pieces.append((" " if pieces else "") + " ".join(run))
         return pieces
 
+    def _glyph_ids(self, piece: str) -> list[int] | None:
+        """Token ids of a `<GLYPH>code</GLYPH>` piece without running the tokenizer, else None."""
+        if not (piece.startswith(GLYPH_OPEN) and piece.endswith(GLYPH_CLOSE)):
+            return None
+        code = piece[len(GLYPH_OPEN):-len(GLYPH_CLOSE)]
+        return [self.open_id, *(self._glyph_char_ids[c] for c in code), self.close_id]
+
     def encode_pieces(self, pieces_per_doc: Sequence[Sequence[str]]) -> list[list[int]]:
+        """Token ids per document: glyph pieces by table look-up, text runs in one tokenizer batch."""
         flat = [p for pieces in pieces_per_doc for p in pieces]
-        ids = self.base(flat, add_special_tokens=False)["input_ids"] if flat else []
+        ids = [self._glyph_ids(p) for p in flat]
+        texts = [i for i, piece_ids in enumerate(ids) if piece_ids is None]
+        for i, piece_ids in zip(texts, self._tokenize([flat[i] for i in texts])):
+            ids[i] = piece_ids
         out, start = [], 0
         for pieces in pieces_per_doc:
-            out.append([t for piece_ids in ids[start:start + len(pieces)] for t in piece_ids])
+            out.append(list(itertools.chain.from_iterable(ids[start:start + len(pieces)])))
             start += len(pieces)
         return out
+
+    def _tokenize(self, texts: list[str]) -> list[list[int]]:
+        if not texts:
+            return []
+        if self.base.is_fast:
+            return [e.ids for e in self.base.backend_tokenizer.encode_batch_fast(texts, add_special_tokens=False)]
+        return self.base(texts, add_special_tokens=False)["input_ids"]
 
     # -- the public interface
     def encode_hybrid_batch(self, texts: Sequence[str], threshold: float | None = None
@@ -130,7 +150,7 @@ class HybridTokenizer:
 
     def encode_regular(self, texts: Sequence[str]) -> list[list[int]]:
         """Base-tokenizer ids of the same whitespace-normalised text, for comparison."""
-        return self.base([" ".join(split_sentences(t)) for t in texts], add_special_tokens=False)["input_ids"]
+        return self._tokenize([" ".join(split_sentences(t)) for t in texts])
 
     def decode_hybrid(self, ids: Sequence[int]) -> str:
         text = self.base.decode(list(ids), skip_special_tokens=False, clean_up_tokenization_spaces=False)
