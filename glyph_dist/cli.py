@@ -72,6 +72,57 @@ def _tape_efficiency(args) -> None:
     print(f"\nreport: {paths['md']}  plot: {paths['png']}  data: {paths['json']}")
 
 
+def _memory_serve(args) -> None:
+    import time
+
+    import ray
+    from ray import serve
+
+    from glyph_dist.fgms.app import build_app
+    from glyph_dist.fgt.store import resolve_tape_dir
+
+    tape = str(resolve_tape_dir(args.tape))  # fail early on a bad tape, before starting Ray
+    ray.init(address=args.address, namespace="fgms", log_to_driver=False)
+    serve.start(http_options={"host": args.host, "port": args.port})
+    serve.run(build_app(tape, str(args.storage), args.shards, args.tokenizer, args.shard_cpus),
+              name="fgms", route_prefix="/")
+    print(f"FGMS serving {args.shards} shard(s) at http://{args.host}:{args.port} "
+          f"(docs: /docs, storage: {args.storage}); Ctrl-C stops it", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        serve.shutdown()
+
+
+def _memory_write(args) -> None:
+    from glyph_dist.fgms.client import MemoryClient
+    from glyph_dist.fgt.ingest import iter_jsonl
+
+    client = MemoryClient(args.url)
+    if args.file:
+        records = [record for _, record in iter_jsonl(args.file)]
+    else:
+        records = [{"actor_id": args.actor, "record_id": args.record_id, "text": args.text, "role": args.role,
+                    **({"episode_id": args.episode} if args.episode else {}),
+                    **({"turn": args.turn} if args.turn is not None else {}), "tags": args.tag or []}]
+    print(client.write(records).model_dump_json())
+
+
+def _memory_read(args) -> None:
+    from glyph_dist.fgms.client import MemoryClient
+
+    response = MemoryClient(args.url).read(
+        args.actor, args.query, args.budget, mode=args.mode, policy=args.policy,
+        filters={"episode_id": args.episode, "tags": args.tag or []})
+    if args.json:
+        print(response.model_dump_json(indent=2))
+    else:
+        print(response.context)
+        print(f"-- {len(response.items)} items, {response.token_estimate}/{response.token_budget} tokens, "
+              f"{response.candidates_considered} candidates, policy {response.policy}, mode {response.mode}")
+
+
 def _thresholds(text: str) -> list[float]:
     try:
         values = [float(v) for v in text.split(",")]
@@ -143,11 +194,51 @@ def build_parser() -> argparse.ArgumentParser:
     efficiency.add_argument("--thresholds", type=_thresholds, default=list(DEFAULT_THRESHOLDS),
                             help="comma-separated thresholds to sweep (default: 0.50,0.55,...,0.95)")
     efficiency.set_defaults(func=_tape_efficiency)
+
+    memory = groups.add_parser("memory", help="FGMS, the glyph memory service").add_subparsers(dest="command", required=True)
+    serve = memory.add_parser("serve", help="start the sharded memory service with its HTTP API")
+    serve.add_argument("--tape", type=Path, required=True, help="tape root or version directory")
+    serve.add_argument("--shards", type=int, default=2, help="number of shard actors (default: %(default)s)")
+    serve.add_argument("--storage", type=Path, required=True, help="directory of the shards' durable storage")
+    serve.add_argument("--tokenizer", help="tokenizer that counts budgets (default: the tape's)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--address", help="join this Ray cluster (default: RAY_ADDRESS, else start Ray locally)")
+    serve.add_argument("--shard-cpus", type=float, default=0.5, help="CPUs reserved per shard (default: %(default)s)")
+    serve.set_defaults(func=_memory_serve)
+
+    def with_url(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument("--url", default="http://127.0.0.1:8000", help="service URL (default: %(default)s)")
+        sub.add_argument("--actor", help="the agent whose memory this is")
+        sub.add_argument("--episode", help="episode id")
+        sub.add_argument("--tag", action="append", help="a tag (repeatable)")
+        return sub
+
+    write = with_url(memory.add_parser("write", help="write one memory, or a JSONL file of records"))
+    write.add_argument("text", nargs="?")
+    write.add_argument("--file", type=Path, help="JSONL file of records (MemoryRecord fields)")
+    write.add_argument("--record-id", help="idempotency key of the record")
+    write.add_argument("--role", default="user")
+    write.add_argument("--turn", type=int)
+    write.set_defaults(func=_memory_write)
+
+    read = with_url(memory.add_parser("read", help="read the best context for a query under a budget"))
+    read.add_argument("query", nargs="?", default="")
+    read.add_argument("--budget", type=int, default=2048, help="token budget (default: %(default)s)")
+    read.add_argument("--mode", choices=["text", "glyph", "mixed"], default="mixed")
+    read.add_argument("--policy", choices=["recent", "relevant", "mixed", "foveated"], default="mixed")
+    read.add_argument("--json", action="store_true", help="print the whole response as JSON")
+    read.set_defaults(func=_memory_read)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.group == "memory" and args.command != "serve" and not args.actor and not getattr(args, "file", None):
+        parser.error("--actor is required (or --file for write)")
+    if args.group == "memory" and args.command == "write" and not args.file and not (args.text and args.record_id):
+        parser.error("memory write needs TEXT and --record-id, or --file")
     try:
         args.func(args)
     except GlyphDistError as exc:

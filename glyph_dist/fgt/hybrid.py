@@ -44,11 +44,13 @@ class PhraseDecision:
 
 @dataclass
 class DocumentPlan:
-    """Sentences of a document with their nearest families: encoding at any threshold reuses it."""
+    """Sentences of a document with their vectors and nearest families: encoding at any threshold
+    reuses it."""
 
     sentences: list[str]
-    similarity: np.ndarray
-    family_id: np.ndarray
+    vectors: np.ndarray
+    similarity: np.ndarray  # nan where the phrase filter rejected the sentence
+    family_id: np.ndarray  # -1 where the phrase filter rejected the sentence
 
 
 class HybridTokenizer:
@@ -73,17 +75,17 @@ class HybridTokenizer:
     def plan(self, texts: Sequence[str], batch_size: int = 4096) -> list[DocumentPlan]:
         sentences = [split_sentences(t) for t in texts]
         flat = [s for doc in sentences for s in doc]
+        vectors = self.tape.embedder.encode(flat, batch_size)
         eligible = np.array([self.phrase_filter.accepts(s) for s in flat], dtype=bool)
         similarity = np.full(len(flat), np.nan, dtype=np.float32)
         family = np.full(len(flat), -1, dtype=np.int64)
-        chosen = [s for s, ok in zip(flat, eligible) if ok]
-        if chosen:
-            sims, ids = self.tape.index.search(self.tape.embedder.encode(chosen, batch_size), 1)
+        if eligible.any():
+            sims, ids = self.tape.index.search(vectors[eligible], 1)
             similarity[eligible], family[eligible] = sims[:, 0], ids[:, 0]
         plans, start = [], 0
         for doc in sentences:
             end = start + len(doc)
-            plans.append(DocumentPlan(doc, similarity[start:end], family[start:end]))
+            plans.append(DocumentPlan(doc, vectors[start:end], similarity[start:end], family[start:end]))
             start = end
         return plans
 
@@ -120,7 +122,7 @@ class HybridTokenizer:
         flat = [p for pieces in pieces_per_doc for p in pieces]
         ids = [self._glyph_ids(p) for p in flat]
         texts = [i for i, piece_ids in enumerate(ids) if piece_ids is None]
-        for i, piece_ids in zip(texts, self._tokenize([flat[i] for i in texts])):
+        for i, piece_ids in zip(texts, self.token_ids([flat[i] for i in texts])):
             ids[i] = piece_ids
         out, start = [], 0
         for pieces in pieces_per_doc:
@@ -128,7 +130,8 @@ class HybridTokenizer:
             start += len(pieces)
         return out
 
-    def _tokenize(self, texts: list[str]) -> list[list[int]]:
+    def token_ids(self, texts: list[str]) -> list[list[int]]:
+        """Base-tokenizer ids of each text (glyph tokens included), no special tokens added."""
         if not texts:
             return []
         if self.base.is_fast:
@@ -150,7 +153,7 @@ class HybridTokenizer:
 
     def encode_regular(self, texts: Sequence[str]) -> list[list[int]]:
         """Base-tokenizer ids of the same whitespace-normalised text, for comparison."""
-        return self._tokenize([" ".join(split_sentences(t)) for t in texts])
+        return self.token_ids([" ".join(split_sentences(t)) for t in texts])
 
     def decode_hybrid(self, ids: Sequence[int]) -> str:
         text = self.base.decode(list(ids), skip_special_tokens=False, clean_up_tokenization_spaces=False)

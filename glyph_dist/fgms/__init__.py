@@ -1,0 +1,1 @@
+"""FGMS, the glyph memory service: sharded memory actors with token-budgeted reads."""

@@ -1,0 +1,61 @@
+"""A small synchronous client of the FGMS HTTP API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import requests
+from pydantic import ValidationError
+
+from glyph_dist.errors import GlyphDistError
+from glyph_dist.fgms.schema import MemoryRecord, ReadRequest, ReadResponse, WriteRequest, WriteResponse
+
+
+def _detail(response: requests.Response) -> str:
+    """The server's error message; pydantic errors as `field.path: message` lines."""
+    try:
+        detail = response.json().get("detail", response.text)
+    except ValueError:
+        return response.text
+    if isinstance(detail, list):
+        return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', []))}: {e.get('msg')}" for e in detail)
+    return str(detail)
+
+
+def _validated(model, **fields):
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        raise GlyphDistError(f"invalid {model.__name__}: " + "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())) from exc
+
+
+class MemoryClient:
+    def __init__(self, url: str = "http://127.0.0.1:8000", timeout: float = 60.0):
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.session = requests.Session()
+
+    def _call(self, method: str, path: str, body: dict | None = None) -> dict:
+        try:
+            response = self.session.request(method, f"{self.url}{path}", json=body, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise GlyphDistError(f"cannot reach the memory service at {self.url}: {exc}") from exc
+        if response.status_code >= 400:
+            raise GlyphDistError(f"{method} {path} -> {response.status_code}: {_detail(response)}")
+        return response.json()
+
+    def write(self, records: Iterable[MemoryRecord | dict]) -> WriteResponse:
+        batch = _validated(WriteRequest, records=[r if isinstance(r, MemoryRecord) else _validated(MemoryRecord, **r)
+                                                  for r in records])
+        return WriteResponse(**self._call("POST", "/memory/write", batch.model_dump(mode="json", exclude_none=True)))
+
+    def read(self, actor_id: str, query: str = "", token_budget: int = 2048, **options) -> ReadResponse:
+        request = _validated(ReadRequest, actor_id=actor_id, query=query, token_budget=token_budget, **options)
+        return ReadResponse(**self._call("POST", "/memory/read", request.model_dump(mode="json", exclude_none=True)))
+
+    def health(self) -> dict:
+        return self._call("GET", "/memory/health")
+
+    def stats(self) -> dict:
+        return self._call("GET", "/memory/stats")

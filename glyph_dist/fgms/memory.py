@@ -1,0 +1,261 @@
+"""The shard core, plain Python: write records durably, read the best context under a token budget.
+
+Each record's text is split into sentence spans, embedded, and mapped to its tape family where the
+similarity reaches the hybrid tokenizer's threshold. Spans live per actor in write order (write
+order is the memory's chronology). A read filters the actor's spans, ranks them with a policy,
+renders them verbatim or as glyph codes by mode, and packs lines into the budget; the returned
+`token_estimate` is the exact token count of the returned context.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from glyph_dist.fgms.policies import get_policy
+from glyph_dist.fgms.schema import MemoryRecord, ReadItem, ReadRequest, ReadResponse, WriteResponse
+from glyph_dist.fgms.storage import ShardStorage, StoredSpan
+from glyph_dist.fgt.hybrid import GLYPH_CLOSE, GLYPH_OPEN, HybridTokenizer
+from glyph_dist.fgt.store import load_tape, load_tokenizer
+
+EXCERPT_CHARS = 80
+MAX_RANKED = 4096  # candidates a policy ranks per read, at most
+
+
+@dataclass
+class ActorSpans:
+    """One actor's spans in write order: columns as growable arrays and lists."""
+
+    dim: int
+    size: int = 0
+    vectors: np.ndarray = field(init=False)
+    created_at: np.ndarray = field(init=False)
+    family_id: np.ndarray = field(init=False)
+    seq: list[int] = field(default_factory=list)
+    record_id: list[str] = field(default_factory=list)
+    span: list[int] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)
+    record: list[dict] = field(default_factory=list)
+    episode_index: dict[str, list[int]] = field(default_factory=dict)
+    tag_index: dict[str, list[int]] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.vectors = np.zeros((16, self.dim), dtype=np.float32)
+        self.created_at = np.zeros(16)
+        self.family_id = np.zeros(16, dtype=np.int64)
+
+    def _reserve(self, extra: int) -> None:
+        needed = self.size + extra
+        if needed <= len(self.created_at):
+            return
+        capacity = max(needed, 2 * len(self.created_at))
+        self.vectors = np.resize(self.vectors, (capacity, self.dim))
+        self.created_at = np.resize(self.created_at, capacity)
+        self.family_id = np.resize(self.family_id, capacity)
+
+    def append(self, spans: list[StoredSpan], record: dict) -> None:
+        self._reserve(len(spans))
+        for s in spans:
+            i = self.size
+            self.vectors[i] = s.vector
+            self.created_at[i] = record["created_at"]
+            self.family_id[i] = s.family_id
+            self.seq.append(s.seq)
+            self.record_id.append(s.record_id)
+            self.span.append(s.span)
+            self.text.append(s.text)
+            self.record.append(record)
+            if record.get("episode_id") is not None:
+                self.episode_index.setdefault(record["episode_id"], []).append(i)
+            for tag in record.get("tags", []):
+                self.tag_index.setdefault(tag, []).append(i)
+            self.size += 1
+
+    def candidates(self, request: ReadRequest) -> np.ndarray:
+        """Indices of the spans that pass the request's filters, in write order."""
+        f = request.filters
+        mask = np.ones(self.size, dtype=bool)
+        if f.episode_id is not None:
+            mask &= _index_mask(self.episode_index.get(f.episode_id, []), self.size)
+        for tag in f.tags:
+            mask &= _index_mask(self.tag_index.get(tag, []), self.size)
+        if f.since is not None:
+            mask &= self.created_at[:self.size] >= f.since.timestamp()
+        if f.until is not None:
+            mask &= self.created_at[:self.size] <= f.until.timestamp()
+        return np.flatnonzero(mask)
+
+
+def _index_mask(indices: list[int], size: int) -> np.ndarray:
+    mask = np.zeros(size, dtype=bool)
+    mask[indices] = True
+    return mask
+
+
+@dataclass
+class _Line:
+    index: int  # span index within the actor
+    score: float
+    rendered_as: str
+    text: str
+    tokens: int
+
+
+class ShardMemory:
+    def __init__(self, hybrid: HybridTokenizer, storage: ShardStorage):
+        self.hybrid = hybrid
+        self.tape = hybrid.tape
+        self.storage = storage
+        self.actors: dict[str, ActorSpans] = {}
+        self.records = 0
+        self.next_seq = 0
+        self.newline_tokens = len(hybrid.token_ids(["\n"])[0])
+        self._restore()
+
+    @classmethod
+    def open(cls, tape_dir: Path | str, storage_dir: Path | str, shard: int = 0,
+             tokenizer: str | None = None) -> "ShardMemory":
+        tape = load_tape(tape_dir)
+        base = load_tokenizer(tokenizer) if tokenizer else None
+        storage = ShardStorage(Path(storage_dir) / f"shard-{shard:03d}.sqlite", tape.version, tape.meta["dim"])
+        return cls(HybridTokenizer(tape, base=base), storage)
+
+    def _restore(self) -> None:
+        records = self.storage.records()
+        self.records = len(records)
+        for (actor_id, record_id), spans in itertools.groupby(
+                self.storage.spans(), key=lambda s: (s.actor_id, s.record_id)):
+            spans = list(spans)
+            self._actor(actor_id).append(spans, records[(actor_id, record_id)])
+            self.next_seq = spans[-1].seq + 1
+
+    def _actor(self, actor_id: str) -> ActorSpans:
+        if actor_id not in self.actors:
+            self.actors[actor_id] = ActorSpans(self.tape.meta["dim"])
+        return self.actors[actor_id]
+
+    # -- writes
+    def write(self, records: list[MemoryRecord]) -> WriteResponse:
+        """Store new records durably; records already stored (same actor and record id) are skipped."""
+        keys = [(r.actor_id, r.record_id) for r in records]
+        known = self.storage.known_records(keys)
+        new, seen = [], set(known)
+        for record, key in zip(records, keys):
+            if key not in seen:
+                seen.add(key)
+                new.append(record)
+        if not new:
+            return WriteResponse(written=0, duplicates=len(records), spans=0)
+        now = datetime.now(timezone.utc).timestamp()
+        bodies = [{**r.model_dump(mode="json", exclude={"created_at"}),
+                   "created_at": r.created_at.timestamp() if r.created_at else now} for r in new]
+        plans = self.hybrid.plan([r.text for r in new])
+        spans_per_record, seq = [], self.next_seq
+        for record, plan in zip(new, plans):
+            spans = []
+            for i, text in enumerate(plan.sentences):
+                glyph_ok = plan.family_id[i] >= 0 and plan.similarity[i] >= self.hybrid.threshold
+                spans.append(StoredSpan(seq, record.actor_id, record.record_id, i, text,
+                                        int(plan.family_id[i]) if glyph_ok else -1,
+                                        float(np.nan_to_num(plan.similarity[i], nan=0.0)), plan.vectors[i]))
+                seq += 1
+            spans_per_record.append(spans)
+        self.storage.append(bodies, [s for spans in spans_per_record for s in spans])
+        for body, spans in zip(bodies, spans_per_record):
+            self._actor(body["actor_id"]).append(spans, body)
+        self.next_seq, self.records = seq, self.records + len(new)
+        return WriteResponse(written=len(new), duplicates=len(records) - len(new),
+                             spans=sum(len(s) for s in spans_per_record))
+
+    # -- reads
+    def read(self, request: ReadRequest) -> ReadResponse:
+        actor = self.actors.get(request.actor_id)
+        candidates = actor.candidates(request) if actor else np.zeros(0, dtype=np.int64)
+        empty = ReadResponse(items=[], context="", token_estimate=0, token_budget=request.token_budget,
+                             candidates_considered=len(candidates), policy=request.policy, mode=request.mode)
+        if len(candidates) == 0:
+            return empty
+        if request.query.strip():
+            query = self.tape.embedder.encode([request.query])[0]
+            relevance = (actor.vectors[:actor.size] @ query)[candidates]
+        else:
+            relevance = np.zeros(len(candidates), dtype=np.float32)
+        limit = min(len(candidates), MAX_RANKED, max(1, request.token_budget // 2))
+        picked, scores = get_policy(request.policy).rank(relevance, request.weights, limit)
+        lines = self._pack(actor, candidates[picked], scores, request)
+        if not lines:
+            return empty
+        return self._response(actor, lines, request, len(candidates))
+
+    def _render(self, actor: ActorSpans, index: int, glyph: bool) -> str:
+        record = actor.record[index]
+        turn = f"t{record['turn']} " if record.get("turn") is not None else ""
+        content = (f"{GLYPH_OPEN}{self.tape.records[actor.family_id[index]].glyph}{GLYPH_CLOSE}"
+                   if glyph else actor.text[index])
+        return f"[{turn}{record['role']}] {content}"
+
+    def _options(self, mode: str, has_glyph: bool, verbatim_left: bool) -> tuple[str, ...]:
+        """Renderings to try for one span, preferred first."""
+        if mode == "text" or not has_glyph:
+            return ("text",)
+        if mode == "mixed" and verbatim_left:
+            return ("text", "glyph")
+        return ("glyph",)
+
+    def _pack(self, actor: ActorSpans, order: np.ndarray, scores: np.ndarray, request: ReadRequest) -> list[_Line]:
+        """Greedy packing in priority order, by mode; line costs are counted with the tokenizer."""
+        has_glyph = actor.family_id[order] >= 0
+        rendered = {"text": [self._render(actor, i, glyph=False) for i in order],
+                    "glyph": [self._render(actor, i, glyph=True) if g else "" for i, g in zip(order, has_glyph)]}
+        costs = {kind: [len(ids) for ids in self.hybrid.token_ids(texts)] for kind, texts in rendered.items()}
+        budget, used, verbatim_used = request.token_budget, 0, 0
+        verbatim_budget = request.weights.verbatim_share * budget
+        lines = []
+        for k, index in enumerate(order):
+            for kind in self._options(request.mode, bool(has_glyph[k]), verbatim_used < verbatim_budget):
+                cost = costs[kind][k] + (self.newline_tokens if lines else 0)
+                if used + cost <= budget:
+                    lines.append(_Line(int(index), float(scores[k]), kind, rendered[kind][k], costs[kind][k]))
+                    used += cost
+                    verbatim_used += costs[kind][k] if kind == "text" else 0
+                    break
+        return lines
+
+    def _response(self, actor: ActorSpans, lines: list[_Line], request: ReadRequest, considered: int) -> ReadResponse:
+        """Lines in chronological order; while the exact count is over budget (a tokenizer may merge
+        across line breaks), drop the lowest-priority line."""
+        while lines:
+            chronological = sorted(lines, key=lambda line: actor.seq[line.index])
+            context = "\n".join(line.text for line in chronological)
+            tokens = len(self.hybrid.token_ids([context])[0])
+            if tokens <= request.token_budget:
+                break
+            lines = lines[:-1]
+        else:
+            chronological, context, tokens = [], "", 0
+        items = [self._item(actor, line) for line in chronological]
+        return ReadResponse(items=items, context=context, token_estimate=tokens, token_budget=request.token_budget,
+                            candidates_considered=considered, policy=request.policy, mode=request.mode)
+
+    def _item(self, actor: ActorSpans, line: _Line) -> ReadItem:
+        i, record = line.index, actor.record[line.index]
+        family = int(actor.family_id[i])
+        text = actor.text[i]
+        return ReadItem(
+            record_id=actor.record_id[i], span=actor.span[i], episode_id=record.get("episode_id"),
+            turn=record.get("turn"), role=record["role"],
+            address=self.tape.records[family].address if family >= 0 else None,
+            glyphs=self.tape.records[family].glyph if family >= 0 else None,
+            rendered_as=line.rendered_as,
+            text=text if line.rendered_as == "text" or len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS - 1] + "…",
+            score=round(line.score, 6), created_at=datetime.fromtimestamp(record["created_at"], timezone.utc),
+        )
+
+    def stats(self) -> dict:
+        return {"actors": len(self.actors), "records": self.records,
+                "spans": sum(a.size for a in self.actors.values()),
+                "tape_version": self.tape.version, "storage": str(self.storage.path)}

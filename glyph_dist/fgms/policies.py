@@ -1,0 +1,99 @@
+"""Read policies: each orders an actor's candidate spans by priority (most wanted first).
+
+A policy sees the candidates' positions in write order (0 = oldest), their cosine similarity to
+the query, and the weights; it returns candidate indices in priority order with a score each.
+Every policy is a small class behind one registry.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import numpy as np
+
+from glyph_dist.errors import GlyphDistError
+from glyph_dist.fgms.schema import PolicyWeights
+
+
+class ReadPolicy(ABC):
+    name: ClassVar[str]
+
+    @abstractmethod
+    def rank(self, relevance: np.ndarray, weights: PolicyWeights, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        """(candidate indices, scores), best first, at most `limit`; candidates are in write order."""
+
+
+def _top(scores: np.ndarray, limit: int) -> np.ndarray:
+    """Indices of the `limit` highest scores, highest first (ties: later candidates first)."""
+    if limit >= len(scores):
+        picked = np.arange(len(scores))
+    else:
+        picked = np.argpartition(-scores, limit - 1)[:limit]
+    return picked[np.lexsort((-picked, -scores[picked]))]
+
+
+def recency(n: int) -> np.ndarray:
+    """1.0 for the newest candidate down to 0.0 for the oldest."""
+    return np.linspace(0.0, 1.0, n) if n > 1 else np.ones(n)
+
+
+class Recent(ReadPolicy):
+    name = "recent"
+
+    def rank(self, relevance, weights, limit):
+        picked = np.arange(len(relevance))[::-1][:limit]
+        return picked, recency(len(relevance))[picked]
+
+
+class Relevant(ReadPolicy):
+    name = "relevant"
+
+    def rank(self, relevance, weights, limit):
+        picked = _top(relevance, limit)
+        return picked, relevance[picked]
+
+
+class Mixed(ReadPolicy):
+    name = "mixed"
+
+    def rank(self, relevance, weights, limit):
+        scores = weights.relevance * relevance + weights.recency * recency(len(relevance))
+        picked = _top(scores, limit)
+        return picked, scores[picked]
+
+
+class Foveated(ReadPolicy):
+    """Earliest spans, most relevant spans and most recent spans, interleaved in the proportions of
+    the weights (smooth weighted round robin) and de-duplicated."""
+
+    name = "foveated"
+
+    def rank(self, relevance, weights, limit):
+        n = len(relevance)
+        streams = [np.arange(min(n, limit)), _top(relevance, limit), np.arange(n)[::-1][:limit]]
+        shares = np.array([weights.earliest, weights.foveal, weights.latest], dtype=np.float64)
+        if shares.sum() <= 0:
+            raise GlyphDistError("foveated policy: weights earliest, foveal and latest are all zero")
+        cursors, credit, seen, picked = [0, 0, 0], np.zeros(3), set(), []
+        while len(picked) < min(n, limit):
+            credit += shares
+            stream = int(np.argmax([c if cursors[i] < len(streams[i]) else -np.inf for i, c in enumerate(credit)]))
+            credit[stream] -= shares.sum()
+            candidate = int(streams[stream][cursors[stream]])
+            cursors[stream] += 1
+            if candidate not in seen:
+                seen.add(candidate)
+                picked.append(candidate)
+        picked = np.array(picked, dtype=np.int64)
+        return picked, relevance[picked]
+
+
+POLICIES: dict[str, ReadPolicy] = {p.name: p() for p in (Recent, Relevant, Mixed, Foveated)}
+
+
+def get_policy(name: str) -> ReadPolicy:
+    try:
+        return POLICIES[name]
+    except KeyError:
+        raise GlyphDistError(f"unknown policy {name!r}: use one of {', '.join(POLICIES)}") from None
