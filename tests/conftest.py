@@ -56,3 +56,13 @@ def hybrid(tape):
     from glyph_dist.fgt.hybrid import HybridTokenizer
 
     return HybridTokenizer(tape)
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray instance (2 CPUs) for every test that needs Ray."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

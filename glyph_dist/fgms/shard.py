@@ -1,7 +1,8 @@
 """Ray shell around the core: one named actor per shard, and the router that finds them.
 
-Shards are named detached actors (`fgms-shard-000`, ... in namespace `fgms`) with unlimited
-restarts; a restarted shard reopens its SQLite storage and restores every acknowledged write before
+Shards are named detached actors (`fgms-<storage id>-shard-000`, ... in namespace `fgms`, the
+storage id a hash of the storage path, so services on different storage never share an actor) with
+unlimited restarts; a restarted shard reopens its SQLite storage and restores every acknowledged write before
 it answers. Calls are retried across restarts, which is safe because writes are idempotent by
 (actor_id, record_id). Routing is by a stable hash of `actor_id`, so an actor's memories live on
 one shard and reads touch one shard only. The storage directory must be visible to every node
@@ -69,8 +70,9 @@ class ShardRouter:
             raise GlyphDistError(f"--shards must be at least 1, got {shards}")
         storage_path = Path(storage).resolve()
         check_layout(storage_path, shards)
+        storage_id = hashlib.blake2b(str(storage_path).encode(), digest_size=4).hexdigest()
         self.handles = [
-            MemoryShard.options(name=f"fgms-shard-{i:03d}", namespace=NAMESPACE, lifetime="detached",
+            MemoryShard.options(name=f"fgms-{storage_id}-shard-{i:03d}", namespace=NAMESPACE, lifetime="detached",
                                 get_if_exists=True, num_cpus=shard_cpus)
             .remote(str(Path(tape).resolve()), str(storage_path), i, tokenizer)
             for i in range(shards)

@@ -1,0 +1,149 @@
+"""The FGMS core without Ray: writes, idempotency, durability, policies, modes, budgets, isolation."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from glyph_dist.errors import GlyphDistError
+from glyph_dist.fgms.memory import ShardMemory
+from glyph_dist.fgms.schema import MemoryRecord, ReadRequest
+
+TURNS = [
+    "Hi, I need to find a restaurant in San Jose.",
+    "Sure, what kind of food would you like?",
+    "Something Italian, for four people at 7 pm.",
+    "I found Sino and Il Fornaio. Which one would you like?",
+    "Let's book Il Fornaio. Have a great day!",
+    "Your table at Il Fornaio is booked for 4 people at 7 pm.",
+    "Actually, change the reservation to 8 pm please.",
+    "Done, the reservation is now at 8 pm. Thank you very much.",
+    "Also, what will the weather be like in San Jose tomorrow?",
+    "It will be sunny with a high of 75 degrees.",
+]
+
+
+def episode(actor="agent-1", episode_id="ep-1", start=0, **extra):
+    return [MemoryRecord(actor_id=actor, record_id=f"{episode_id}-{i}", episode_id=episode_id, turn=i,
+                         role="user" if i % 2 == 0 else "assistant", text=t, **extra)
+            for i, t in enumerate(TURNS, start=start)]
+
+
+@pytest.fixture
+def memory(tape_root, tmp_path):
+    return ShardMemory.open(tape_root, tmp_path)
+
+
+def test_write_splits_embeds_and_maps_families(memory):
+    response = memory.write(episode())
+    assert (response.written, response.duplicates) == (10, 0)
+    assert response.spans > 10  # several turns hold two sentences
+    spans = memory.actors["agent-1"]
+    assert spans.size == response.spans
+    assert (spans.family_id[:spans.size] >= 0).any(), "common phrases map to tape families"
+
+
+def test_repeated_writes_are_no_ops(memory):
+    memory.write(episode())
+    again = memory.write(episode()[:3] + episode()[:1])
+    assert (again.written, again.duplicates, again.spans) == (0, 4, 0)
+    stats = memory.stats()
+    assert stats["records"] == 10
+    batch = [MemoryRecord(actor_id="b", record_id="same", text="First version of the note."),
+             MemoryRecord(actor_id="b", record_id="same", text="Second version of the note.")]
+    assert memory.write(batch).written == 1
+
+
+def test_reopened_storage_restores_everything(memory, tape_root, tmp_path):
+    memory.write(episode())
+    memory.write(episode(actor="agent-2"))
+    request = ReadRequest(actor_id="agent-1", query="reservation time", token_budget=80)
+    before = memory.read(request)
+    reopened = ShardMemory.open(tape_root, tmp_path)
+    assert reopened.stats() == memory.stats()
+    assert reopened.read(request) == before
+
+
+def test_storage_of_another_tape_is_refused(memory, tape_root, tmp_path):
+    memory.write(episode())
+    memory.storage.db.execute("UPDATE meta SET value = '\"v9999\"' WHERE key = 'tape_version'")
+    with pytest.raises(GlyphDistError, match="tape_version"):
+        ShardMemory.open(tape_root, tmp_path)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(budget=st.integers(1, 400), mode=st.sampled_from(["text", "glyph", "mixed"]),
+       policy=st.sampled_from(["recent", "relevant", "mixed", "foveated"]))
+def test_budget_is_honoured_to_the_token(memory, budget, mode, policy):
+    if "agent-1" not in memory.actors:
+        memory.write(episode())
+    response = memory.read(ReadRequest(actor_id="agent-1", query="when is the table booked", token_budget=budget,
+                                       mode=mode, policy=policy))
+    assert response.token_estimate == len(memory.hybrid.token_ids([response.context])[0])
+    assert response.token_estimate <= budget
+    assert len(response.context.splitlines()) == len(response.items)
+    turns = [i.turn for i in response.items]
+    assert turns == sorted(turns), "items come in chronological order"
+
+
+def test_glyph_mode_fits_more_history_than_text(memory):
+    memory.write(episode())
+    request = dict(actor_id="agent-1", query="", token_budget=60, policy="recent")
+    text = memory.read(ReadRequest(mode="text", **request))
+    glyph = memory.read(ReadRequest(mode="glyph", **request))
+    mixed = memory.read(ReadRequest(mode="mixed", **request))
+    assert len(glyph.items) > len(text.items)
+    assert len(text.items) <= len(mixed.items) <= len(glyph.items)
+    assert all(i.rendered_as == "text" for i in text.items)
+    assert {i.rendered_as for i in glyph.items} >= {"glyph"}
+    coded = next(i for i in glyph.items if i.rendered_as == "glyph")
+    assert f"<GLYPH>{coded.glyphs}</GLYPH>" in glyph.context and coded.address
+
+
+def test_relevant_policy_uses_embedding_similarity(memory):
+    memory.write(episode())
+    response = memory.read(ReadRequest(actor_id="agent-1", query="How hot will it be in San Jose tomorrow?",
+                                       token_budget=30, policy="relevant", mode="text"))
+    best = max(response.items, key=lambda i: i.score)
+    assert "weather" in best.text or "sunny" in best.text
+
+
+def test_foveated_keeps_start_relevant_and_end(memory):
+    memory.write(episode())
+    response = memory.read(ReadRequest(actor_id="agent-1", query="Italian food for four people",
+                                       token_budget=70, policy="foveated", mode="text"))
+    turns = [i.turn for i in response.items]
+    assert turns[0] == 0 and turns[-1] == 9 and 2 in turns
+    assert len(set((i.record_id, i.span) for i in response.items)) == len(response.items)
+
+
+def test_filters(memory):
+    now = datetime.now(timezone.utc)
+    memory.write(episode(episode_id="old", created_at=now - timedelta(days=2)))
+    memory.write(episode(episode_id="new", tags=["booking"]))
+    big = 4096
+    only_new = memory.read(ReadRequest(actor_id="agent-1", token_budget=big, filters={"episode_id": "new"}))
+    assert {i.episode_id for i in only_new.items} == {"new"}
+    tagged = memory.read(ReadRequest(actor_id="agent-1", token_budget=big, filters={"tags": ["booking"]}))
+    assert {i.episode_id for i in tagged.items} == {"new"}
+    recent = memory.read(ReadRequest(actor_id="agent-1", token_budget=big,
+                                     filters={"since": (now - timedelta(hours=1)).isoformat()}))
+    old = memory.read(ReadRequest(actor_id="agent-1", token_budget=big, filters={"until": now - timedelta(days=1)}))
+    assert {i.episode_id for i in recent.items} == {"new"} and {i.episode_id for i in old.items} == {"old"}
+    none = memory.read(ReadRequest(actor_id="agent-1", token_budget=big, filters={"tags": ["missing"]}))
+    assert none.items == [] and none.context == "" and none.candidates_considered == 0
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(writes=st.lists(st.tuples(st.sampled_from(["ann", "bob", "cy"]), st.sampled_from(TURNS)), min_size=1, max_size=12),
+       reader=st.sampled_from(["ann", "bob", "cy", "dee"]), budget=st.integers(1, 500),
+       policy=st.sampled_from(["recent", "relevant", "mixed", "foveated"]))
+def test_reads_never_return_another_actors_memories(tape_root, tmp_path_factory, writes, reader, budget, policy):
+    memory = ShardMemory.open(tape_root, tmp_path_factory.mktemp("iso"))
+    memory.write([MemoryRecord(actor_id=a, record_id=f"{a}-{k}", text=t) for k, (a, t) in enumerate(writes)])
+    response = memory.read(ReadRequest(actor_id=reader, query="restaurant", token_budget=budget, policy=policy))
+    own = {f"{a}-{k}" for k, (a, _) in enumerate(writes) if a == reader}
+    assert {i.record_id for i in response.items} <= own
+    assert response.candidates_considered == (memory.actors[reader].size if reader in memory.actors else 0)
+    assert len(response.context.splitlines()) == len(response.items)

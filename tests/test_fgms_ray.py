@@ -1,0 +1,146 @@
+"""FGMS on real Ray: shard restarts, service restarts, node loss, and the HTTP API under bad input."""
+
+import json
+import socket
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from glyph_dist.errors import GlyphDistError
+from glyph_dist.fgms.client import MemoryClient
+from glyph_dist.fgms.schema import MAX_TOKEN_BUDGET, MemoryRecord, ReadRequest
+from glyph_dist.fgms.shard import ShardRouter, shard_for
+
+
+def _records(actor, n, start=0):
+    return [MemoryRecord(actor_id=actor, record_id=f"{actor}-{k}", turn=k,
+                         text=f"Remember that order {k} ships to warehouse {k % 7} on Monday.")
+            for k in range(start, start + n)]
+
+
+def _all_ids(ray, router, actor):
+    response = ray.get(router.read(ReadRequest(actor_id=actor, token_budget=MAX_TOKEN_BUDGET, mode="text")))
+    return {i.record_id for i in response.items}
+
+
+def test_killed_shard_loses_no_acknowledged_write(ray_session, tape_root, tmp_path):
+    ray = ray_session
+    router = ShardRouter(str(tape_root), str(tmp_path), shards=1)
+    try:
+        refs = [router.write([r])[0] for r in _records("a", 60)]
+        acknowledged = ray.get(refs[:20])
+        ray.kill(router.handles[0], no_restart=False)  # dies with writes still queued
+        acknowledged += ray.get(refs[20:])
+        assert sum(r.written for r in acknowledged) == 60
+        assert _all_ids(ray, router, "a") == {f"a-{k}" for k in range(60)}
+        assert ray.get(router.stats()[0])["records"] == 60
+    finally:
+        router.shutdown()
+
+
+def test_whole_service_restarts_with_every_memory(ray_session, tape_root, tmp_path):
+    ray = ray_session
+    router = ShardRouter(str(tape_root), str(tmp_path), shards=2)
+    actors = ["ann", "bob", "cy", "dee"]
+    ray.get([ref for a in actors for ref in router.write(_records(a, 15))])
+    before = {a: _all_ids(ray, router, a) for a in actors}
+    router.shutdown()
+    restarted = ShardRouter(str(tape_root), str(tmp_path), shards=2)
+    try:
+        assert {a: _all_ids(ray, restarted, a) for a in actors} == before
+        assert all(len(ids) == 15 for ids in before.values())
+        assert len({shard_for(a, 2) for a in actors}) == 2, "the actors spread over both shards"
+        with pytest.raises(GlyphDistError, match="holds 2 shards"):
+            ShardRouter(str(tape_root), str(tmp_path), shards=3)
+    finally:
+        restarted.shutdown()
+
+
+def test_shard_survives_the_loss_of_its_node(tape_root, tmp_path):
+    """Runs in its own process: it starts a multi-node cluster of its own."""
+    done = subprocess.run([sys.executable, "-m", "tests.fgms_multinode", str(tape_root), str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "with all 30 memories" in done.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def service(ray_session, tape_root, tmp_path_factory):
+    from ray import serve
+
+    from glyph_dist.fgms.app import build_app
+
+    storage = tmp_path_factory.mktemp("fgms")
+    port = _free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(build_app(str(tape_root), str(storage), shards=2), name="fgms", route_prefix="/")
+    yield MemoryClient(f"http://127.0.0.1:{port}")
+    serve.shutdown()
+    ShardRouter(str(tape_root), str(storage), shards=2).shutdown()
+
+
+def test_http_write_read_health_stats_docs(service):
+    assert service.health() == {"status": "ok", "shards": 2}
+    written = service.write([r.model_dump() for r in _records("web", 12)])
+    assert (written.written, written.duplicates) == (12, 0)
+    assert service.write([_records("web", 1)[0]]).duplicates == 1
+    response = service.read("web", "which warehouse gets order 3", token_budget=40, policy="relevant", mode="text")
+    assert 0 < response.token_estimate <= 40 and response.items
+    assert all(i.record_id.startswith("web-") for i in response.items)
+    single = requests.post(f"{service.url}/memory/write", json={"actor_id": "web", "record_id": "one",
+                                                                "text": "A single record works too."})
+    assert single.status_code == 200 and single.json()["written"] == 1
+    assert service.stats()["records"] == 13
+    assert requests.get(f"{service.url}/docs").status_code == 200
+    assert "/memory/read" in requests.get(f"{service.url}/openapi.json").json()["paths"]
+
+
+BAD_REQUESTS = [
+    ("write", json.dumps({"actor_id": "x", "record_id": "1", "text": ""}).encode(), "text"),
+    ("write", json.dumps({"actor_id": "x", "record_id": "1", "text": "   "}).encode(), "blank"),
+    ("write", b'{"actor_id": "x", "record_id": "1", "text": "caf\xe9"}', None),
+    ("write", b'{"actor_id": "x", "record_id": ', None),
+    ("write", json.dumps({"records": []}).encode(), "records"),
+    ("read", json.dumps({"actor_id": "x", "token_budget": 0}).encode(), "token_budget"),
+    ("read", json.dumps({"actor_id": "x", "token_budget": 10**9}).encode(), "token_budget"),
+    ("read", json.dumps({"actor_id": "x", "token_budget": 10, "mode": "zip"}).encode(), "mode"),
+    ("read", json.dumps({"actor_id": "x", "token_budget": 10, "policy": "psychic"}).encode(), "policy"),
+    ("read", json.dumps({"actor_id": "x", "token_budget": 10, "colour": "red"}).encode(), "colour"),
+]
+
+
+@pytest.mark.parametrize("endpoint, body, field", BAD_REQUESTS)
+def test_bad_input_gets_4xx_and_changes_nothing(service, endpoint, body, field):
+    before = service.stats()
+    response = requests.post(f"{service.url}/memory/{endpoint}", data=body,
+                             headers={"content-type": "application/json"})
+    assert 400 <= response.status_code < 500, response.text
+    if field:
+        assert field in response.text
+    assert service.stats() == before
+    assert service.health()["status"] == "ok"
+
+
+def test_oversized_body_is_refused(service):
+    from glyph_dist.fgms.app import MAX_BODY_BYTES
+
+    before = service.stats()
+    response = requests.post(f"{service.url}/memory/write", data=b"x" * (MAX_BODY_BYTES + 1),
+                             headers={"content-type": "application/json"})
+    assert response.status_code == 413 and "exceeds" in response.json()["detail"]
+    assert service.stats() == before
+
+
+def test_client_reports_errors_clearly(service):
+    with pytest.raises(GlyphDistError, match="token_budget"):
+        service.read("x", token_budget=0)
+    with pytest.raises(GlyphDistError, match="cannot reach"):
+        MemoryClient("http://127.0.0.1:9", timeout=2).health()
