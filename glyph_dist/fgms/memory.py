@@ -24,6 +24,8 @@ from glyph_dist.fgt.store import load_tape, load_tokenizer
 
 EXCERPT_CHARS = 80
 MAX_RANKED = 4096  # candidates a policy ranks per read, at most
+PACK_CHUNK = 64  # spans rendered and counted at a time while packing
+MIN_LINE_TOKENS = 4  # "[", role, "]", content: no line is shorter under a byte-level BPE
 
 
 @dataclass
@@ -184,7 +186,7 @@ class ShardMemory:
             relevance = (actor.vectors[:actor.size] @ query)[candidates]
         else:
             relevance = np.zeros(len(candidates), dtype=np.float32)
-        limit = min(len(candidates), MAX_RANKED, max(1, request.token_budget // 2))
+        limit = min(len(candidates), MAX_RANKED, max(1, request.token_budget // MIN_LINE_TOKENS))
         picked, scores = get_policy(request.policy).rank(relevance, request.weights, limit)
         lines = self._pack(actor, candidates[picked], scores, request)
         if not lines:
@@ -206,23 +208,34 @@ class ShardMemory:
             return ("text", "glyph")
         return ("glyph",)
 
+    def _line_costs(self, actor: ActorSpans, indices: np.ndarray) -> dict[str, tuple[list[str], list[int]]]:
+        """Both renderings of some spans and their token counts (glyph renderings where a family exists)."""
+        texts = [self._render(actor, i, glyph=False) for i in indices]
+        glyphs = [self._render(actor, i, glyph=True) if actor.family_id[i] >= 0 else "" for i in indices]
+        return {kind: (lines, [len(ids) for ids in self.hybrid.token_ids(lines)])
+                for kind, lines in (("text", texts), ("glyph", glyphs))}
+
     def _pack(self, actor: ActorSpans, order: np.ndarray, scores: np.ndarray, request: ReadRequest) -> list[_Line]:
-        """Greedy packing in priority order, by mode; line costs are counted with the tokenizer."""
-        has_glyph = actor.family_id[order] >= 0
-        rendered = {"text": [self._render(actor, i, glyph=False) for i in order],
-                    "glyph": [self._render(actor, i, glyph=True) if g else "" for i, g in zip(order, has_glyph)]}
-        costs = {kind: [len(ids) for ids in self.hybrid.token_ids(texts)] for kind, texts in rendered.items()}
+        """Greedy packing in priority order, by mode. Lines are rendered and counted with the tokenizer
+        a chunk at a time, so a read stops working once the budget is full."""
         budget, used, verbatim_used = request.token_budget, 0, 0
         verbatim_budget = request.weights.verbatim_share * budget
-        lines = []
-        for k, index in enumerate(order):
-            for kind in self._options(request.mode, bool(has_glyph[k]), verbatim_used < verbatim_budget):
-                cost = costs[kind][k] + (self.newline_tokens if lines else 0)
-                if used + cost <= budget:
-                    lines.append(_Line(int(index), float(scores[k]), kind, rendered[kind][k], costs[kind][k]))
-                    used += cost
-                    verbatim_used += costs[kind][k] if kind == "text" else 0
-                    break
+        lines: list[_Line] = []
+        for start in range(0, len(order), PACK_CHUNK):
+            if budget - used < MIN_LINE_TOKENS:
+                break
+            chunk = order[start:start + PACK_CHUNK]
+            rendered = self._line_costs(actor, chunk)
+            for k, index in enumerate(chunk):
+                has_glyph = actor.family_id[index] >= 0
+                for kind in self._options(request.mode, has_glyph, verbatim_used < verbatim_budget):
+                    text, tokens = rendered[kind][0][k], rendered[kind][1][k]
+                    cost = tokens + (self.newline_tokens if lines else 0)
+                    if used + cost <= budget:
+                        lines.append(_Line(int(index), float(scores[start + k]), kind, text, tokens))
+                        used += cost
+                        verbatim_used += tokens if kind == "text" else 0
+                        break
         return lines
 
     def _response(self, actor: ActorSpans, lines: list[_Line], request: ReadRequest, considered: int) -> ReadResponse:
