@@ -24,7 +24,6 @@ from glyph_dist.fgt.store import load_tape, load_tokenizer
 
 EXCERPT_CHARS = 80
 MAX_RANKED = 4096  # candidates a policy ranks per read, at most
-PACK_CHUNK = 64  # spans rendered and counted at a time while packing
 MIN_LINE_TOKENS = 4  # "[", role, "]", content: no line is shorter under a byte-level BPE
 
 
@@ -37,6 +36,8 @@ class ActorSpans:
     vectors: np.ndarray = field(init=False)
     created_at: np.ndarray = field(init=False)
     family_id: np.ndarray = field(init=False)
+    prefix_tokens: np.ndarray = field(init=False)  # tokens of the line prefix "[t3 user]"
+    text_tokens: np.ndarray = field(init=False)  # tokens of " " + the span's text
     seq: list[int] = field(default_factory=list)
     record_id: list[str] = field(default_factory=list)
     span: list[int] = field(default_factory=list)
@@ -49,6 +50,8 @@ class ActorSpans:
         self.vectors = np.zeros((16, self.dim), dtype=np.float32)
         self.created_at = np.zeros(16)
         self.family_id = np.zeros(16, dtype=np.int64)
+        self.prefix_tokens = np.zeros(16, dtype=np.int64)
+        self.text_tokens = np.zeros(16, dtype=np.int64)
 
     def _reserve(self, extra: int) -> None:
         needed = self.size + extra
@@ -58,14 +61,18 @@ class ActorSpans:
         self.vectors = np.resize(self.vectors, (capacity, self.dim))
         self.created_at = np.resize(self.created_at, capacity)
         self.family_id = np.resize(self.family_id, capacity)
+        self.prefix_tokens = np.resize(self.prefix_tokens, capacity)
+        self.text_tokens = np.resize(self.text_tokens, capacity)
 
-    def append(self, spans: list[StoredSpan], record: dict) -> None:
+    def append(self, spans: list[StoredSpan], record: dict, prefix_tokens: int, text_tokens: list[int]) -> None:
         self._reserve(len(spans))
-        for s in spans:
+        for s, tokens in zip(spans, text_tokens):
             i = self.size
             self.vectors[i] = s.vector
             self.created_at[i] = record["created_at"]
             self.family_id[i] = s.family_id
+            self.prefix_tokens[i] = prefix_tokens
+            self.text_tokens[i] = tokens
             self.seq.append(s.seq)
             self.record_id.append(s.record_id)
             self.span.append(s.span)
@@ -98,13 +105,16 @@ def _index_mask(indices: list[int], size: int) -> np.ndarray:
     return mask
 
 
+def line_prefix(record: dict) -> str:
+    turn = f"t{record['turn']} " if record.get("turn") is not None else ""
+    return f"[{turn}{record['role']}]"
+
+
 @dataclass
 class _Line:
     index: int  # span index within the actor
     score: float
     rendered_as: str
-    text: str
-    tokens: int
 
 
 class ShardMemory:
@@ -116,6 +126,8 @@ class ShardMemory:
         self.records = 0
         self.next_seq = 0
         self.newline_tokens = len(hybrid.token_ids(["\n"])[0])
+        self.glyph_tokens = np.array([len(ids) for ids in hybrid.token_ids(
+            [f" {GLYPH_OPEN}{r.glyph}{GLYPH_CLOSE}" for r in self.tape.records])], dtype=np.int64)
         self._restore()
 
     @classmethod
@@ -129,11 +141,21 @@ class ShardMemory:
     def _restore(self) -> None:
         records = self.storage.records()
         self.records = len(records)
-        for (actor_id, record_id), spans in itertools.groupby(
-                self.storage.spans(), key=lambda s: (s.actor_id, s.record_id)):
-            spans = list(spans)
-            self._actor(actor_id).append(spans, records[(actor_id, record_id)])
-            self.next_seq = spans[-1].seq + 1
+        grouped = [(records[key], list(spans)) for key, spans in itertools.groupby(
+            self.storage.spans(), key=lambda s: (s.actor_id, s.record_id))]
+        self._index(grouped)
+        if grouped:
+            self.next_seq = grouped[-1][1][-1].seq + 1
+
+    def _index(self, grouped: list[tuple[dict, list[StoredSpan]]]) -> None:
+        """Add stored records and their spans to the actors' in-memory columns, counting tokens in one batch."""
+        prefixes = [line_prefix(record) for record, _ in grouped]
+        contents = [f" {s.text}" for _, spans in grouped for s in spans]
+        counts = [len(ids) for ids in self.hybrid.token_ids(prefixes + contents)]
+        prefix_counts, content_counts = counts[:len(prefixes)], iter(counts[len(prefixes):])
+        for (record, spans), prefix_tokens in zip(grouped, prefix_counts):
+            self._actor(record["actor_id"]).append(spans, record, prefix_tokens,
+                                                   [next(content_counts) for _ in spans])
 
     def _actor(self, actor_id: str) -> ActorSpans:
         if actor_id not in self.actors:
@@ -167,8 +189,7 @@ class ShardMemory:
                 seq += 1
             spans_per_record.append(spans)
         self.storage.append(bodies, [s for spans in spans_per_record for s in spans])
-        for body, spans in zip(bodies, spans_per_record):
-            self._actor(body["actor_id"]).append(spans, body)
+        self._index(list(zip(bodies, spans_per_record)))
         self.next_seq, self.records = seq, self.records + len(new)
         return WriteResponse(written=len(new), duplicates=len(records) - len(new),
                              spans=sum(len(s) for s in spans_per_record))
@@ -193,14 +214,14 @@ class ShardMemory:
             return empty
         return self._response(actor, lines, request, len(candidates))
 
-    def _render(self, actor: ActorSpans, index: int, glyph: bool) -> str:
-        record = actor.record[index]
-        turn = f"t{record['turn']} " if record.get("turn") is not None else ""
-        content = (f"{GLYPH_OPEN}{self.tape.records[actor.family_id[index]].glyph}{GLYPH_CLOSE}"
-                   if glyph else actor.text[index])
-        return f"[{turn}{record['role']}] {content}"
+    def _render(self, actor: ActorSpans, line: _Line) -> str:
+        family = actor.family_id[line.index]
+        content = (f"{GLYPH_OPEN}{self.tape.records[family].glyph}{GLYPH_CLOSE}" if line.rendered_as == "glyph"
+                   else actor.text[line.index])
+        return f"{line_prefix(actor.record[line.index])} {content}"
 
-    def _options(self, mode: str, has_glyph: bool, verbatim_left: bool) -> tuple[str, ...]:
+    @staticmethod
+    def _options(mode: str, has_glyph: bool, verbatim_left: bool) -> tuple[str, ...]:
         """Renderings to try for one span, preferred first."""
         if mode == "text" or not has_glyph:
             return ("text",)
@@ -208,42 +229,33 @@ class ShardMemory:
             return ("text", "glyph")
         return ("glyph",)
 
-    def _line_costs(self, actor: ActorSpans, indices: np.ndarray) -> dict[str, tuple[list[str], list[int]]]:
-        """Both renderings of some spans and their token counts (glyph renderings where a family exists)."""
-        texts = [self._render(actor, i, glyph=False) for i in indices]
-        glyphs = [self._render(actor, i, glyph=True) if actor.family_id[i] >= 0 else "" for i in indices]
-        return {kind: (lines, [len(ids) for ids in self.hybrid.token_ids(lines)])
-                for kind, lines in (("text", texts), ("glyph", glyphs))}
-
     def _pack(self, actor: ActorSpans, order: np.ndarray, scores: np.ndarray, request: ReadRequest) -> list[_Line]:
-        """Greedy packing in priority order, by mode. Lines are rendered and counted with the tokenizer
-        a chunk at a time, so a read stops working once the budget is full."""
+        """Greedy packing in priority order, by mode, from the token counts kept for every span."""
+        family = actor.family_id[order]
+        has_glyph = (family >= 0).tolist()
+        costs = {"text": (actor.prefix_tokens[order] + actor.text_tokens[order]).tolist(),
+                 "glyph": (actor.prefix_tokens[order] + self.glyph_tokens[np.maximum(family, 0)]).tolist()}
         budget, used, verbatim_used = request.token_budget, 0, 0
         verbatim_budget = request.weights.verbatim_share * budget
         lines: list[_Line] = []
-        for start in range(0, len(order), PACK_CHUNK):
+        for k, index in enumerate(order.tolist()):
             if budget - used < MIN_LINE_TOKENS:
                 break
-            chunk = order[start:start + PACK_CHUNK]
-            rendered = self._line_costs(actor, chunk)
-            for k, index in enumerate(chunk):
-                has_glyph = actor.family_id[index] >= 0
-                for kind in self._options(request.mode, has_glyph, verbatim_used < verbatim_budget):
-                    text, tokens = rendered[kind][0][k], rendered[kind][1][k]
-                    cost = tokens + (self.newline_tokens if lines else 0)
-                    if used + cost <= budget:
-                        lines.append(_Line(int(index), float(scores[start + k]), kind, text, tokens))
-                        used += cost
-                        verbatim_used += tokens if kind == "text" else 0
-                        break
+            for kind in self._options(request.mode, has_glyph[k], verbatim_used < verbatim_budget):
+                cost = costs[kind][k] + (self.newline_tokens if lines else 0)
+                if used + cost <= budget:
+                    lines.append(_Line(index, float(scores[k]), kind))
+                    used += cost
+                    verbatim_used += costs[kind][k] if kind == "text" else 0
+                    break
         return lines
 
     def _response(self, actor: ActorSpans, lines: list[_Line], request: ReadRequest, considered: int) -> ReadResponse:
-        """Lines in chronological order; while the exact count is over budget (a tokenizer may merge
-        across line breaks), drop the lowest-priority line."""
+        """Lines in chronological order. The context is counted exactly; should a tokenizer merge
+        across line boundaries and push it over the budget, the lowest-priority line goes."""
         while lines:
             chronological = sorted(lines, key=lambda line: actor.seq[line.index])
-            context = "\n".join(line.text for line in chronological)
+            context = "\n".join(self._render(actor, line) for line in chronological)
             tokens = len(self.hybrid.token_ids([context])[0])
             if tokens <= request.token_budget:
                 break
@@ -251,14 +263,15 @@ class ShardMemory:
         else:
             chronological, context, tokens = [], "", 0
         items = [self._item(actor, line) for line in chronological]
-        return ReadResponse(items=items, context=context, token_estimate=tokens, token_budget=request.token_budget,
-                            candidates_considered=considered, policy=request.policy, mode=request.mode)
+        return ReadResponse.model_construct(
+            items=items, context=context, token_estimate=tokens, token_budget=request.token_budget,
+            candidates_considered=considered, policy=request.policy, mode=request.mode)
 
     def _item(self, actor: ActorSpans, line: _Line) -> ReadItem:
         i, record = line.index, actor.record[line.index]
         family = int(actor.family_id[i])
         text = actor.text[i]
-        return ReadItem(
+        return ReadItem.model_construct(
             record_id=actor.record_id[i], span=actor.span[i], episode_id=record.get("episode_id"),
             turn=record.get("turn"), role=record["role"],
             address=self.tape.records[family].address if family >= 0 else None,
