@@ -31,6 +31,7 @@ test-all: install
 	$(BIN)/pytest -q --run-slow
 
 bench: install
+	$(BIN)/pip install --quiet -e ".[cpu,dev,bench]"
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
