@@ -180,12 +180,12 @@ class ShardMemory:
         plans = self.hybrid.plan([r.text for r in new])
         spans_per_record, seq = [], self.next_seq
         for record, plan in zip(new, plans):
+            similarity = np.nan_to_num(plan.similarity, nan=0.0)  # nan: the phrase filter rejected the span
+            family = np.where(similarity >= self.hybrid.threshold, plan.family_id, -1).tolist()
             spans = []
             for i, text in enumerate(plan.sentences):
-                glyph_ok = plan.family_id[i] >= 0 and plan.similarity[i] >= self.hybrid.threshold
-                spans.append(StoredSpan(seq, record.actor_id, record.record_id, i, text,
-                                        int(plan.family_id[i]) if glyph_ok else -1,
-                                        float(np.nan_to_num(plan.similarity[i], nan=0.0)), plan.vectors[i]))
+                spans.append(StoredSpan(seq, record.actor_id, record.record_id, i, text, family[i],
+                                        float(similarity[i]), plan.vectors[i]))
                 seq += 1
             spans_per_record.append(spans)
         self.storage.append(bodies, [s for spans in spans_per_record for s in spans])
