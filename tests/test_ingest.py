@@ -67,3 +67,10 @@ def test_empty_corpus_and_missing_file(tmp_path):
         ingest([empty])
     with pytest.raises(GlyphDistError, match="no such file"):
         ingest([tmp_path / "missing.txt"])
+
+
+@pytest.mark.parametrize("text", ["Book 2 tables, at 7pm!", "Café für 2 Personen", "日本語 text 42", "", "___ 123"])
+def test_letter_count_matches_unicode_letters(text):
+    from glyph_dist.fgt.ingest import count_letters
+
+    assert count_letters(text) == sum(c.isalpha() for c in text)

@@ -16,6 +16,14 @@ from glyph_dist.errors import GlyphDistError
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+")
 _WHITESPACE = re.compile(r"\s+")
 _LETTER = re.compile(r"[^\W\d_]")
+_ASCII_NON_LETTERS = bytes(b for b in range(128) if not chr(b).isalpha())
+
+
+def count_letters(text: str) -> int:
+    """Letters in `text` (any script); ASCII text takes a fast path."""
+    if text.isascii():
+        return len(text.encode("ascii").translate(None, _ASCII_NON_LETTERS))
+    return len(_LETTER.findall(text))
 
 
 @dataclass(frozen=True)
@@ -32,8 +40,7 @@ class PhraseFilter:
             return False
         if len(phrase.split()) < self.min_words:
             return False
-        letters = len(_LETTER.findall(phrase))
-        return letters / len(phrase) >= self.min_letter_ratio
+        return count_letters(phrase) / len(phrase) >= self.min_letter_ratio
 
 
 @dataclass(frozen=True)
