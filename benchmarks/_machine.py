@@ -26,6 +26,7 @@ T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("GLYPH_DIST_DATASETS", ROOT.parent / "shared" / "datasets"))
 SGD_DIR = DATASETS / "sgd" / "dev"
+_CLAUSE_BREAK = re.compile(r"[,;:] ")
 _CALCULATOR = re.compile(r"<<[^>]*>>")
 
 
@@ -86,8 +87,8 @@ def repeat_timed(fn: Callable[[], object], repeat: int, warmup: int = 1) -> list
 
 
 def describe(times: list[float]) -> str:
-    return (f"median {statistics.median(times):.3f} s (min {min(times):.3f}, max {max(times):.3f}, "
-            f"n={len(times)})")
+    return (f"median {statistics.median(times):.3f} s (mean {statistics.fmean(times):.3f}, "
+            f"min {min(times):.3f}, max {max(times):.3f}, n={len(times)})")
 
 
 def profile_top(fn: Callable[[], object], top: int = 20, sort: str = "cumulative") -> str:
@@ -115,18 +116,31 @@ def corpus_documents() -> Iterator[str]:
         yield f"{problem['Body'].strip()} {problem['Question'].strip()}"
 
 
+def with_clauses(doc: str) -> list[str]:
+    """The document's lines, then the clauses (split at ", ", "; " and ": ") of its sentences, one a
+    line: the data sets at hand hold about 72,000 distinct sentences, and their clauses are real
+    phrases of the same text that bring the corpus past 100,000 distinct phrases."""
+    from glyph_dist.fgt.ingest import split_sentences
+
+    lines = [line for line in doc.splitlines() if line.strip()]
+    clauses = [c for s in split_sentences(doc) for c in _CLAUSE_BREAK.split(s) if c != s and c.strip()]
+    return lines + clauses
+
+
 def write_corpus(path: Path, max_phrases: int = 100_000) -> tuple[int, int]:
-    """Write documents to a text corpus until `max_phrases` distinct phrases (as ingest counts them)
-    are reached; returns (documents, distinct phrases). A document's lines become corpus lines,
-    which gives the same phrases, since a line break always ends a sentence in ingest."""
+    """Write documents (with their clauses) to a text corpus until `max_phrases` distinct phrases
+    (as ingest counts them) are reached; returns (documents, distinct phrases). A line break
+    always ends a sentence in ingest, so each line holds its own phrases."""
     from glyph_dist.fgt.ingest import PhraseFilter, split_sentences
 
     accepts, seen, n_docs = PhraseFilter().accepts, set(), 0
     with path.open("w", encoding="utf-8") as out:
         for doc in corpus_documents():
-            if len(seen) >= max_phrases:
+            lines = with_clauses(doc)
+            new = {s for line in lines for s in split_sentences(line) if accepts(s)} - seen
+            if len(seen) + len(new) > max_phrases:
                 break
-            seen.update(s for s in split_sentences(doc) if accepts(s))
-            out.writelines(f"{line}\n" for line in doc.splitlines() if line.strip())
+            seen |= new
+            out.writelines(f"{line}\n" for line in lines)
             n_docs += 1
     return n_docs, len(seen)

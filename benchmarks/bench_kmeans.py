@@ -39,17 +39,24 @@ def embeddings(max_phrases: int) -> np.ndarray:
 
 
 def quality(vectors: np.ndarray, centroids: np.ndarray) -> dict[str, float]:
-    """Inertia, mean cosine to the nearest (Euclidean) centroid, and occupied clusters."""
+    """Inertia and mean cosine to the nearest (Euclidean) centroid, the inertia of the same partition
+    around its cluster means (which removes the spherical centroids' unit-length handicap), and the
+    number of occupied clusters."""
     import faiss
 
     centroids = np.ascontiguousarray(centroids, dtype=np.float32)
     index = faiss.IndexFlatL2(centroids.shape[1])
     index.add(centroids)
     squared, nearest = index.search(vectors, 1)
-    assigned = centroids[nearest[:, 0]]
+    labels = nearest[:, 0]
+    assigned = centroids[labels]
     cosine = np.einsum("ij,ij->i", vectors, assigned) / np.maximum(np.linalg.norm(assigned, axis=1), 1e-12)
+    sums = np.zeros(centroids.shape, dtype=np.float64)
+    np.add.at(sums, labels, vectors)
+    means = sums / np.maximum(np.bincount(labels, minlength=len(centroids)), 1)[:, None]
+    partition = float(((vectors - means[labels]) ** 2).sum())
     return {"inertia": float(squared.sum(dtype=np.float64)), "cosine": float(cosine.mean()),
-            "occupied": float(len(np.unique(nearest)))}
+            "partition": partition, "occupied": float(len(np.unique(labels)))}
 
 
 def run(name: str, fit: Callable[[], np.ndarray], vectors: np.ndarray, repeat: int) -> tuple[float, dict]:
@@ -60,8 +67,8 @@ def run(name: str, fit: Callable[[], np.ndarray], vectors: np.ndarray, repeat: i
         times.append(seconds)
         centroids = result if centroids is None else centroids
     q = quality(vectors, centroids)
-    print(f"{name}: {describe(times)}; inertia {q['inertia']:,.1f}, mean cosine {q['cosine']:.4f}, "
-          f"{q['occupied']:,.0f} clusters occupied")
+    print(f"{name}: {describe(times)}\n   inertia {q['inertia']:,.1f}, mean cosine {q['cosine']:.4f}, "
+          f"partition inertia around cluster means {q['partition']:,.1f}, {q['occupied']:,.0f} clusters occupied")
     return statistics.median(times), q
 
 
@@ -69,18 +76,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--phrases", type=int, default=100_000, help="cap on distinct phrases")
     parser.add_argument("--clusters", type=int, default=1024)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=3, help="fits per method")
     args = parser.parse_args()
     print_header("bench_kmeans")
     import faiss
     from sklearn.cluster import MiniBatchKMeans
+    from threadpoolctl import threadpool_info
 
     from glyph_dist.fgt.cluster import kmeans
 
-    vectors = embeddings(args.phrases)
-    k = args.clusters
-    from threadpoolctl import threadpool_info
-
+    vectors, k = embeddings(args.phrases), args.clusters
     omp = sorted({p["num_threads"] for p in threadpool_info() if p["user_api"] == "openmp"})
     print(f"threads: faiss {faiss.omp_get_max_threads()}, OpenMP pools (scikit-learn) {omp}; K={k}")
     print("faiss: glyph_dist.fgt.cluster.kmeans (spherical, niter=20, seed=0, max_points_per_centroid=1024)")
@@ -96,6 +101,7 @@ def main() -> None:
     print(f"   MiniBatchKMeans ran {fitted[0].n_steps_:,} mini-batch steps ({fitted[0].n_iter_} epochs, "
           f"early stopping on)")
     print(f"MiniBatchKMeans / faiss: time x{t_mb / t_faiss:.2f}, inertia x{q_mb['inertia'] / q_faiss['inertia']:.3f}, "
+          f"partition inertia x{q_mb['partition'] / q_faiss['partition']:.3f}, "
           f"mean cosine {q_mb['cosine']:.4f} vs {q_faiss['cosine']:.4f} ({q_mb['cosine'] - q_faiss['cosine']:+.4f})")
 
 

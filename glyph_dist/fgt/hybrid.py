@@ -10,9 +10,11 @@ when the cosine similarity reaches the threshold.
 from __future__ import annotations
 
 import copy
+import gc
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +27,20 @@ from glyph_dist.fgt.store import Tape
 GLYPH_OPEN, GLYPH_CLOSE = "<GLYPH>", "</GLYPH>"
 DEFAULT_THRESHOLD = 0.75
 _GLYPH_SPAN = re.compile(re.escape(GLYPH_OPEN) + r"(.*?)" + re.escape(GLYPH_CLOSE))
+
+
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector during a batch: encoding allocates many short-lived,
+    acyclic objects (freed by reference counting anyway), and each full collection would otherwise
+    walk every object of the process, the loaded model included."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @dataclass
@@ -141,8 +157,9 @@ class HybridTokenizer:
     # -- the public interface
     def encode_hybrid_batch(self, texts: Sequence[str], threshold: float | None = None
                             ) -> list[tuple[list[int], list[PhraseDecision]]]:
-        decided = [self.decisions(p, threshold) for p in self.plan(texts)]
-        ids = self.encode_pieces([self.pieces(d) for d in decided])
+        with cyclic_gc_paused():
+            decided = [self.decisions(p, threshold) for p in self.plan(texts)]
+            ids = self.encode_pieces([self.pieces(d) for d in decided])
         return list(zip(ids, decided))
 
     def encode_hybrid(self, text: str, return_details: bool = False):
