@@ -95,6 +95,3 @@ class ShardStorage:
         for row in self.db.execute("SELECT seq, actor_id, record_id, span, text, family_id, similarity, vector "
                                    "FROM spans ORDER BY seq"):
             yield StoredSpan(*row[:7], np.frombuffer(row[7], dtype=np.float32))
-
-    def close(self) -> None:
-        self.db.close()

@@ -42,6 +42,3 @@ class GlyphCodec:
                 raise GlyphDistError(f"{char!r} in glyph code {glyph!r} is not in the {self.base}-glyph alphabet")
             value = value * self.base + digit + 1
         return value - 1
-
-    def is_glyph(self, text: str) -> bool:
-        return bool(text) and all(0 <= ord(c) - CJK_START < self.base for c in text)
