@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from scipy import sparse
-from sklearn.utils.extmath import randomized_svd
+from scipy.sparse.linalg import svds
 
 from glyph_dist.errors import GlyphDistError
 
@@ -117,12 +117,13 @@ def ppmi(counts: sparse.csr_matrix, context_smoothing: float = 0.75) -> sparse.c
 
 def fit_token_vectors(token_ids: Sequence[Sequence[int]], weights: Sequence[float], vocab_size: int,
                       dim: int, seed: int = 0, sif_a: float = 1e-3) -> np.ndarray:
-    """Token vectors: truncated (randomized) SVD of the PPMI matrix, unit length, scaled by SIF
+    """Token vectors: exact truncated SVD (PROPACK) of the PPMI matrix, unit length, scaled by SIF
     weight a/(a+p)."""
     counts = cooccurrence(token_ids, weights, vocab_size)
     matrix = ppmi(counts)
     k = min(dim, min(matrix.shape) - 1)
-    u, s, _ = randomized_svd(matrix, k, n_iter=5, random_state=seed)
+    rng = np.random.default_rng(seed)
+    u, s, _ = svds(matrix, k=k, v0=rng.standard_normal(min(matrix.shape)), solver="propack")
     vectors = u * np.sqrt(s)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
