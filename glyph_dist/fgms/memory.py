@@ -198,10 +198,8 @@ class ShardMemory:
     def read(self, request: ReadRequest) -> ReadResponse:
         actor = self.actors.get(request.actor_id)
         candidates = actor.candidates(request) if actor else np.zeros(0, dtype=np.int64)
-        empty = ReadResponse(items=[], context="", token_estimate=0, token_budget=request.token_budget,
-                             candidates_considered=len(candidates), policy=request.policy, mode=request.mode)
         if len(candidates) == 0:
-            return empty
+            return self._response(actor, [], request, 0)
         if request.query.strip():
             query = self.tape.embedder.encode([request.query])[0]
             relevance = (actor.vectors[:actor.size] @ query)[candidates]
@@ -210,8 +208,6 @@ class ShardMemory:
         limit = min(len(candidates), MAX_RANKED, max(1, request.token_budget // MIN_LINE_TOKENS))
         picked, scores = get_policy(request.policy).rank(relevance, request.weights, limit)
         lines = self._pack(actor, candidates[picked], scores, request)
-        if not lines:
-            return empty
         return self._response(actor, lines, request, len(candidates))
 
     def _render(self, actor: ActorSpans, line: _Line) -> str:
@@ -250,7 +246,8 @@ class ShardMemory:
                     break
         return lines
 
-    def _response(self, actor: ActorSpans, lines: list[_Line], request: ReadRequest, considered: int) -> ReadResponse:
+    def _response(self, actor: ActorSpans | None, lines: list[_Line], request: ReadRequest,
+                  considered: int) -> ReadResponse:
         """Lines in chronological order. The context is counted exactly; should a tokenizer merge
         across line boundaries and push it over the budget, the lowest-priority line goes."""
         while lines:
