@@ -7,7 +7,7 @@ import sys
 import ray
 from ray.cluster_utils import Cluster
 
-from glyph_dist.fgms.schema import MemoryRecord, ReadRequest
+from glyph_dist.fgms.schema import MemoryRecord, ReadRequest, ReadResponse
 from glyph_dist.fgms.shard import ShardRouter
 
 
@@ -24,7 +24,8 @@ def main(tape: str, storage: str) -> None:
         node_b = cluster.add_node(num_cpus=1)
         cluster.remove_node(node_a)
         assert ray.get(router.handles[0].node_id.remote(), timeout=180) == node_b.node_id
-        response = ray.get(router.read(ReadRequest(actor_id="a", token_budget=4096, mode="text")))
+        response = ReadResponse.model_validate_json(
+            ray.get(router.read(ReadRequest(actor_id="a", token_budget=4096, mode="text"))))
         assert {i.record_id for i in response.items} == {r.record_id for r in records}
         print("shard moved from node A to node B with all 30 memories")
     finally:

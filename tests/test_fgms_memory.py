@@ -147,3 +147,24 @@ def test_reads_never_return_another_actors_memories(tape_root, tmp_path_factory,
     assert {i.record_id for i in response.items} <= own
     assert response.candidates_considered == (memory.actors[reader].size if reader in memory.actors else 0)
     assert len(response.context.splitlines()) == len(response.items)
+
+
+def test_budget_is_honoured_under_a_tokenizer_that_merges_across_lines(tape, tmp_path):
+    """A BPE without pre-tokenizer learns merges over line breaks: the read must count the string."""
+    from tokenizers import Tokenizer, models, trainers
+
+    from glyph_dist.fgms.storage import ShardStorage
+    from glyph_dist.fgt.bpe import as_hf_tokenizer
+    from glyph_dist.fgt.hybrid import HybridTokenizer
+
+    lines = "\n".join(f"[t{i} user] {t}" for i, t in enumerate(TURNS))
+    base = Tokenizer(models.BPE())
+    base.train_from_iterator([lines] * 50, trainers.BpeTrainer(vocab_size=400, show_progress=False,
+                                                                special_tokens=["<|endoftext|>", "<|pad|>"]))
+    hybrid = HybridTokenizer(tape, base=as_hf_tokenizer(base))
+    assert not hybrid.counts_lines_additively
+    memory = ShardMemory(hybrid, ShardStorage(tmp_path / "shard.sqlite", tape.version, tape.meta["dim"]))
+    memory.write(episode())
+    for budget in range(4, 120, 7):
+        response = memory.read(ReadRequest(actor_id="agent-1", token_budget=budget, mode="text", policy="recent"))
+        assert response.token_estimate == len(hybrid.token_ids([response.context])[0]) <= budget

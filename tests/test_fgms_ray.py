@@ -10,7 +10,7 @@ import requests
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.fgms.client import MemoryClient
-from glyph_dist.fgms.schema import MAX_TOKEN_BUDGET, MemoryRecord, ReadRequest
+from glyph_dist.fgms.schema import MAX_TOKEN_BUDGET, MemoryRecord, ReadRequest, ReadResponse
 from glyph_dist.fgms.shard import ShardRouter, shard_for
 
 
@@ -21,7 +21,8 @@ def _records(actor, n, start=0):
 
 
 def _all_ids(ray, router, actor):
-    response = ray.get(router.read(ReadRequest(actor_id=actor, token_budget=MAX_TOKEN_BUDGET, mode="text")))
+    response = ReadResponse.model_validate_json(
+        ray.get(router.read(ReadRequest(actor_id=actor, token_budget=MAX_TOKEN_BUDGET, mode="text"))))
     return {i.record_id for i in response.items}
 
 

@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.fgt.bpe import as_hf_tokenizer, train_bpe
@@ -74,3 +76,31 @@ def test_unknown_glyph_on_expansion_is_a_clear_error(hybrid, tape):
 def test_bad_threshold(tape):
     with pytest.raises(GlyphDistError, match="threshold"):
         HybridTokenizer(tape, threshold=1.5)
+
+
+_LINE_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40).map(
+    lambda t: " ".join(t.split())).filter(bool)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(st.tuples(st.sampled_from(["[t0 user]", "[assistant]", "[t12 tool]"]), _LINE_TEXT,
+                                st.booleans()), min_size=1, max_size=6))
+def test_lines_count_additively_under_the_tape_tokenizer(hybrid, tape, lines):
+    assert hybrid.counts_lines_additively
+    glyph = tape.records[0].glyph
+    contents = [f" {GLYPH_OPEN}{glyph}{GLYPH_CLOSE}" if as_glyph else f" {text}" for _, text, as_glyph in lines]
+    prefixes = [prefix for prefix, _, _ in lines]
+    separate = sum(len(ids) for ids in hybrid.token_ids(prefixes + contents))
+    joined = len(hybrid.token_ids(["\n".join(p + c for p, c in zip(prefixes, contents))])[0])
+    assert joined == separate + (len(lines) - 1) * len(hybrid.token_ids(["\n"])[0])
+
+
+def test_tokenizers_with_normalisers_or_prefix_spaces_are_not_additive(tape):
+    from tokenizers import normalizers, pre_tokenizers
+
+    lowered = train_bpe(["Some text to learn from."] * 10, vocab_size=300)
+    lowered.normalizer = normalizers.Lowercase()
+    assert not HybridTokenizer(tape, base=as_hf_tokenizer(lowered)).counts_lines_additively
+    spaced = train_bpe(["Some text to learn from."] * 10, vocab_size=300)
+    spaced.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+    assert not HybridTokenizer(tape, base=as_hf_tokenizer(spaced)).counts_lines_additively

@@ -13,7 +13,7 @@ FastAPI reads the endpoint annotations at run time.)
 
 import asyncio
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from ray import serve
 from ray.exceptions import RayActorError
@@ -64,8 +64,8 @@ class MemoryAPI:
         return merge_writes(list(await asyncio.gather(*self.router.write(records))))
 
     @api.post("/memory/read", response_model=ReadResponse)
-    async def read(self, body: ReadRequest) -> ReadResponse:
-        return await self.router.read(body)
+    async def read(self, body: ReadRequest) -> Response:
+        return Response(content=await self.router.read(body), media_type="application/json")
 
     @api.get("/memory/health")
     async def health(self) -> dict:

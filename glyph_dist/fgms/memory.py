@@ -10,6 +10,7 @@ renders them verbatim or as glyph codes by mode, and packs lines into the budget
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from glyph_dist.fgms.policies import get_policy
-from glyph_dist.fgms.schema import MemoryRecord, ReadItem, ReadRequest, ReadResponse, WriteResponse
+from glyph_dist.fgms.schema import MemoryRecord, ReadRequest, ReadResponse, WriteResponse
 from glyph_dist.fgms.storage import ShardStorage, StoredSpan
 from glyph_dist.fgt.hybrid import GLYPH_CLOSE, GLYPH_OPEN, HybridTokenizer
 from glyph_dist.fgt.store import load_tape, load_tokenizer
@@ -126,6 +127,7 @@ class ShardMemory:
         self.records = 0
         self.next_seq = 0
         self.newline_tokens = len(hybrid.token_ids(["\n"])[0])
+        self.additive = hybrid.counts_lines_additively
         self.glyph_tokens = np.array([len(ids) for ids in hybrid.token_ids(
             [f" {GLYPH_OPEN}{r.glyph}{GLYPH_CLOSE}" for r in self.tape.records])], dtype=np.int64)
         self._restore()
@@ -196,6 +198,15 @@ class ShardMemory:
 
     # -- reads
     def read(self, request: ReadRequest) -> ReadResponse:
+        """The best context for the request; see `read_json` for the form the shard actor returns."""
+        return ReadResponse.model_validate(self.read_dict(request))
+
+    def read_json(self, request: ReadRequest) -> bytes:
+        """The response as UTF-8 JSON (what the shard actor returns and HTTP passes through)."""
+        return json.dumps(self.read_dict(request), ensure_ascii=False).encode("utf-8")
+
+    def read_dict(self, request: ReadRequest) -> dict:
+        """The response as plain JSON-ready data, in the shape of `ReadResponse`."""
         actor = self.actors.get(request.actor_id)
         candidates = actor.candidates(request) if actor else np.zeros(0, dtype=np.int64)
         if len(candidates) == 0:
@@ -215,6 +226,10 @@ class ShardMemory:
         content = (f"{GLYPH_OPEN}{self.tape.records[family].glyph}{GLYPH_CLOSE}" if line.rendered_as == "glyph"
                    else actor.text[line.index])
         return f"{line_prefix(actor.record[line.index])} {content}"
+
+    def _line_tokens(self, actor: ActorSpans, index: int, rendered_as: str) -> int:
+        content = actor.text_tokens[index] if rendered_as == "text" else self.glyph_tokens[actor.family_id[index]]
+        return int(actor.prefix_tokens[index] + content)
 
     @staticmethod
     def _options(mode: str, has_glyph: bool, verbatim_left: bool) -> tuple[str, ...]:
@@ -246,37 +261,44 @@ class ShardMemory:
                     break
         return lines
 
+    def _count(self, actor: ActorSpans, lines: list[_Line], context: str) -> int:
+        """Tokens of the context: the kept line counts summed where the tokenizer counts lines
+        additively (see `HybridTokenizer.counts_lines_additively`), else a count of the string."""
+        if self.additive:
+            return (sum(self._line_tokens(actor, line.index, line.rendered_as) for line in lines)
+                    + self.newline_tokens * (len(lines) - 1))
+        return len(self.hybrid.token_ids([context])[0])
+
     def _response(self, actor: ActorSpans | None, lines: list[_Line], request: ReadRequest,
-                  considered: int) -> ReadResponse:
-        """Lines in chronological order. The context is counted exactly; should a tokenizer merge
-        across line boundaries and push it over the budget, the lowest-priority line goes."""
+                  considered: int) -> dict:
+        """Lines in chronological order. Should a tokenizer that is not additive merge across line
+        boundaries and push the context over the budget, the lowest-priority line goes."""
         while lines:
             chronological = sorted(lines, key=lambda line: actor.seq[line.index])
             context = "\n".join(self._render(actor, line) for line in chronological)
-            tokens = len(self.hybrid.token_ids([context])[0])
+            tokens = self._count(actor, chronological, context)
             if tokens <= request.token_budget:
                 break
             lines = lines[:-1]
         else:
             chronological, context, tokens = [], "", 0
-        items = [self._item(actor, line) for line in chronological]
-        return ReadResponse.model_construct(
-            items=items, context=context, token_estimate=tokens, token_budget=request.token_budget,
-            candidates_considered=considered, policy=request.policy, mode=request.mode)
+        return {"items": [self._item(actor, line) for line in chronological], "context": context,
+                "token_estimate": tokens, "token_budget": request.token_budget,
+                "candidates_considered": considered, "policy": request.policy, "mode": request.mode}
 
-    def _item(self, actor: ActorSpans, line: _Line) -> ReadItem:
+    def _item(self, actor: ActorSpans, line: _Line) -> dict:
         i, record = line.index, actor.record[line.index]
         family = int(actor.family_id[i])
+        tape_record = self.tape.records[family] if family >= 0 else None
         text = actor.text[i]
-        return ReadItem.model_construct(
-            record_id=actor.record_id[i], span=actor.span[i], episode_id=record.get("episode_id"),
-            turn=record.get("turn"), role=record["role"],
-            address=self.tape.records[family].address if family >= 0 else None,
-            glyphs=self.tape.records[family].glyph if family >= 0 else None,
-            rendered_as=line.rendered_as,
-            text=text if line.rendered_as == "text" or len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS - 1] + "…",
-            score=round(line.score, 6), created_at=datetime.fromtimestamp(record["created_at"], timezone.utc),
-        )
+        return {"record_id": actor.record_id[i], "span": actor.span[i], "episode_id": record.get("episode_id"),
+                "turn": record.get("turn"), "role": record["role"],
+                "address": tape_record.address if tape_record else None,
+                "glyphs": tape_record.glyph if tape_record else None, "rendered_as": line.rendered_as,
+                "text": text if line.rendered_as == "text" or len(text) <= EXCERPT_CHARS
+                else text[:EXCERPT_CHARS - 1] + "…",
+                "score": round(line.score, 6),
+                "created_at": datetime.fromtimestamp(record["created_at"], timezone.utc).isoformat()}
 
     def stats(self) -> dict:
         return {"actors": len(self.actors), "records": self.records,

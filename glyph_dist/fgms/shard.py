@@ -20,7 +20,7 @@ import ray
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.fgms.memory import ShardMemory
-from glyph_dist.fgms.schema import MemoryRecord, ReadRequest, ReadResponse, WriteResponse
+from glyph_dist.fgms.schema import MemoryRecord, ReadRequest, WriteResponse
 
 NAMESPACE = "fgms"
 LAYOUT_FILE = "fgms.json"
@@ -34,8 +34,10 @@ class MemoryShard:
     def write(self, records: list[MemoryRecord]) -> WriteResponse:
         return self.memory.write(records)
 
-    def read(self, request: ReadRequest) -> ReadResponse:
-        return self.memory.read(request)
+    def read(self, request: ReadRequest) -> bytes:
+        """The response as JSON (`ReadResponse.model_validate_json` parses it): no model to build and
+        pickle in the actor, and the HTTP app passes the bytes through."""
+        return self.memory.read_json(request)
 
     def stats(self) -> dict:
         return self.memory.stats()
@@ -85,6 +87,7 @@ class ShardRouter:
         return [self.handles[i].write.remote(batch) for i, batch in by_shard.items()]
 
     def read(self, request: ReadRequest) -> ray.ObjectRef:
+        """A ref to the response as JSON bytes."""
         return self.handles[shard_for(request.actor_id, len(self.handles))].read.remote(request)
 
     def stats(self) -> list[ray.ObjectRef]:

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
+from tokenizers import pre_tokenizers
 from transformers import PreTrainedTokenizerBase
 
 from glyph_dist.errors import GlyphDistError
@@ -145,6 +146,18 @@ class HybridTokenizer:
             out.append(list(itertools.chain.from_iterable(ids[start:start + len(pieces)])))
             start += len(pieces)
         return out
+
+    @property
+    def counts_lines_additively(self) -> bool:
+        """Whether the token count of whitespace-trimmed lines joined by newlines is the sum of the
+        lines' counts plus one count per newline: true for a byte-level BPE without a normaliser or
+        prefix space, whose pre-tokenizer always splits a newline from the characters around it."""
+        if not self.base.is_fast:
+            return False
+        backend = self.base.backend_tokenizer
+        pre = backend.pre_tokenizer
+        return (backend.normalizer is None and isinstance(pre, pre_tokenizers.ByteLevel)
+                and pre.use_regex and not pre.add_prefix_space)
 
     def token_ids(self, texts: list[str]) -> list[list[int]]:
         """Base-tokenizer ids of each text (glyph tokens included), no special tokens added."""
