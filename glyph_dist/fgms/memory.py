@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import faiss
 import numpy as np
 
 from glyph_dist.fgms.policies import get_policy
@@ -27,9 +26,6 @@ from glyph_dist.fgt.store import load_tape, load_tokenizer
 EXCERPT_CHARS = 80
 MAX_RANKED = 4096  # candidates a policy ranks per read, at most
 MIN_LINE_TOKENS = 4  # "[", role, "]", content: no line is shorter under a byte-level BPE
-EXACT_SCAN = 16_384  # candidates scored by a full exact scan; above, the shortlist first
-SHORTLIST = 4.0  # the first shortlist holds this many times the spans a read ranks
-FP16_ERROR = 1e-3  # bound on |half-precision - exact| cosine of unit vectors (2^-11 relative, plus sums)
 
 
 @dataclass
@@ -52,7 +48,6 @@ class ActorSpans:
     tag_index: dict[str, list[int]] = field(default_factory=dict)
 
     def __post_init__(self):
-        self.index = faiss.IndexScalarQuantizer(self.dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
         self.vectors = np.zeros((16, self.dim), dtype=np.float32)
         self.created_at = np.zeros(16)
         self.family_id = np.zeros(16, dtype=np.int64)
@@ -72,7 +67,6 @@ class ActorSpans:
 
     def append(self, spans: list[StoredSpan], record: dict, prefix_tokens: int, text_tokens: list[int]) -> None:
         self._reserve(len(spans))
-        start = self.size
         for s, tokens in zip(spans, text_tokens):
             i = self.size
             self.vectors[i] = s.vector
@@ -90,20 +84,13 @@ class ActorSpans:
             for tag in record.get("tags", []):
                 self.tag_index.setdefault(tag, []).append(i)
             self.size += 1
-        self.index.add(self.vectors[start:self.size])
 
-    def relevance(self, query: np.ndarray, shortlist: int) -> tuple[np.ndarray, np.ndarray]:
-        """Cosine similarity of every span to the query: exact for the `shortlist` most similar spans
-        by the half-precision index, and for the returned `exact` mask; every other span gets an
-        upper bound of its similarity (the shortlist's lowest approximate score plus the largest
-        half-precision rounding error), so a policy that never picks them has ranked exactly."""
-        scores, ids = self.index.search(query[None], shortlist)
-        relevance = np.full(self.size, scores[0, -1] + FP16_ERROR, dtype=np.float32)
-        exact = np.zeros(self.size, dtype=bool)
-        exact[ids[0]] = True
-        exact[:shortlist] = exact[-shortlist:] = True  # earliest and latest spans, wanted by several policies
-        relevance[exact] = self.vectors[:self.size][exact] @ query
-        return relevance, exact
+    def similarity(self, query: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """Exact cosine similarity of the candidates to the query (a gather only for a small subset)."""
+        vectors = self.vectors[:self.size]
+        if 4 * len(candidates) < self.size:
+            return vectors[candidates] @ query
+        return (vectors @ query)[candidates]
 
     def candidates(self, request: ReadRequest) -> np.ndarray:
         """Indices of the spans that pass the request's filters, in write order."""
@@ -233,30 +220,13 @@ class ShardMemory:
             return self._response(actor, [], request, 0)
         limit = min(len(candidates), MAX_RANKED, max(1, request.token_budget // MIN_LINE_TOKENS))
         policy = get_policy(request.policy)
-        if not request.query.strip():
+        if not (request.query.strip() and policy.uses_relevance):
             picked, scores = policy.rank(np.zeros(len(candidates), dtype=np.float32), request.weights, limit)
-        elif len(candidates) < actor.size or actor.size <= EXACT_SCAN:
-            query = self.tape.embedder.encode([request.query])[0]
-            picked, scores = policy.rank(actor.vectors[candidates] @ query, request.weights, limit)
         else:
-            picked, scores = self._rank_shortlisted(actor, self.tape.embedder.encode([request.query])[0],
-                                                    policy, request, limit)
+            picked, scores = policy.rank(actor.similarity(self.tape.embedder.encode([request.query])[0], candidates),
+                                         request.weights, limit)
         lines = self._pack(actor, candidates[picked], scores, request)
         return self._response(actor, lines, request, len(candidates))
-
-    @staticmethod
-    def _rank_shortlisted(actor: ActorSpans, query: np.ndarray, policy, request: ReadRequest,
-                          limit: int) -> tuple[np.ndarray, np.ndarray]:
-        """Rank all of an actor's spans from a shortlist: policies score higher similarity higher, so
-        when no span outside the exact set is picked even at its upper bound, the ranking is the
-        exact one; otherwise the shortlist grows fourfold, up to every span."""
-        shortlist = max(1, int(SHORTLIST * limit))
-        while True:
-            relevance, exact = actor.relevance(query, min(shortlist, actor.size))
-            picked, scores = policy.rank(relevance, request.weights, limit)
-            if exact[picked].all():
-                return picked, scores
-            shortlist *= 4
 
     def _render(self, actor: ActorSpans, line: _Line) -> str:
         family = actor.family_id[line.index]

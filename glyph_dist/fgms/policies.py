@@ -18,6 +18,7 @@ from glyph_dist.fgms.schema import PolicyWeights
 
 class ReadPolicy(ABC):
     name: ClassVar[str]
+    uses_relevance: ClassVar[bool] = True  # False: the query is not embedded, relevance is all zeros
 
     @abstractmethod
     def rank(self, relevance: np.ndarray, weights: PolicyWeights, limit: int) -> tuple[np.ndarray, np.ndarray]:
@@ -40,6 +41,7 @@ def recency(n: int) -> np.ndarray:
 
 class Recent(ReadPolicy):
     name = "recent"
+    uses_relevance = False
 
     def rank(self, relevance, weights, limit):
         picked = np.arange(len(relevance))[::-1][:limit]
