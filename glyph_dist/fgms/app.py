@@ -17,7 +17,6 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from ray import serve
 from ray.exceptions import RayActorError
-from starlette.middleware.base import BaseHTTPMiddleware
 
 from glyph_dist.fgms.schema import MAX_BATCH, MAX_TEXT_CHARS, MemoryRecord, ReadRequest, ReadResponse, WriteRequest, WriteResponse
 from glyph_dist.fgms.shard import ShardRouter, merge_writes
@@ -25,25 +24,9 @@ from glyph_dist.fgms.shard import ShardRouter, merge_writes
 MAX_BODY_BYTES = 4 * MAX_BATCH * MAX_TEXT_CHARS  # room for a full batch of maximal records in JSON
 
 
-class BodySizeLimit(BaseHTTPMiddleware):
-    async def dispatch(self, request: Request, call_next):
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            return JSONResponse(status_code=413, content={"detail": f"body of {declared} bytes exceeds "
-                                                                   f"the limit of {MAX_BODY_BYTES} bytes"})
-        if declared is None and request.method == "POST":
-            body = b""
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > MAX_BODY_BYTES:
-                    return JSONResponse(status_code=413, content={"detail": f"body exceeds {MAX_BODY_BYTES} bytes"})
-            request._body = body
-        return await call_next(request)
-
-
 api = FastAPI(title="FGMS: glyph memory service",
-              description="Agents write turns; reads return the best context that fits a token budget.")
-api.add_middleware(BodySizeLimit)
+              description="Agents write turns; reads return the best context that fits a token budget.",
+              max_body_size=MAX_BODY_BYTES)
 
 
 @api.exception_handler(RayActorError)
