@@ -1,0 +1,63 @@
+"""data/MANIFEST.json: one entry per generated file (hash, per-split counts, seed, generator).
+
+Entries are merged into the existing manifest, so each preparation step keeps the others' entries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from glyph_dist.errors import GlyphDistError
+
+MANIFEST = "MANIFEST.json"
+SPLITS = ("train", "val", "test")
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def split_counts(episodes: list[dict]) -> dict[str, dict[str, int]]:
+    """Episodes, questions and turns per split, in train/val/test order."""
+    counts = {split: {"episodes": 0, "questions": 0, "turns": 0} for split in SPLITS}
+    for episode in episodes:
+        split = counts[episode["split"]]
+        split["episodes"] += 1
+        split["questions"] += len(episode.get("questions", []))
+        split["turns"] += len(episode["turns"])
+    return counts
+
+
+def file_entry(out_dir: Path, path: Path, episodes: list[dict], seed: int, generator: str, **extra) -> dict:
+    """The manifest entry of a written episode file; `path` lies under `out_dir`."""
+    return {"path": path.relative_to(out_dir).as_posix(), "sha256": sha256(path), "generator": generator,
+            "seed": seed, "splits": split_counts(episodes), **extra}
+
+
+def read_manifest(out_dir: Path) -> dict:
+    """The manifest under `out_dir`, or an empty one."""
+    path = out_dir / MANIFEST
+    if not path.exists():
+        return {"files": {}}
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise GlyphDistError(f"{path}: cannot read the manifest ({exc.strerror})") from exc
+    except json.JSONDecodeError as exc:
+        raise GlyphDistError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg})") from exc
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        raise GlyphDistError(f"{path}: expected an object with a 'files' object")
+    return manifest
+
+
+def write_manifest(out_dir: Path, manifest: dict, entries: list[dict]) -> dict:
+    """Merge `entries` (keyed by their path) into `manifest` and write it atomically under `out_dir`."""
+    manifest["files"].update({entry["path"]: entry for entry in entries})
+    path = out_dir / MANIFEST
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return manifest
