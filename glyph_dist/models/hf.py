@@ -1,0 +1,86 @@
+"""A Hugging Face causal LM loaded from a local directory: batched greedy generation and next-token scores.
+
+Prompts are tokenized once, sorted by length (less padding) and left-padded per batch; position ids
+follow the attention mask, so a prompt gets the same result alone or in any batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from glyph_dist.errors import GlyphDistError
+
+
+class LocalLM:
+    """A causal LM and its tokenizer, read from `path` only (nothing is downloaded)."""
+
+    def __init__(self, path: str | Path, device: str | None = None):
+        path = Path(path).expanduser()
+        if not path.is_dir():
+            raise GlyphDistError(f"model directory {path} does not exist")
+        if not (path / "config.json").is_file():
+            raise GlyphDistError(f"{path} holds no Hugging Face model (no config.json)")
+        try:
+            self.tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype="auto")
+        except (OSError, ValueError) as error:
+            raise GlyphDistError(f"cannot load a causal LM from {path}: {error}") from error
+        if self.tokenizer.pad_token_id is None:
+            if self.tokenizer.eos_token_id is None:
+                raise GlyphDistError(f"the tokenizer in {path} has neither a pad nor an eos token")
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = model.to(self.device).eval()
+        self.name = path.resolve().name
+        self.max_length: int | None = getattr(model.config, "max_position_embeddings", None)
+
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        return self.tokenizer(texts)["input_ids"] if texts else []
+
+    @torch.inference_mode()
+    def generate(self, prompts: list[str], max_new_tokens: int, batch_size: int) -> list[str]:
+        """Greedy continuation of each prompt, cut at its first newline and stripped."""
+        out = [""] * len(prompts)
+        for indices, ids, mask in self._batches(self.encode(prompts), batch_size, reserve=max_new_tokens):
+            generated = self.model.generate(
+                input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+                pad_token_id=self.tokenizer.pad_token_id, stop_strings=["\n"], tokenizer=self.tokenizer,
+            )
+            texts = self.tokenizer.batch_decode(generated[:, ids.shape[1]:], skip_special_tokens=True)
+            for i, text in zip(indices, texts):
+                out[i] = text.split("\n", 1)[0].strip()
+        return out
+
+    @torch.inference_mode()
+    def next_token_logprobs(self, prompts: list[list[int]], token_ids: list[int], batch_size: int) -> torch.Tensor:
+        """Log-probabilities (float32, on CPU) of `token_ids` as the next token: one row per encoded prompt."""
+        out = torch.empty(len(prompts), len(token_ids))
+        for indices, ids, mask in self._batches(prompts, batch_size, reserve=0):
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1).logits
+            out[indices] = logits[:, -1].float().log_softmax(-1)[:, token_ids].cpu()
+        return out
+
+    def _batches(self, encoded: list[list[int]], batch_size: int, reserve: int
+                 ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
+        """(prompt indices, left-padded ids, attention mask) per batch, longest prompts first."""
+        if batch_size < 1:
+            raise GlyphDistError(f"batch_size must be at least 1, got {batch_size}")
+        longest = max(map(len, encoded), default=0)
+        if self.max_length is not None and longest + reserve > self.max_length:
+            raise GlyphDistError(f"a prompt of {longest} tokens (+{reserve} to generate) exceeds the "
+                                 f"{self.max_length}-token context of model {self.name}")
+        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+        for start in range(0, len(order), batch_size):
+            indices = order[start:start + batch_size]
+            width = len(encoded[indices[0]])
+            ids = torch.full((len(indices), width), self.tokenizer.pad_token_id)
+            mask = torch.zeros((len(indices), width), dtype=torch.long)
+            for row, i in enumerate(indices):
+                ids[row, width - len(encoded[i]):] = torch.tensor(encoded[i])
+                mask[row, width - len(encoded[i]):] = 1
+            yield indices, ids.to(self.device), mask.to(self.device)

@@ -1,0 +1,159 @@
+"""Judges: score answers against the gold answer.
+
+- `rule` (model-free, no torch import) scores each (prediction, gold) with the metric functions in
+  `METRICS`, all aggregated by their mean (`aggregate`). Text is normalised SQuAD-style:
+  lower-cased, punctuation and symbols deleted, the articles a/an/the dropped, whitespace collapsed.
+- `llm:<dir>` is a pairwise judge on a local causal LM: given the episode's ground-truth text it
+  says which of two answers is more correct. It compares the log-probabilities of " A" and " B" as
+  the continuation (no sampling; a token both start with, such as a bare space, is appended to the
+  prompt and the first differing token decides), asking with the answers in both orders to cancel
+  position bias: the two orders must agree for a winner, else the pair is a tie.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from statistics import fmean
+from typing import Literal
+
+from glyph_dist.errors import GlyphDistError
+from glyph_dist.metrics import token_f1
+from glyph_dist.models.registry import build
+
+_PUNCTUATION = re.compile(r"[^\w\s]|_")
+_ARTICLES = re.compile(r"\b(?:a|an|the)\b")
+
+
+def normalize(text: str) -> str:
+    """SQuAD-style answer normalisation (punctuation covers every non-word, non-space character)."""
+    text = _ARTICLES.sub(" ", _PUNCTUATION.sub("", text.lower()))
+    return " ".join(text.split())
+
+
+def exact_match(prediction: str, gold: str) -> float:
+    return float(normalize(prediction) == normalize(gold))
+
+
+def f1(prediction: str, gold: str) -> float:
+    return token_f1(normalize(prediction), normalize(gold))
+
+
+def contains(prediction: str, gold: str) -> float:
+    """1.0 when the non-empty normalised gold occurs in the normalised prediction as whole words."""
+    pred, ref = normalize(prediction).split(), normalize(gold).split()
+    return float(bool(ref) and any(pred[i:i + len(ref)] == ref for i in range(len(pred) - len(ref) + 1)))
+
+
+def success(prediction: str, gold: str) -> float:
+    """Exact match or containment with a non-empty gold; an exact match of a non-empty gold is contained."""
+    return contains(prediction, gold)
+
+
+METRICS = {"em": exact_match, "f1": f1, "contains": contains, "success": success}
+
+
+def aggregate(scores: list[dict[str, float]]) -> dict[str, float]:
+    """The mean of each metric over the scored items."""
+    if not scores:
+        raise GlyphDistError("no scores to aggregate")
+    return {metric: fmean(s[metric] for s in scores) for metric in scores[0]}
+
+
+class RuleJudge:
+    name = "rule"
+
+    def score(self, predictions: list[str], golds: list[str]) -> list[dict[str, float]]:
+        """Every metric in `METRICS` for each (prediction, gold)."""
+        if len(predictions) != len(golds):
+            raise GlyphDistError(f"{len(predictions)} predictions for {len(golds)} gold answers")
+        return [{metric: fn(p, g) for metric, fn in METRICS.items()} for p, g in zip(predictions, golds)]
+
+
+JUDGE_PROMPT = (
+    "Episode:\n{episode}\n\nQuestion: {question}\nReference answer: {gold}\n\n"
+    "Answer A: {first}\nAnswer B: {second}\n\n"
+    "Which answer is more correct with respect to the episode, A or B?\nBetter answer:"
+)
+_STEM = JUDGE_PROMPT.rsplit("\n", 1)[1]
+
+
+@dataclass(frozen=True)
+class PairRequest:
+    question: str
+    episode: str  # the episode's ground-truth text
+    gold: str
+    answer_a: str
+    answer_b: str
+
+    def prompt(self, first: str, second: str) -> str:
+        return JUDGE_PROMPT.format(episode=self.episode, question=self.question, gold=self.gold,
+                                   first=first, second=second)
+
+
+@dataclass(frozen=True)
+class Preference:
+    winner: Literal["a", "b", "tie"]
+    prob_a: float  # P(answer a is the better one), averaged over both orders
+
+
+def _sigmoid(x: float) -> float:
+    return 0.5 * (1 + math.tanh(x / 2))  # no overflow for large |x|
+
+
+def _vote(prob_a: float) -> str:
+    return "a" if prob_a > 0.5 else "b" if prob_a < 0.5 else "tie"
+
+
+def preference_rates(preferences: list[Preference]) -> dict[str, float]:
+    """Fractions of pairs won by a, by b and tied, and the mean `prob_a`."""
+    if not preferences:
+        raise GlyphDistError("no preferences to aggregate")
+    rates = {w: fmean(p.winner == w for p in preferences) for w in ("a", "b", "tie")}
+    return {**rates, "prob_a": fmean(p.prob_a for p in preferences)}
+
+
+class LLMJudge:
+    """Pairwise preference of a local causal LM, position bias cancelled by asking in both orders."""
+
+    def __init__(self, path: str, batch_size: int = 8, device: str | None = None):
+        from glyph_dist.models.hf import LocalLM  # torch and transformers load only with a model
+
+        self.lm = LocalLM(path, device)
+        self.name = f"llm:{self.lm.name}"
+        self.batch_size = batch_size
+        self.lead, self.choices = self._choice_tokens()
+
+    def _choice_tokens(self) -> tuple[list[int], list[int]]:
+        """The tokens ' A' and ' B' share after the prompt's last line, and the first one where they differ."""
+        stem, *letters = self.lm.encode([_STEM, f"{_STEM} A", f"{_STEM} B"])
+        if any(full[:len(stem)] != stem for full in letters):
+            raise GlyphDistError(f"the tokenizer of {self.name} merges the answer letter into the prompt")
+        a, b = (full[len(stem):] for full in letters)
+        lead = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), None)
+        if lead is None:
+            raise GlyphDistError(f"the tokenizer of {self.name} does not tell ' A' from ' B'")
+        return a[:lead], [a[lead], b[lead]]
+
+    def compare(self, pairs: list[PairRequest]) -> list[Preference]:
+        """One preference per pair: a, b, or tie when the two orders disagree."""
+        prompts = [p.prompt(p.answer_a, p.answer_b) for p in pairs] + [p.prompt(p.answer_b, p.answer_a) for p in pairs]
+        encoded = [ids + self.lead for ids in self.lm.encode(prompts)]
+        logprobs = self.lm.next_token_logprobs(encoded, self.choices, self.batch_size).tolist()
+        shown_first = [_sigmoid(a - b) for a, b in logprobs]  # P(the answer shown as A is better)
+        n, out = len(pairs), []
+        for forward, backward in zip(shown_first[:n], (1 - p for p in shown_first[n:])):  # P(a is better)
+            votes = {_vote(forward), _vote(backward)}
+            out.append(Preference(votes.pop() if len(votes) == 1 else "tie", (forward + backward) / 2))
+        return out
+
+
+Judge = RuleJudge | LLMJudge
+JUDGES = {"rule": RuleJudge}
+PREFIXED = {"llm": LLMJudge}
+
+
+def get_judge(spec: str = "rule", **options) -> Judge:
+    """`rule` or `llm:<model dir>`."""
+    return build("judge", spec, JUDGES, PREFIXED, **options)
