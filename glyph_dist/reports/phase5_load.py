@@ -1,0 +1,105 @@
+"""Phase-5 result files (one benchmark cell each): read, check and flatten into pandas frames."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from glyph_dist.errors import GlyphDistError
+
+TEXT_KEYS = ("dataset", "dataset_name", "split", "answerer", "judge", "token_counter")
+METRICS = ("success_rate", "evidence_recall", "answer_recall", "glyph_evidence", "avg_tokens", "n_questions")
+BREAKDOWNS = ("by_evidence_position", "by_episode_length")
+# One table (and one set of intervals) per combination of these; `source` keeps model evaluations apart.
+GROUP = ["source", "model", "answerer", "judge", "dataset", "split", "token_counter"]
+# The plots draw one figure per setup and one panel per data set.
+SETUP = ["source", "model", "answerer", "judge"]
+FULL = "full"
+MODEL_EVAL_PREFIX = "model_eval"
+
+
+@dataclass(frozen=True)
+class Phase5Results:
+    """`cells`: one row per file and strategy; `buckets`: one row per breakdown bucket of those."""
+
+    files: list[Path]
+    cells: pd.DataFrame
+    buckets: pd.DataFrame
+
+
+def _field(mapping: object, key: str, where: str, path: Path):
+    if not isinstance(mapping, dict):
+        raise GlyphDistError(f"{path}: '{where or 'the file'}' is not a JSON object")
+    if key not in mapping:
+        raise GlyphDistError(f"{path}: missing key '{where + '.' if where else ''}{key}'")
+    return mapping[key]
+
+
+def _number(mapping: object, key: str, where: str, path: Path) -> float:
+    value = _field(mapping, key, where, path)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise GlyphDistError(f"{path}: '{where}.{key}' is not a number: {value!r}")
+    return float(value)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise GlyphDistError(f"{path}: not a readable JSON file ({error})") from None
+
+
+def _cell_keys(path: Path, config: dict) -> dict:
+    """The table axes and setup of one file, from its config."""
+    values = {key: str(_field(config, key, "config", path)) for key in TEXT_KEYS}
+    return {
+        "source": MODEL_EVAL_PREFIX if path.name.startswith(MODEL_EVAL_PREFIX) else "bench",
+        "model": str(config.get("model") or ""),
+        "answerer": values["answerer"], "judge": values["judge"], "dataset": values["dataset_name"],
+        "dataset_path": values["dataset"], "split": values["split"], "token_counter": values["token_counter"],
+        **{key: int(_number(config, key, "config", path)) for key in ("budget", "seed", "n_episodes")},
+    }
+
+
+def _buckets(path: Path, where: str, result: dict) -> list[dict]:
+    rows = []
+    for axis in BREAKDOWNS:
+        for order, entry in enumerate(result.get(axis, [])):
+            at = f"{where}.{axis}[{order}]"
+            rows.append({"axis": axis, "order": order, "bucket": str(_field(entry, "bucket", at, path)),
+                         "n": _number(entry, "n", at, path), "success_rate": _number(entry, "success_rate", at, path)})
+    return rows
+
+
+def _read_file(path: Path) -> tuple[list[dict], list[dict]]:
+    data = _read_json(path)
+    keys = _cell_keys(path, _field(data, "config", "", path))
+    results = _field(data, "results", "", path)
+    if not isinstance(results, dict) or not results:
+        raise GlyphDistError(f"{path}: 'results' must be a non-empty object keyed by strategy")
+    cells, buckets = [], []
+    for strategy, result in results.items():
+        where = f"results.{strategy}"
+        # `full` reads the whole history: the file's budget does not apply to it
+        axes = {**keys, "strategy": strategy, "budget": None if strategy == FULL else keys["budget"]}
+        cells.append({**axes, **{metric: _number(result, metric, where, path) for metric in METRICS}})
+        buckets += [{**axes, **row} for row in _buckets(path, where, result)]
+    return cells, buckets
+
+
+def load_results(reports_dir: Path) -> Phase5Results:
+    """Every `*.json` result file in `reports_dir`, checked; a GlyphDistError names a bad file and key."""
+    files = sorted(Path(reports_dir).glob("*.json"))
+    if not files:
+        raise GlyphDistError(f"no Phase-5 result files (*.json) in {reports_dir}: run `glyph-dist bench context`")
+    cells, buckets = [], []
+    for path in files:
+        file_cells, file_buckets = _read_file(path)
+        cells += file_cells
+        buckets += file_buckets
+    columns = [*GROUP, "strategy", "budget", "seed", "axis", "order", "bucket", "n", "success_rate"]
+    return Phase5Results(files, pd.DataFrame(cells).astype({"budget": float}),
+                         pd.DataFrame(buckets, columns=columns).astype({"budget": float}))

@@ -1,0 +1,134 @@
+"""Phase-5 plots: one figure per setup (source, model, answerer, judge), one panel per data set and split."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
+
+from glyph_dist.reports.atomic import save_png  # noqa: E402
+from glyph_dist.reports.phase5_load import FULL, SETUP  # noqa: E402
+
+Colors = dict[str, str]
+Panel = Callable[[Axes, pd.DataFrame, Colors], None]
+BUCKET_AXES = {
+    "by_evidence_position": ("success_by_evidence_position", "position of the evidence in the episode"),
+    "by_episode_length": ("success_by_episode_length", "episode length"),
+}
+
+
+def setup_title(setup: tuple) -> str:
+    source, model, answerer, judge = setup
+    head = f"model {model}, " if model else ("model evaluation, " if source != "bench" else "")
+    return f"{head}answerer {answerer}, judge {judge}"
+
+
+def setup_slug(setup: tuple) -> str:
+    source, model, answerer, judge = setup
+    return re.sub(r"[^A-Za-z0-9._]+", "-", "-".join(p for p in (source, model, answerer, judge) if p)).strip("-")
+
+
+def _errors(frame: pd.DataFrame) -> np.ndarray:
+    return frame["success_ci"].fillna(0.0).to_numpy()
+
+
+def _success_vs_budget(ax: Axes, frame: pd.DataFrame, colors: Colors) -> None:
+    for strategy, rows in frame[frame["strategy"] != FULL].groupby("strategy", sort=False):
+        ax.errorbar(rows["budget"], rows["success_rate"], yerr=_errors(rows), fmt="o-", capsize=3,
+                    color=colors[strategy], label=strategy)
+    for _, full in frame[frame["strategy"] == FULL].iterrows():
+        ax.axhline(full["success_rate"], color="black", linestyle="--",
+                   label=f"{FULL} (no budget, {full['avg_tokens']:.0f} tokens)")
+        if not np.isnan(full["success_ci"]):
+            ax.axhspan(full["success_rate"] - full["success_ci"], full["success_rate"] + full["success_ci"],
+                       color="black", alpha=0.08)
+    budgets = sorted(frame["budget"].dropna().unique())
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(budgets, [f"{b:.0f}" for b in budgets])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set(xlabel="token budget (log scale)", ylabel="success rate")
+
+
+def _tokens_vs_success(ax: Axes, frame: pd.DataFrame, colors: Colors) -> None:
+    for strategy, rows in frame.groupby("strategy", sort=False):
+        ax.errorbar(rows["avg_tokens"], rows["success_rate"], yerr=_errors(rows), fmt="o", capsize=3,
+                    color="black" if strategy == FULL else colors[strategy], label=strategy)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set(xlabel="average context tokens (log scale)", ylabel="success rate")
+
+
+def _bucket_panel(ax: Axes, frame: pd.DataFrame, colors: Colors) -> None:
+    """Success per bucket, pooled over budgets and seeds, weighting each cell by its questions."""
+    order = list(pd.unique(frame.sort_values("order")["bucket"]))
+    weighted = frame.assign(hits=frame["success_rate"] * frame["n"])
+    for strategy, rows in weighted.groupby("strategy", sort=False):
+        pooled = rows.groupby("bucket")[["hits", "n"]].sum().reindex(order)
+        ax.plot(order, pooled["hits"] / pooled["n"], marker="o", linestyle="--" if strategy == FULL else "-",
+                color="black" if strategy == FULL else colors[strategy], label=strategy)
+    ax.set(ylabel="success rate")
+
+
+def _panels(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
+    for (dataset, split), rows in frame.groupby(["dataset", "split"], sort=False):
+        yield f"{dataset} ({split})", rows
+
+
+def _figure(frame: pd.DataFrame, draw: Panel, colors: Colors, title: str, xlabel: str | None = None):
+    panels = list(_panels(frame))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.4), squeeze=False)
+    for ax, (name, rows) in zip(axes[0], panels):
+        draw(ax, rows, colors)
+        ax.set_title(name)
+        if xlabel:
+            ax.set_xlabel(xlabel)
+        ax.set_ylim(-0.03, 1.03)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _save(fig, path: Path) -> Path:
+    try:
+        return save_png(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def _specs(frame: pd.DataFrame, buckets: pd.DataFrame, title: str) -> list[tuple]:
+    """(file name, rows, panel, figure title, x label) for each plot of one setup."""
+    intervals = "error bars: 95% t-interval across seeds"
+    specs = [("success_vs_budget", frame, _success_vs_budget, f"Success vs budget; {title}; {intervals}", None),
+             ("tokens_vs_success", frame, _tokens_vs_success,
+              f"Tokens vs success, one point per strategy and budget; {title}; {intervals}", None)]
+    for axis, rows in buckets.groupby("axis", sort=False):
+        name, xlabel = BUCKET_AXES[axis]
+        specs.append((name, rows, _bucket_panel,
+                      f"Success by {xlabel}, pooled over all budgets and seeds; {title}", xlabel))
+    return specs
+
+
+def write_plots(summary: pd.DataFrame, buckets: pd.DataFrame, strategies: list[str],
+                plots_dir: Path) -> dict[str, Path]:
+    """Write every plot for every setup; returns {file stem: path}."""
+    colors = {strategy: f"C{i}" for i, strategy in enumerate(strategies)}
+    bucket_groups = dict(list(buckets.groupby(SETUP, sort=False)))
+    paths = {}
+    for setup, frame in summary.groupby(SETUP, sort=False):
+        setup_buckets = bucket_groups.get(setup, buckets.iloc[:0])
+        for name, rows, panel, title, xlabel in _specs(frame, setup_buckets, setup_title(setup)):
+            stem = f"{name}-{setup_slug(setup)}"
+            paths[stem] = _save(_figure(rows, panel, colors, title, xlabel), plots_dir / f"{stem}.png")
+    return paths

@@ -1,0 +1,93 @@
+"""Phase-5 aggregation: per-seed means, Student-t intervals across seeds, and fgt_context's comparisons."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from scipy import stats
+
+from glyph_dist.reports.phase5_load import FULL, GROUP
+
+LEVEL = 0.95
+FGT, RAW = "fgt_context", "raw_truncate"
+NOT_PEERS = (FGT, RAW, FULL)
+RATES = ("success_rate", "evidence_recall", "answer_recall", "glyph_evidence", "avg_tokens")
+HIGHER, LOWER, NOISE, NO_INTERVAL = "fgt_context higher", "fgt_context lower", "within noise", "no interval (1 seed)"
+VERDICTS = (HIGHER, LOWER, NOISE, NO_INTERVAL)
+
+
+def t_factor(n: int) -> float:
+    """The Student-t quantile of a two-sided 95% interval for the mean of `n` values."""
+    return float(stats.t.ppf(0.5 + LEVEL / 2, n - 1))
+
+
+def t_half_width(values: pd.Series) -> float:
+    """Half-width of the 95% Student-t interval of the mean of `values`; NaN with fewer than two."""
+    n = int(values.count())
+    return t_factor(n) * float(values.std(ddof=1)) / math.sqrt(n) if n >= 2 else math.nan
+
+
+def strategy_order(cells: pd.DataFrame) -> list[str]:
+    """Strategies in the order the result files list them, `full` (the unbudgeted reference) last."""
+    strategies = list(pd.unique(cells["strategy"]))
+    return [s for s in strategies if s != FULL] + [s for s in strategies if s == FULL]
+
+
+def summarize(cells: pd.DataFrame) -> pd.DataFrame:
+    """One row per table group, strategy and budget: means over per-seed means, interval, seeds, questions.
+
+    `full` has no budget, so its per-seed value pools the copies that every budget's file carries.
+    """
+    keys = [*GROUP, "strategy", "budget"]
+    per_seed = cells.groupby([*keys, "seed"], dropna=False)[[*RATES, "n_questions"]].mean().reset_index()
+    summary = per_seed.groupby(keys, dropna=False).agg(
+        **{rate: (rate, "mean") for rate in RATES},
+        success_ci=("success_rate", t_half_width),
+        n_seeds=("seed", "nunique"),
+        questions_min=("n_questions", "min"),
+        questions_max=("n_questions", "max"),
+    ).reset_index()
+    rank = {strategy: i for i, strategy in enumerate(strategy_order(cells))}
+    summary["rank"] = summary["strategy"].map(rank)
+    return summary.sort_values([*GROUP, "rank", "budget"], na_position="last").drop(columns="rank")
+
+
+def verdict(mean: float, half: float, other_mean: float, other_half: float) -> str:
+    """Compare two means by their intervals: a difference counts only when the intervals do not overlap."""
+    if math.isnan(half) or math.isnan(other_half):
+        return NO_INTERVAL
+    if mean - half > other_mean + other_half:
+        return HIGHER
+    if mean + half < other_mean - other_half:
+        return LOWER
+    return NOISE
+
+
+def _versus(fgt: pd.Series, other: pd.Series | None, prefix: str) -> dict:
+    if other is None:
+        return {f"{prefix}_mean": math.nan, f"{prefix}_ci": math.nan, f"vs_{prefix}": None}
+    return {f"{prefix}_mean": other["success_rate"], f"{prefix}_ci": other["success_ci"],
+            f"vs_{prefix}": verdict(fgt["success_rate"], fgt["success_ci"], other["success_rate"], other["success_ci"])}
+
+
+def _comparison(fgt: pd.Series, at_budget: pd.DataFrame) -> dict:
+    raw = at_budget[at_budget["strategy"] == RAW]
+    peers = at_budget[~at_budget["strategy"].isin(NOT_PEERS)]
+    peer = peers.loc[peers["success_rate"].idxmax()] if len(peers) else None
+    return {**{key: fgt[key] for key in GROUP}, "budget": fgt["budget"],
+            "fgt_mean": fgt["success_rate"], "fgt_ci": fgt["success_ci"],
+            **_versus(fgt, raw.iloc[0] if len(raw) else None, "raw"),
+            "peer": None if peer is None else peer["strategy"], **_versus(fgt, peer, "peer")}
+
+
+def compare(summary: pd.DataFrame) -> pd.DataFrame:
+    """For every fgt_context cell: its success against raw_truncate and the best retrieval peer at that budget.
+
+    The best peer is the strategy other than fgt_context, raw_truncate and full with the highest mean success.
+    """
+    rows = [_comparison(fgt, group[group["budget"] == fgt["budget"]])
+            for _, group in summary.groupby(GROUP, sort=False)
+            for _, fgt in group[group["strategy"] == FGT].iterrows()]
+    return pd.DataFrame(rows, columns=[*GROUP, "budget", "fgt_mean", "fgt_ci", "raw_mean", "raw_ci", "vs_raw",
+                                       "peer", "peer_mean", "peer_ci", "vs_peer"])

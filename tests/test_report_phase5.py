@@ -1,0 +1,245 @@
+"""The Phase-5 report on synthetic result files: table values, plots, generated claims and bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+
+from glyph_dist.errors import GlyphDistError
+from glyph_dist.reports.phase5 import write_phase5_report
+
+STRATEGIES = ("raw_truncate", "fgt_context", "rag_topk", "bm25_topk", "full")
+BUDGETS = (256, 512, 1024)
+SEEDS = (1337, 2025, 4242)
+QUESTIONS = {"agent_logs": 180, "sgd_dialogues": 240}
+HISTORY_TOKENS = {"agent_logs": 2950.0, "sgd_dialogues": 1830.0}
+# Per-seed offsets with mean 0 and standard deviation 0.02 (raw_truncate 0.04): over 3 seeds the 95% half-width
+# is t(0.975, 2) * sd / sqrt(3) = 4.3027 * sd / 1.7321, i.e. 0.0497 (raw_truncate 0.0994).
+NOISE = {"raw_truncate": (-0.04, 0.0, 0.04), "fgt_context": (0.02, -0.02, 0.0), "rag_topk": (0.0, 0.02, -0.02),
+         "bm25_topk": (-0.02, 0.02, 0.0), "full": (0.0, 0.0, 0.0)}
+Success = Callable[[str, str, int], float]
+MODEL = "checkpoints/glyph-sft"
+
+
+def _buckets(labels: list[str], success: float, n: int) -> list[dict]:
+    """Buckets whose success rises across the labels, around `success`."""
+    step = 0.3 / (len(labels) - 1)
+    rates = [min(1.0, max(0.0, success - 0.15 + i * step)) for i in range(len(labels))]
+    return [{"bucket": label, "n": n // len(labels), "success_rate": round(rate, 4), "evidence_recall": round(rate, 4)}
+            for label, rate in zip(labels, rates)]
+
+
+def _strategy_result(strategy: str, dataset: str, budget: int, success: float) -> dict:
+    n = QUESTIONS[dataset]
+    tokens = HISTORY_TOKENS[dataset] if strategy == "full" else budget * (0.93 if strategy == "fgt_context" else 0.97)
+    return {"success_rate": success, "avg_tokens": tokens, "evidence_recall": round(success * 0.96, 4),
+            "answer_recall": round(min(1.0, success + 0.07), 4), "n_questions": n,
+            "glyph_evidence": 0.12 if strategy == "fgt_context" else 0.0,
+            "em": success, "f1": round(min(1.0, success + 0.04), 4), "latency_ms_mean": 3.1,
+            "by_evidence_position": _buckets(["0.0-0.2", "0.2-0.4", "0.4-0.6", "0.6-0.8", "0.8-1.0"], success, n),
+            "by_episode_length": _buckets(["20-49", "50-99", "100-199"], success, n)}
+
+
+def write_cell(directory: Path, dataset: str, budget: int, seed: int, success: dict[str, float],
+               model: str | None = None) -> Path:
+    """One result file as `glyph-dist bench context` writes it (a model_eval file when `model` is given)."""
+    config = {"dataset": f"data/phase5/{dataset}.jsonl", "dataset_name": dataset, "split": "test",
+              "budget": budget, "seed": seed, "answerer": "context-recall", "judge": "rule",
+              "token_counter": "tape tokenizer (byte-level BPE, 8000)", "strategies": list(STRATEGIES),
+              "n_episodes": 25, "n_questions": QUESTIONS[dataset]}
+    if model:
+        config["model"] = model
+    results = {s: _strategy_result(s, dataset, budget, round(rate, 4)) for s, rate in success.items()}
+    stem = f"model_eval_{model.replace('/', '_')}" if model else "context"
+    path = directory / f"{stem}_{dataset}_b{budget}_s{seed}.json"
+    path.write_text(json.dumps({"config": config, "results": results}))
+    return path
+
+
+def write_matrix(directory: Path, mean: Success, seeds: tuple[int, ...] = SEEDS, model: str | None = None) -> None:
+    """Every data set, budget and seed; success = mean(strategy, dataset, budget) + that seed's offset."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for dataset in QUESTIONS:
+        for budget in BUDGETS:
+            for i, seed in enumerate(seeds):
+                success = {s: mean(s, dataset, budget) + NOISE[s][i] for s in STRATEGIES}
+                write_cell(directory, dataset, budget, seed, success, model)
+
+
+def realistic(strategy: str, dataset: str, budget: int) -> float:
+    """Success grows with the budget; fgt_context well ahead of all others at 256 tokens on agent_logs only."""
+    if strategy == "full":
+        return 0.86 if dataset == "agent_logs" else 0.9
+    base = {"raw_truncate": 0.3, "fgt_context": 0.31, "rag_topk": 0.36, "bm25_topk": 0.33}[strategy]
+    grown = base + 0.1 * math.log2(budget / 256)
+    return grown + (0.3 if (strategy, dataset, budget) == ("fgt_context", "agent_logs", 256) else 0.0)
+
+
+def within_noise(strategy: str, dataset: str, budget: int) -> float:
+    """fgt_context, raw_truncate and the peers 0.01 apart: every interval overlaps."""
+    if strategy == "full":
+        return 0.88
+    return 0.4 + 0.08 * math.log2(budget / 256) + {"raw_truncate": 0.0, "fgt_context": 0.01}.get(strategy, 0.005)
+
+
+def table_row(table: str, section: str, strategy: str, budget: str) -> list[str]:
+    """The cells of one row of one group's table in summary_table.md."""
+    block = table.split(f"### {section}")[1].split("###")[0]
+    rows = [line.strip("| ").split(" | ") for line in block.splitlines() if line.startswith(f"| {strategy} |")]
+    return next(row for row in rows if row[1] == budget)
+
+
+def regime_line(doc: str, verdict: str, against: str = "Against raw_truncate") -> str:
+    section = doc.split(f"{against}:")[1].split("\n\nAgainst")[0].split("\n## ")[0]
+    return next((line for line in section.splitlines() if line.startswith(f"- {verdict}:")), "")
+
+
+def _report(directory: Path, *matrices: tuple[Success, str | None]) -> tuple[dict[str, Path], Path]:
+    reports = directory / "reports" / "phase5"
+    for mean, model in matrices:
+        write_matrix(reports, mean, model=model)
+    return write_phase5_report(reports, directory / "docs" / "PHASE-5-RESULTS.md"), directory
+
+
+@pytest.fixture(scope="module")
+def realistic_report(tmp_path_factory) -> tuple[dict[str, Path], Path]:
+    """A clear fgt_context win at one data set and budget, differences within noise elsewhere."""
+    return _report(tmp_path_factory.mktemp("realistic"), (realistic, None))
+
+
+@pytest.fixture(scope="module")
+def noise_report(tmp_path_factory) -> tuple[dict[str, Path], Path]:
+    """Every difference within noise, for the benchmark and for a fine-tuned model 0.05 higher throughout."""
+    return _report(tmp_path_factory.mktemp("noise"), (within_noise, None),
+                   (lambda *cell: within_noise(*cell) + 0.05, MODEL))
+
+
+def test_table_mean_and_interval_are_computed_over_seed_means(realistic_report):
+    table = realistic_report[0]["table"].read_text()
+    section = "agent_logs (test), answerer context-recall, judge rule"
+    # raw_truncate at 512: seeds 0.36, 0.40, 0.44: mean 0.40, sd 0.04, half-width 4.3027 * 0.04 / sqrt(3) = 0.0994;
+    # evidence recall 0.96 * success, answer recall success + 0.07, tokens 0.97 * 512
+    assert table_row(table, section, "raw_truncate", "512") == [
+        "raw_truncate", "512", "0.400 ± 0.099", "0.384", "0.470", "0.000", "496.6", "3", "180"]
+    assert table_row(table, section, "fgt_context", "512")[2:6] == ["0.410 ± 0.050", "0.394", "0.480", "0.120"]
+    assert table_row(table, section, "full", "—")[2:] == [
+        "0.860 ± 0.000", "0.826", "0.930", "0.000", "2950.0", "3", "180"]
+    assert "Token counter: tape tokenizer (byte-level BPE, 8000). Seeds: 1337, 2025, 4242." in table
+
+
+def test_one_seed_has_no_interval_and_supports_no_claim(tmp_path: Path):
+    for budget in (256, 512):
+        write_cell(tmp_path, "agent_logs", budget, 1337, {s: realistic(s, "agent_logs", budget) for s in STRATEGIES})
+    paths = write_phase5_report(tmp_path, tmp_path / "doc.md")
+    row = table_row(paths["table"].read_text(), "agent_logs (test)", "fgt_context", "256")
+    assert row[2] == "0.610 ± n/a" and row[7] == "1"
+    doc = paths["doc"].read_text()
+    assert "| 256 | 0.610 ± n/a | 0.300 ± n/a | +0.310 | no interval (1 seed) |" in doc
+    assert "No cell has more than one seed, so no difference can be called." in doc
+    assert "Cells with one seed have no interval and support no claim." in doc
+    assert not regime_line(doc, "fgt_context higher")
+
+
+def test_every_strategy_budget_and_data_set_has_a_row(realistic_report):
+    paths, _ = realistic_report
+    table = paths["table"].read_text()
+    for dataset in QUESTIONS:
+        section = f"{dataset} (test), answerer context-recall, judge rule"
+        for strategy in STRATEGIES[:-1]:
+            for budget in BUDGETS:
+                assert table_row(table, section, strategy, str(budget))[7:] == ["3", str(QUESTIONS[dataset])]
+        assert table_row(table, section, "full", "—")[6] == f"{HISTORY_TOKENS[dataset]:.1f}"
+    assert table.count("| full | — |") == 2
+
+
+def test_plots_are_valid_pngs(realistic_report):
+    paths, tmp_path = realistic_report
+    plots = {stem: path for stem, path in paths.items() if stem not in ("table", "doc")}
+    assert sorted(plots) == sorted(f"{name}-bench-context-recall-rule" for name in (
+        "success_vs_budget", "tokens_vs_success", "success_by_evidence_position", "success_by_episode_length"))
+    for path in plots.values():
+        assert path.parent == tmp_path / "reports" / "phase5" / "plots"
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert matplotlib.image.imread(path).shape[0] > 100
+    assert not list(tmp_path.rglob(".*.tmp"))
+
+
+def test_document_claims_a_win_only_where_the_numbers_show_one(realistic_report):
+    paths, _ = realistic_report
+    doc = paths["doc"].read_text()
+    wins = regime_line(doc, "fgt_context higher")
+    assert wins == "- fgt_context higher: agent_logs (test), answerer context-recall, judge rule at budget 256."
+    assert "within noise" in regime_line(doc, "within noise") and "sgd_dialogues" in regime_line(doc, "within noise")
+    peer_wins = regime_line(doc, "fgt_context higher", "Against the best retrieval peer")
+    assert peer_wins.endswith("at budget 256 (vs rag_topk).")
+    assert "fgt_context is never lower than raw_truncate beyond noise." in doc
+    # key numbers: 0.61 ± 0.0497 against 0.30 ± 0.0994
+    assert "| 256 | 0.610 ± 0.050 | 0.300 ± 0.099 | +0.310 | fgt_context higher | rag_topk |" in doc
+
+
+def test_document_says_within_noise_when_intervals_overlap(noise_report):
+    doc = noise_report[0]["doc"].read_text()
+    assert not regime_line(doc, "fgt_context higher") and not regime_line(doc, "fgt_context lower")
+    assert "Every difference between fgt_context and raw_truncate is within noise." in doc
+    assert "Every difference between fgt_context and the best retrieval peer is within noise." in doc
+    assert "| 512 | 0.490 ± 0.050 | 0.480 ± 0.099 | +0.010 | within noise |" in doc
+
+
+def test_document_is_generated_from_the_setup_and_links_its_files(realistic_report):
+    paths, _ = realistic_report
+    doc = paths["doc"].read_text()
+    setup = "| agent_logs | test | `data/phase5/agent_logs.jsonl` | 25 | 180 | 1337, 2025, 4242 | 256, 512, 1024 |"
+    assert setup in doc
+    assert "`context-recall` is model-free" in doc and "For fgt_context it is 0.120 across cells." in doc
+    assert "(the t factor is 4.30 with 3 seeds)" in doc
+    assert "[summary_table.md](../reports/phase5/summary_table.md)" in doc
+    assert "](../reports/phase5/plots/success_vs_budget-bench-context-recall-rule.png)" in doc
+    assert "`full` (no budget): success 0.860 ± 0.000 at 2950 tokens on average." in doc
+
+
+def test_model_eval_files_get_their_own_tables(noise_report):
+    paths, _ = noise_report
+    table = paths["table"].read_text()
+    assert table.index("## Context benchmark") < table.index("## Model evaluation")
+    bench, model = "agent_logs (test), answerer context-recall, judge rule", f", model {MODEL}"
+    assert table_row(table, bench + "\n", "raw_truncate", "512")[2] == "0.480 ± 0.099"
+    assert table_row(table, bench + model, "raw_truncate", "512")[2] == "0.530 ± 0.099"
+    assert "success_vs_budget-model_eval-checkpoints-glyph-sft-context-recall-rule" in paths
+    doc = paths["doc"].read_text()
+    assert f"{bench}{model} at budgets 256, 512, 1024" in regime_line(doc, "within noise")
+    assert f"| sgd_dialogues | test | `data/phase5/sgd_dialogues.jsonl` | 25 | 240 | 1337, 2025, 4242 | " \
+           f"256, 512, 1024 | context-recall | rule | {MODEL} |" in doc
+
+
+@pytest.mark.parametrize("key", ["config.seed", "results.fgt_context.success_rate",
+                                 "results.raw_truncate.by_episode_length[1].n"])
+def test_malformed_file_names_the_file_and_key(tmp_path: Path, key: str):
+    write_matrix(tmp_path, realistic, seeds=(1337,))
+    bad = tmp_path / "context_sgd_dialogues_b512_s1337.json"
+    data = json.loads(bad.read_text())
+    *parents, last = key.replace("[1]", ".1").split(".")
+    node = data
+    for part in parents:
+        node = node[int(part)] if part.isdigit() else node[part]
+    del node[last]
+    bad.write_text(json.dumps(data))
+    with pytest.raises(GlyphDistError, match=re.escape(f"{bad.name}: missing key '{key}'")):
+        write_phase5_report(tmp_path, tmp_path / "doc.md")
+    assert not (tmp_path / "summary_table.md").exists() and not (tmp_path / "doc.md").exists()
+
+
+def test_unreadable_json_names_the_file(tmp_path: Path):
+    (tmp_path / "context_x.json").write_text("{not json")
+    with pytest.raises(GlyphDistError, match="context_x.json: not a readable JSON file"):
+        write_phase5_report(tmp_path, tmp_path / "doc.md")
+
+
+def test_empty_directory_is_an_error(tmp_path: Path):
+    with pytest.raises(GlyphDistError, match="no Phase-5 result files"):
+        write_phase5_report(tmp_path, tmp_path / "doc.md")
