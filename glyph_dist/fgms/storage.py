@@ -69,6 +69,9 @@ class ShardStorage:
                 raise GlyphDistError(f"{self.path}: storage was written with {key}={stored[key]!r}, "
                                      f"this service uses {value!r}; use another --storage or the same tape")
 
+    def close(self) -> None:
+        self.db.close()
+
     def known_records(self, actor_record_ids: list[tuple[str, str]]) -> set[tuple[str, str]]:
         known = set()
         for actor_id, record_id in actor_record_ids:
