@@ -18,6 +18,71 @@ def _data_corpus(args) -> None:
         print(f"{part}: {path}")
 
 
+def _data_prepare(args) -> None:
+    from glyph_dist.data.phase5 import prepare_phase5
+
+    manifest = prepare_phase5(args.out, seed=args.seed, sgd_dir=args.sgd)
+    for name, entry in manifest["files"].items():
+        if name.startswith("phase5/"):
+            counts = ", ".join(f"{split} {c['episodes']} episodes / {c['questions']} questions"
+                               for split, c in entry["splits"].items())
+            print(f"{args.out / name}: {counts}")
+
+
+def _run(args) -> None:
+    import time
+
+    from glyph_dist.runner.config import load_experiment
+    from glyph_dist.runner.run import run_experiment
+
+    if args.resume:
+        if args.experiment or args.overrides:
+            raise GlyphDistError("--resume takes the run directory only (its experiment.yaml is reused)")
+        summary = run_experiment(None, args.resume, args.address, resume=True)
+    else:
+        if not args.experiment:
+            raise GlyphDistError("name an experiment file, e.g. experiments/phase5.yaml, or --resume RUN_DIR")
+        experiment = load_experiment(args.experiment, args.overrides)
+        run_dir = args.run_dir or Path("runs") / f"{experiment.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        summary = run_experiment(experiment, run_dir, args.address)
+    print(f"{summary['finished']}/{summary['trials']} trials finished ({summary['failed']} failed) "
+          f"in {summary['seconds']:.0f} s; rows: {summary['run_dir'] / 'results.csv'}")
+    for path in summary["outputs"]:
+        print(f"   {path}")
+
+
+def _bench_context(args) -> None:
+    import json
+    import tempfile
+
+    from glyph_dist.context.bench import CellConfig, run_cell
+    from glyph_dist.fgms.memory import ShardMemory
+    from glyph_dist.models.answerers import get_answerer
+    from glyph_dist.models.judges import get_judge
+    from glyph_dist.reports.atomic import write_text
+    from glyph_dist.runner.context_trial import token_counter_name
+
+    config = CellConfig(dataset=str(args.dataset), budget=args.budget, split=args.split or None,
+                        strategies=tuple(args.strategies), answerer=args.answerer, judge=args.judge,
+                        policy=args.policy, mode=args.mode)
+    answerer, judge = get_answerer(args.answerer), get_judge(args.judge)
+    with tempfile.TemporaryDirectory(prefix="fgms-bench-") as scratch:
+        memory = ShardMemory.open(args.tape, args.fgms_storage or scratch, tokenizer=args.tokenizer)
+        print(f"{args.dataset} ({args.split or 'all splits'}), budget {args.budget}, answerer {answerer.name}, "
+              f"judge {judge.name}:", flush=True)
+        result = run_cell(config, memory.hybrid, answerer, judge, memory, token_counter_name(memory.hybrid), quiet=False)
+        memory.storage.close()
+    write_text(args.out, json.dumps(result, indent=1) + "\n")
+    print(f"results: {args.out}")
+
+
+def _report_phase5(args) -> None:
+    from glyph_dist.reports.phase5 import write_phase5_report
+
+    for name, path in write_phase5_report(args.dir, args.docs).items():
+        print(f"{name}: {path}")
+
+
 def _tape_build(args) -> None:
     from glyph_dist.fgt.build import TapeConfig, build_tape
 
@@ -134,6 +199,7 @@ def _thresholds(text: str) -> list[float]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from glyph_dist.context.bench import DEFAULT_STRATEGIES
     from glyph_dist.data.corpus import DEFAULT_SGD
     from glyph_dist.fgt.build import TapeConfig
     from glyph_dist.fgt.efficiency import DEFAULT_THRESHOLDS
@@ -150,6 +216,42 @@ def build_parser() -> argparse.ArgumentParser:
     corpus.add_argument("--heldout", type=float, default=0.2, help="held-out share of dialogues (default: %(default)s)")
     corpus.add_argument("--seed", type=int, default=0)
     corpus.set_defaults(func=_data_corpus)
+    prepare = data.add_parser("prepare", help="the Phase-5 context data sets (agent logs, SGD dialogue questions)")
+    prepare.add_argument("--out", type=Path, default=Path("data"), help="data directory (default: %(default)s)")
+    prepare.add_argument("--seed", type=int, default=1337, help="generation seed (default: %(default)s)")
+    prepare.add_argument("--sgd", type=Path, default=DEFAULT_SGD, help="SGD split directory (default: %(default)s)")
+    prepare.set_defaults(func=_data_prepare)
+
+    run = groups.add_parser("run", help="run an experiment (YAML plus key=value overrides) on Ray Tune")
+    run.add_argument("experiment", nargs="?", type=Path, help="experiment file, e.g. experiments/phase5.yaml")
+    run.add_argument("overrides", nargs="*", help="key=value overrides, e.g. budget=512 seed='[1337]'")
+    run.add_argument("--run-dir", type=Path, help="run directory (default: runs/NAME-TIMESTAMP)")
+    run.add_argument("--resume", type=Path, metavar="RUN_DIR", help="finish an interrupted run")
+    run.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else start Ray locally)")
+    run.set_defaults(func=_run)
+
+    bench = groups.add_parser("bench", help="benchmarks of the research questions").add_subparsers(dest="command", required=True)
+    context = bench.add_parser("context", help="one cell of the context benchmark: every strategy at one budget")
+    context.add_argument("--dataset", type=Path, required=True, help="episodes with questions (JSONL)")
+    context.add_argument("--budget", type=int, required=True, help="token budget of every strategy")
+    context.add_argument("--out", type=Path, required=True, help="result JSON")
+    context.add_argument("--strategies", nargs="+", default=list(DEFAULT_STRATEGIES),
+                         help="strategies to compare (default: %(default)s)")
+    context.add_argument("--answerer", default="context-recall", help="context-recall or a local causal LM directory")
+    context.add_argument("--judge", default="rule")
+    context.add_argument("--split", default="test", help="episodes of this split only ('' for all; default: %(default)s)")
+    context.add_argument("--tape", type=Path, default=Path("data/tapes/sgd"), help="tape of fgt_context (default: %(default)s)")
+    context.add_argument("--tokenizer", help="tokenizer that counts the budget (default: the tape's)")
+    context.add_argument("--policy", default="mixed", help="FGMS read policy of fgt_context (default: %(default)s)")
+    context.add_argument("--mode", default="mixed", help="FGMS read mode of fgt_context (default: %(default)s)")
+    context.add_argument("--fgms-storage", type=Path, help="keep fgt_context's memories here (default: a temporary directory)")
+    context.set_defaults(func=_bench_context)
+
+    report = groups.add_parser("report", help="reports from results").add_subparsers(dest="command", required=True)
+    phase5 = report.add_parser("phase5", help="summary table, plots and results document of the context benchmark")
+    phase5.add_argument("--dir", type=Path, default=Path("reports/phase5"), help="result JSON directory (default: %(default)s)")
+    phase5.add_argument("--docs", type=Path, default=Path("docs/PHASE-5-RESULTS.md"), help="results document (default: %(default)s)")
+    phase5.set_defaults(func=_report_phase5)
 
     tape = groups.add_parser("tape", help="build and use a Fractal Glyph Tape").add_subparsers(dest="command", required=True)
     build = tape.add_parser("build", help="build a tape from corpus files")

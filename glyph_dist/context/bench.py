@@ -1,0 +1,156 @@
+"""One cell of the context benchmark: a data set, a budget, an answerer and a judge; every strategy.
+
+For each strategy and question: build the context (timed), ask the answerer, score the answer with
+the judge. Besides the judged success, each context is measured model-free: whether every sentence
+of the evidence turns is in it verbatim (`evidence_recall`), whether the gold answer is
+(`answer_recall`), and whether evidence missing verbatim is there as a glyph code (`glyph_evidence`,
+counted apart: a family's code does not carry a turn's particular facts). Results are also broken
+down by evidence position and by episode length.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from statistics import fmean
+from typing import Protocol
+
+from glyph_dist.context.episodes import Episode, Question, load_episodes
+from glyph_dist.context.strategies import STRATEGIES, Context, Memory, Strategy, check_strategies, make_strategy
+from glyph_dist.errors import GlyphDistError
+from glyph_dist.fgt.hybrid import HybridTokenizer
+from glyph_dist.models.answerers import ContextRecall, QARequest
+from glyph_dist.models.judges import contains
+
+DEFAULT_STRATEGIES = ("raw_truncate", "fgt_context", "rag_topk", "bm25_topk", "full")
+LENGTH_BUCKETS = ((0, 49), (50, 99), (100, 199), (200, None))  # turns per episode, lowest first
+
+
+@dataclass(frozen=True)
+class CellConfig:
+    dataset: str
+    budget: int
+    split: str | None = "test"
+    strategies: tuple[str, ...] = DEFAULT_STRATEGIES
+    answerer: str = "context-recall"
+    judge: str = "rule"
+    seed: int = 1337
+    policy: str = "mixed"  # FGMS read policy and mode of fgt_context
+    mode: str = "mixed"
+    dataset_name: str = field(default="")
+
+    def __post_init__(self):
+        if self.budget < 1:
+            raise GlyphDistError(f"budget must be a positive number of tokens, got {self.budget}")
+        check_strategies(self.strategies)
+        if not self.dataset_name:
+            object.__setattr__(self, "dataset_name", Path(self.dataset).stem)
+
+
+class Answerer(Protocol):
+    name: str
+
+    def answer(self, requests: list[QARequest]) -> list[str]: ...
+
+
+class Judge(Protocol):
+    name: str
+
+    def score(self, predictions: list[str], golds: list[str]) -> list[dict[str, float]]: ...
+
+
+@dataclass
+class Outcome:
+    """One question under one strategy."""
+
+    question: Question
+    episode_turns: int
+    context: Context
+    request: QARequest  # what the answerer gets
+    scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def evidence_present(self) -> bool:
+        """Every sentence of every evidence turn is in the context verbatim."""
+        return ContextRecall.recalled(self.request)
+
+    @property
+    def glyph_only(self) -> bool:
+        """Evidence missing verbatim, yet each evidence turn is in the context as a glyph code at least."""
+        return not self.evidence_present and all(i in self.context.glyph_turns for i in self.question.evidence)
+
+
+def ask(episode: Episode, question: Question, context: Context) -> Outcome:
+    request = QARequest(question.question, context.text, question.answer, episode.evidence_sentences(question))
+    return Outcome(question, len(episode.turns), context, request)
+
+
+def position_bucket(position: float) -> str:
+    """Fifths of the episode: "0.0-0.2", ..., "0.8-1.0"."""
+    k = min(int(position * 5), 4)
+    return f"{k / 5:.1f}-{(k + 1) / 5:.1f}"
+
+
+def length_bucket(turns: int) -> str:
+    for low, high in LENGTH_BUCKETS:
+        if high is None or turns <= high:
+            return f"{low}-{high}" if high is not None else f"{low}+"
+    raise AssertionError("the last length bucket is open")
+
+
+def _bucket_rows(outcomes: list[Outcome], bucket: Callable[[Outcome], str]) -> list[dict]:
+    groups: dict[str, list[Outcome]] = {}
+    for outcome in outcomes:
+        groups.setdefault(bucket(outcome), []).append(outcome)
+    return [{"bucket": label, "n": len(group), "success_rate": fmean(o.scores["success"] for o in group),
+             "evidence_recall": fmean(o.evidence_present for o in group)}
+            for label, group in sorted(groups.items(), key=lambda item: float(item[0].split("-")[0].rstrip("+")))]
+
+
+def run_strategy(strategy: Strategy, episodes: list[Episode], budget: int, answerer: Answerer,
+                 judge: Judge) -> dict:
+    """The strategy's row of the cell: success, recalls, tokens, latency and the two breakdowns."""
+    start = time.perf_counter()
+    outcomes = [ask(e, q, strategy.context(e, q, budget)) for e in episodes for q in e.questions]
+    answers = answerer.answer([o.request for o in outcomes])
+    for outcome, scores in zip(outcomes, judge.score(answers, [o.question.answer for o in outcomes])):
+        outcome.scores = scores
+    seconds = time.perf_counter() - start
+    return {
+        "success_rate": fmean(o.scores["success"] for o in outcomes),
+        "em": fmean(o.scores["em"] for o in outcomes),
+        "f1": fmean(o.scores["f1"] for o in outcomes),
+        "avg_tokens": fmean(o.context.tokens for o in outcomes),
+        "max_tokens": max(o.context.tokens for o in outcomes),
+        "evidence_recall": fmean(o.evidence_present for o in outcomes),
+        "answer_recall": fmean(contains(o.context.text, o.question.answer) for o in outcomes),
+        "glyph_evidence": fmean(o.glyph_only for o in outcomes),
+        "n_questions": len(outcomes),
+        "latency_ms_mean": 1e3 * seconds / len(outcomes),
+        "by_evidence_position": _bucket_rows(outcomes, lambda o: position_bucket(o.question.evidence_position)),
+        "by_episode_length": _bucket_rows(outcomes, lambda o: length_bucket(o.episode_turns)),
+    }
+
+
+def run_cell(config: CellConfig, hybrid: HybridTokenizer, answerer: Answerer, judge: Judge,
+             memory: Memory | None = None, token_counter: str = "", quiet: bool = True) -> dict:
+    """The cell's result in the context-benchmark schema: {"config": ..., "results": {strategy: row}}."""
+    episodes = [e for e in load_episodes(config.dataset, config.split) if e.questions]
+    results = {}
+    for name in config.strategies:
+        strategy = make_strategy(name, hybrid, memory, policy=config.policy, mode=config.mode)
+        results[name] = run_strategy(strategy, episodes, config.budget, answerer, judge)
+        if not quiet:
+            row = results[name]
+            print(f"   {name:<13} success {row['success_rate']:.3f}  evidence {row['evidence_recall']:.3f}  "
+                  f"tokens {row['avg_tokens']:7.1f}  {row['latency_ms_mean']:.1f} ms/question", flush=True)
+    over = [n for n, r in results.items() if STRATEGIES[n].uses_budget and r["max_tokens"] > config.budget]
+    if over:
+        raise GlyphDistError(f"budget exceeded by {', '.join(over)}: a strategy must never exceed the budget")
+    return {"config": {**asdict(config), "strategies": list(config.strategies), "answerer": answerer.name,
+                       "judge": judge.name, "token_counter": token_counter,
+                       "n_episodes": len(episodes), "n_questions": sum(len(e.questions) for e in episodes)},
+            "results": results}
+

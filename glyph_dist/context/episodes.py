@@ -1,0 +1,89 @@
+"""Episodes with questions (the DESIGN.md episode format), read and checked line by line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from glyph_dist.errors import GlyphDistError
+from glyph_dist.fgt.ingest import split_sentences
+
+
+@dataclass(frozen=True)
+class Question:
+    question: str
+    answer: str
+    evidence: tuple[int, ...]
+    evidence_position: float  # last evidence turn / (turns - 1)
+
+
+@dataclass(frozen=True)
+class Episode:
+    episode_id: str
+    turns: tuple[tuple[str, str], ...]  # (role, text)
+    questions: tuple[Question, ...]
+    digest: str  # of the episode's turns: memories of two different episodes never share an FGMS actor
+
+    def evidence_sentences(self, question: Question) -> tuple[str, ...]:
+        """The sentences of the question's evidence turns: a turn is present in a context when each
+        of its sentences is there verbatim (FGMS keeps a turn's sentences as separate spans)."""
+        return tuple(s for i in question.evidence for s in split_sentences(self.turns[i][1]))
+
+
+def turn_line(index: int, role: str, text: str) -> str:
+    """A turn as one context line, in the form FGMS renders its spans: `[t3 user] text`."""
+    return f"[t{index} {role}] {' '.join(text.split())}"
+
+
+def _question(raw: dict, n_turns: int, where: str) -> Question:
+    try:
+        evidence = tuple(int(i) for i in raw["evidence"])
+        question, answer = str(raw["question"]), str(raw["answer"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise GlyphDistError(f"{where}: a question needs 'question', 'answer' and a list 'evidence' ({exc!r})") from exc
+    if not evidence or any(not 0 <= i < n_turns for i in evidence):
+        raise GlyphDistError(f"{where}: evidence {list(evidence)} must name turns 0..{n_turns - 1}")
+    if not answer.strip():
+        raise GlyphDistError(f"{where}: empty answer to {question!r}")
+    position = raw.get("evidence_position", max(evidence) / max(n_turns - 1, 1))
+    return Question(question, answer, evidence, float(position))
+
+
+def _episode(raw: dict, where: str) -> Episode:
+    turns = raw.get("turns")
+    if not isinstance(turns, list) or not turns:
+        raise GlyphDistError(f"{where}: an episode needs a non-empty list 'turns'")
+    try:
+        pairs = tuple((str(t.get("role", "user")), str(t["text"])) for t in turns)
+    except (KeyError, AttributeError) as exc:
+        raise GlyphDistError(f"{where}: every turn needs a 'text'") from exc
+    questions = tuple(_question(q, len(pairs), f"{where}, question {k}") for k, q in enumerate(raw.get("questions") or []))
+    digest = hashlib.blake2b(json.dumps(pairs).encode("utf-8"), digest_size=6).hexdigest()
+    return Episode(str(raw.get("episode_id", where)), pairs, questions, digest)
+
+
+def load_episodes(path: Path | str, split: str | None = None) -> list[Episode]:
+    """Episodes of a JSONL file (only those of `split` when given, by their `split` key); errors
+    name the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise GlyphDistError(f"data set not found: {path} (make it with `glyph-dist data prepare`)")
+    episodes = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                raw = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise GlyphDistError(f"{where}: malformed JSON ({exc.msg})") from exc
+            if not isinstance(raw, dict):
+                raise GlyphDistError(f"{where}: an episode must be a JSON object")
+            if split is None or raw.get("split") == split:
+                episodes.append(_episode(raw, where))
+    if not any(e.questions for e in episodes):
+        raise GlyphDistError(f"{path}: no episode with questions" + (f" in split {split!r}" if split else ""))
+    return episodes

@@ -1,0 +1,1 @@
+"""Experiment configs -> Ray Tune trials -> result rows, resume and telemetry."""

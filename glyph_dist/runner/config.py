@@ -1,0 +1,124 @@
+"""Experiments: a YAML file plus `key=value` overrides, expanded into trials over its axes.
+
+    name: phase5            # the run's name
+    trial: context_bench    # what one trial does (glyph_dist.runner.trials)
+    axes:                   # the matrix: every combination is one trial
+      dataset: [agent_logs, public_dialog]
+      budget: [256, 512]
+    params: {split: test}   # the same for every trial
+    resources: {cpu: 1, gpu: 0}   # per trial
+    max_concurrent: 2
+    out: reports/phase5     # where the trial kind writes its outputs
+    report: docs/PHASE-5-RESULTS.md   # the results document (optional)
+
+An override names an axis (`budget=512`, `seed='[1337]'`), a parameter (`answerer=hf:/models/x`)
+or a dotted key (`resources.cpu=0.5`); its value is read as YAML. An override that names no key
+of the experiment is an error, as is a key the trial kind does not know.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from glyph_dist.errors import GlyphDistError
+
+TOP_LEVEL = {"name", "trial", "axes", "params", "resources", "max_concurrent", "out", "report", "description"}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    source: str  # the file it came from
+    spec: dict  # the resolved YAML, overrides applied
+
+    @property
+    def name(self) -> str:
+        return self.spec["name"]
+
+    @property
+    def axes(self) -> dict[str, list]:
+        return self.spec["axes"]
+
+    def trials(self) -> list[dict]:
+        """Every combination of the axes merged over the parameters, in a stable order."""
+        names = list(self.axes)
+        return [{**self.spec.get("params", {}), **dict(zip(names, values))}
+                for values in itertools.product(*(self.axes[n] for n in names))]
+
+    def config_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _parse_override(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise GlyphDistError(f"override {text!r}: expected key=value")
+    try:
+        return key.strip(), yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError as exc:
+        raise GlyphDistError(f"override {text!r}: the value is not valid YAML ({exc})") from exc
+
+
+def apply_override(spec: dict, key: str, value: object, source: str) -> None:
+    """Set `key` in place: an axis (a scalar becomes a one-value axis), a parameter, or a dotted key."""
+    if key in spec.get("axes", {}):
+        spec["axes"][key] = value if isinstance(value, list) else [value]
+    elif key in spec.get("params", {}):
+        spec["params"][key] = value
+    elif "." in key or key in TOP_LEVEL:
+        node, *path = key.split(".")
+        target, parts = spec, [node, *path]
+        for part in parts[:-1]:
+            if not isinstance(target.get(part), dict):
+                raise GlyphDistError(f"override {key}=...: {source} has no section {part!r}")
+            target = target[part]
+        if parts[-1] not in target:
+            raise GlyphDistError(f"override {key}=...: {source} has no key {key!r}")
+        target[parts[-1]] = value
+    else:
+        known = sorted([*spec.get("axes", {}), *spec.get("params", {}), *TOP_LEVEL])
+        raise GlyphDistError(f"override {key}=...: {source} has no key {key!r}; known keys: {', '.join(known)}")
+
+
+def _check(spec: dict, source: str) -> None:
+    unknown = set(spec) - TOP_LEVEL
+    if unknown:
+        raise GlyphDistError(f"{source}: unknown top-level key(s) {', '.join(sorted(unknown))}")
+    for key in ("name", "trial", "axes"):
+        if key not in spec:
+            raise GlyphDistError(f"{source}: missing key {key!r}")
+    if not isinstance(spec["axes"], dict) or not spec["axes"]:
+        raise GlyphDistError(f"{source}: 'axes' must map axis names to lists of values")
+    for axis, values in spec["axes"].items():
+        if not isinstance(values, list) or not values:
+            raise GlyphDistError(f"{source}: axis {axis!r} must be a non-empty list")
+    overlap = set(spec["axes"]) & set(spec.get("params") or {})
+    if overlap:
+        raise GlyphDistError(f"{source}: {', '.join(sorted(overlap))} is both an axis and a parameter")
+
+
+def load_experiment(path: Path | str, overrides: list[str] = ()) -> Experiment:
+    path = Path(path)
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise GlyphDistError(f"cannot read experiment {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise GlyphDistError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(spec, dict):
+        raise GlyphDistError(f"{path}: an experiment is a YAML mapping")
+    spec = copy.deepcopy(spec)
+    spec.setdefault("params", {})
+    spec.setdefault("resources", {"cpu": 1, "gpu": 0})
+    spec.setdefault("max_concurrent", 2)
+    _check(spec, str(path))
+    for text in overrides:
+        apply_override(spec, *_parse_override(text), str(path))
+    _check(spec, str(path))
+    return Experiment(str(path), spec)

@@ -1,0 +1,55 @@
+"""Provenance of a run: code version, platform, library versions, config and data set hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+LIBRARIES = ("ray", "torch", "transformers", "sentence-transformers", "faiss-cpu", "faiss-gpu-cu12", "deepspeed")
+COMMIT_ENV = "GLYPH_DIST_GIT_COMMIT"  # set by a job submitter: `ray job submit` uploads no .git
+
+
+def git_commit() -> str:
+    """The checkout's commit (with "+dirty" when tracked files differ), else $GLYPH_DIST_GIT_COMMIT."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return os.environ.get(COMMIT_ENV, "unknown")
+    return commit + ("+dirty" if dirty else "")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def versions() -> dict[str, str]:
+    found = {}
+    for name in LIBRARIES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def run_meta(experiment, data_files: list[Path]) -> dict:
+    return {
+        "experiment": experiment.name, "source": experiment.source, "config_hash": experiment.config_hash(),
+        "git_commit": git_commit(), "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0], "os": platform.platform(), "versions": versions(),
+        "data": {str(p): file_sha256(p) for p in sorted(set(data_files))},
+    }

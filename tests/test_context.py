@@ -1,0 +1,123 @@
+"""Context strategies under a budget, the benchmark cell and its schema, episode validation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from glyph_dist.context.bench import CellConfig, run_cell
+from glyph_dist.context.episodes import load_episodes, turn_line
+from glyph_dist.context.strategies import STRATEGIES, make_strategy
+from glyph_dist.errors import GlyphDistError
+from glyph_dist.fgms.memory import ShardMemory
+from glyph_dist.models.answerers import get_answerer
+from glyph_dist.models.judges import get_judge
+
+
+@pytest.fixture(scope="module")
+def phase5(tmp_path_factory):
+    from glyph_dist.data.phase5 import prepare_phase5
+
+    out = tmp_path_factory.mktemp("data")
+    prepare_phase5(out, seed=7, agent_episodes=30, quiet=True)
+    return out / "phase5"
+
+
+@pytest.fixture(scope="module")
+def memory(tape_root, tmp_path_factory):
+    return ShardMemory.open(tape_root, tmp_path_factory.mktemp("fgms"))
+
+
+@pytest.fixture(scope="module")
+def episodes(phase5):
+    return load_episodes(phase5 / "agent_logs.jsonl", "test")[:4]
+
+
+@pytest.mark.parametrize("name", [n for n, s in STRATEGIES.items() if s.uses_budget])
+@pytest.mark.parametrize("budget", [1, 40, 300])
+def test_budgeted_strategies_never_exceed_the_budget(memory, episodes, name, budget):
+    strategy = make_strategy(name, memory.hybrid, memory)
+    for episode in episodes:
+        for question in episode.questions[:3]:
+            context = strategy.context(episode, question, budget)
+            assert context.tokens == (len(memory.hybrid.token_ids([context.text])[0]) if context.text else 0)
+            assert context.tokens <= budget
+
+
+def test_raw_truncate_keeps_the_end_of_the_history(memory, episodes):
+    episode = episodes[0]
+    history = "\n".join(turn_line(i, role, text) for i, (role, text) in enumerate(episode.turns))
+    context = make_strategy("raw_truncate", memory.hybrid).context(episode, episode.questions[0], 200)
+    assert 190 <= context.tokens <= 200 and history.endswith(context.text.lstrip("\ufffd"))
+
+
+@pytest.mark.parametrize("name", ["rag_topk", "bm25_topk"])
+def test_retrieval_finds_the_evidence_and_keeps_chronological_order(memory, episodes, name):
+    strategy = make_strategy(name, memory.hybrid)
+    found = 0
+    for episode in episodes:
+        for question in episode.questions:
+            context = strategy.context(episode, question, 120)
+            turns = [int(line.split()[0][2:]) for line in context.text.splitlines()]
+            assert turns == sorted(turns)
+            found += all(turn_line(i, *episode.turns[i]) in context.text.splitlines() for i in question.evidence)
+    assert found >= 0.3 * sum(len(e.questions) for e in episodes), "retrieval should often find the evidence turn"
+
+
+def test_fgt_context_reads_from_fgms_and_reports_glyph_turns(memory, phase5):
+    strategy = make_strategy("fgt_context", memory.hybrid, memory, mode="glyph")
+    episode = load_episodes(phase5 / "public_dialog.jsonl", "test")[0]  # dialogue text, like the tape's
+    context = strategy.context(episode, episode.questions[0], 300)
+    assert memory.stats()["actors"] >= 1 and context.text
+    assert context.glyph_turns, "glyph mode renders coded spans as glyphs"
+    again = strategy.context(episode, episode.questions[0], 300)
+    assert again == context, "the episode is written once, reads are repeatable"
+
+
+def test_cell_result_schema_and_model_free_metrics(memory, phase5):
+    config = CellConfig(str(phase5 / "public_dialog.jsonl"), 512)
+    result = run_cell(config, memory.hybrid, get_answerer("context-recall"), get_judge("rule"), memory)
+    assert set(result["results"]) == set(config.strategies)
+    assert result["config"]["answerer"] == "context-recall" and result["config"]["judge"] == "rule"
+    for name, row in result["results"].items():
+        assert {"success_rate", "avg_tokens", "evidence_recall", "answer_recall", "glyph_evidence"} <= set(row)
+        assert sum(b["n"] for b in row["by_evidence_position"]) == row["n_questions"]
+        assert sum(b["n"] for b in row["by_episode_length"]) == row["n_questions"]
+        # context-recall answers exactly when the evidence is there verbatim
+        assert row["success_rate"] == pytest.approx(row["evidence_recall"])
+        if name != "full":
+            assert row["max_tokens"] <= 512
+    assert result["results"]["full"]["evidence_recall"] == 1.0
+    assert result["results"]["raw_truncate"]["evidence_recall"] < 1.0, "the budget bites"
+    json.dumps(result)
+
+
+def test_cell_rejects_bad_configs():
+    with pytest.raises(GlyphDistError, match="budget"):
+        CellConfig("x.jsonl", 0)
+    with pytest.raises(GlyphDistError, match="unknown strategy 'oracle'"):
+        CellConfig("x.jsonl", 10, strategies=("raw_truncate", "oracle"))
+
+
+@pytest.mark.parametrize("line, message", [
+    ('{"turns": [{"text": "hi"}], "questions": [', "malformed JSON"),
+    ('{"turns": [], "questions": []}', "non-empty list 'turns'"),
+    ('{"turns": [{"text": "hi"}], "questions": [{"question": "q", "answer": "a", "evidence": [3]}]}', "evidence"),
+    ('{"turns": [{"role": "user"}], "questions": []}', "'text'"),
+])
+def test_bad_episodes_name_file_and_line(tmp_path, line, message):
+    path = tmp_path / "episodes.jsonl"
+    good = '{"turns": [{"text": "I live in Oslo."}], "questions": [{"question": "Where?", "answer": "Oslo", "evidence": [0]}]}'
+    path.write_text(good + "\n" + line + "\n")
+    with pytest.raises(GlyphDistError, match=f"episodes.jsonl:2.*{message}"):
+        load_episodes(path)
+
+
+def test_missing_data_set_and_split_without_questions(tmp_path):
+    with pytest.raises(GlyphDistError, match="not found"):
+        load_episodes(tmp_path / "none.jsonl")
+    path = tmp_path / "e.jsonl"
+    path.write_text('{"split": "train", "turns": [{"text": "a"}], "questions": [{"question": "q", "answer": "a", "evidence": [0]}]}\n')
+    with pytest.raises(GlyphDistError, match="no episode with questions in split 'test'"):
+        load_episodes(path, "test")

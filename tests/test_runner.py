@@ -1,0 +1,107 @@
+"""The experiment runner: configs and overrides, and a real Ray Tune run with resume and a failed trial."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from glyph_dist.errors import GlyphDistError
+from glyph_dist.runner.config import load_experiment
+
+PHASE5 = Path(__file__).resolve().parents[1] / "experiments" / "phase5.yaml"
+
+
+def test_phase5_expands_to_the_full_matrix():
+    experiment = load_experiment(PHASE5)
+    trials = experiment.trials()
+    assert len(trials) == 2 * 5 * 4 * 3
+    assert {t["strategy"] for t in trials} == {"raw_truncate", "fgt_context", "rag_topk", "bm25_topk", "full"}
+    assert all(t["answerer"] == "context-recall" and t["split"] == "test" for t in trials)
+
+
+def test_overrides_set_axes_parameters_and_dotted_keys():
+    experiment = load_experiment(PHASE5, ["budget=512", "seed=[1, 2]", "answerer=hf:/models/x",
+                                          "resources.cpu=0.5", "out=/tmp/o"])
+    assert experiment.axes["budget"] == [512] and experiment.axes["seed"] == [1, 2]
+    assert experiment.spec["params"]["answerer"] == "hf:/models/x"
+    assert experiment.spec["resources"]["cpu"] == 0.5 and experiment.spec["out"] == "/tmp/o"
+    assert len(experiment.trials()) == 2 * 5 * 1 * 2
+    assert experiment.config_hash() != load_experiment(PHASE5).config_hash()
+
+
+@pytest.mark.parametrize("override, message", [
+    ("temperature=0.2", "no key 'temperature'; known keys: .*budget"),
+    ("resources.tpu=1", "no key 'resources.tpu'"),
+    ("budget", "expected key=value"),
+    ("budget=[]", "axis 'budget' must be a non-empty list"),
+])
+def test_bad_overrides_are_refused(override, message):
+    with pytest.raises(GlyphDistError, match=message):
+        load_experiment(PHASE5, [override])
+
+
+def test_bad_experiment_files(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ntrial: context_bench\naxes: {budget: [1]}\nstrategy: fast\n")
+    with pytest.raises(GlyphDistError, match="unknown top-level key.*strategy"):
+        load_experiment(bad)
+    with pytest.raises(GlyphDistError, match="cannot read"):
+        load_experiment(tmp_path / "missing.yaml")
+
+
+def _small(tmp_path, data: Path, tape: Path, *extra: str):
+    return load_experiment(PHASE5, [f"dataset={data}", "strategy=[raw_truncate,fgt_context,bm25_topk]", "budget=256",
+                                    "seed=1337", f"tape={tape}", f"out={tmp_path / 'out'}",
+                                    f"report={tmp_path / 'RESULTS.md'}", *extra])
+
+
+@pytest.mark.parametrize("override, message", [
+    ("strategy=[oracle]", "unknown strategy 'oracle'"),
+    ("answerer=gpt-9", "unknown answerer 'gpt-9'"),
+    ("budget=0", "budget must be a positive"),
+    ("dataset=nowhere", "unknown dataset 'nowhere'"),
+])
+def test_bad_trials_fail_before_any_trial_starts(tmp_path, tape_root, override, message):
+    from glyph_dist.runner.run import run_experiment
+
+    experiment = _small(tmp_path, tmp_path / "x.jsonl", tape_root, override)
+    with pytest.raises(GlyphDistError, match=message):
+        run_experiment(experiment, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_tune_run_rows_meta_failure_and_resume(ray_session, tmp_path, tape_root):
+    from glyph_dist.data.phase5 import prepare_phase5
+    from glyph_dist.runner.run import run_experiment
+
+    prepare_phase5(tmp_path / "data", seed=3, agent_episodes=12, quiet=True)
+    data = tmp_path / "data" / "phase5" / "agent_logs.jsonl"
+    # a second data set whose long turn FGMS refuses (over its text limit): only fgt_context fails on it
+    episodes = [json.loads(line) for line in data.read_text().splitlines()]
+    long = next(e for e in episodes if e["split"] == "test")
+    long["turns"][0]["text"] = "This note is long. " * 1000
+    (tmp_path / "long.jsonl").write_text(json.dumps(long) + "\n")
+    experiment = _small(tmp_path, data, tape_root, f"dataset=[{data},{tmp_path / 'long.jsonl'}]")
+    summary = run_experiment(experiment, tmp_path / "run")
+    assert (summary["trials"], summary["finished"], summary["failed"]) == (6, 5, 1)
+
+    rows = pd.read_csv(tmp_path / "run" / "results.csv")
+    assert len(rows) == 5 and {"dataset", "strategy", "budget", "seed", "success_rate", "tokens",
+                               "time_ms_per_100", "rss_mb", "latency_ms_mean"} <= set(rows.columns)
+    assert (rows["avg_tokens"] <= 256).all() and (rows["rss_mb"] > 0).all()
+    meta = json.loads((tmp_path / "run" / "meta.json").read_text())
+    assert meta["config_hash"] == experiment.config_hash() and str(data) in meta["data"]
+    assert {"ray", "torch"} <= set(meta["versions"]) and meta["git_commit"]
+    cell = json.loads((tmp_path / "out" / "agent_logs_b256_s1337_context-recall_rule.json").read_text())
+    assert set(cell["results"]) == {"raw_truncate", "fgt_context", "bm25_topk"}
+    assert (tmp_path / "RESULTS.md").exists() and (tmp_path / "out" / "summary_table.md").exists()
+
+    before = (tmp_path / "run" / "results.jsonl").read_text()
+    again = run_experiment(None, tmp_path / "run", resume=True)
+    assert again["finished"] == 5
+    assert (tmp_path / "run" / "results.jsonl").read_text() == before, "finished trials are not recomputed"
+    with pytest.raises(GlyphDistError, match="already holds a run"):
+        run_experiment(experiment, tmp_path / "run")
