@@ -19,10 +19,14 @@ $(BIN)/glyph-dist: pyproject.toml
 
 install: $(BIN)/glyph-dist
 
+# The main job: corpus -> tape -> context efficiency -> Phase-5 data sets -> the Phase-5 experiment
+# on Ray Tune (summary table, plots, docs/PHASE-5-RESULTS.md).
 demo: install
 	$(BIN)/glyph-dist data corpus --sgd $(SGD) --out data/corpus
-	$(BIN)/glyph-dist tape build --corpus data/corpus/sgd_train.jsonl --out $(TAPE) --clusters $(CLUSTERS)
+	test -f $(TAPE)/LATEST || $(BIN)/glyph-dist tape build --corpus data/corpus/sgd_train.jsonl --out $(TAPE) --clusters $(CLUSTERS)
 	$(BIN)/glyph-dist tape efficiency --tape $(TAPE) --corpus data/corpus/sgd_heldout.jsonl --out reports/fgt_efficiency
+	$(BIN)/glyph-dist data prepare --sgd $(SGD) --out data
+	$(BIN)/glyph-dist run experiments/phase5.yaml tape=$(TAPE)
 
 test: install
 	$(BIN)/pytest -q

@@ -12,8 +12,10 @@ import yaml
 from glyph_dist.runner.jobs import RUNTIME_ENV_EXCLUDES, JobFailedError, LocalHead, submit_and_wait
 
 REPO = Path(__file__).resolve().parents[1]
-# The job the submission test runs from the repository root; {out} is an absolute directory.
-ENTRYPOINT = "python cluster/smoke_job.py --out {out}"
+# The jobs the submission tests run from the repository root; {out} is an absolute directory.
+SMOKE = "python cluster/smoke_job.py --out {out}"
+EXPERIMENT = ("glyph-dist run experiments/phase5.yaml dataset={data} strategy='[raw_truncate,fgt_context]' "
+              "budget=256 seed=1337 tape={tape} out={out}/cells report={out}/RESULTS.md --run-dir {out}/run")
 
 
 def test_cluster_yaml_passes_ray_launcher_validation():
@@ -68,9 +70,25 @@ def local_head():
         assert not head.temp_dir.exists()
 
 
+def test_submitted_experiment_runs_on_the_head(local_head, tmp_path, tape_root):
+    from glyph_dist.data.phase5 import prepare_phase5
+    from glyph_dist.runner.meta import git_commit
+
+    prepare_phase5(tmp_path / "data", seed=5, agent_episodes=10, quiet=True)
+    entrypoint = EXPERIMENT.format(data=tmp_path / "data" / "phase5" / "agent_logs.jsonl", tape=tape_root, out=tmp_path)
+    status, logs = submit_and_wait(local_head.dashboard_url, entrypoint, REPO, timeout=300)
+    assert status == "SUCCEEDED" and "2/2 trials finished (0 failed)" in logs
+    cell = json.loads((tmp_path / "cells" / "agent_logs_b256_s1337_context-recall_rule.json").read_text())
+    assert set(cell["results"]) == {"raw_truncate", "fgt_context"}
+    assert all(row["max_tokens"] <= 256 for row in cell["results"].values())
+    assert (tmp_path / "RESULTS.md").exists()
+    meta = json.loads((tmp_path / "run" / "meta.json").read_text())
+    assert meta["git_commit"] == git_commit(), "the submitter's commit reaches the run's provenance"
+
+
 @pytest.mark.slow
 def test_job_runs_the_uploaded_package_on_the_head(local_head, tmp_path):
-    status, logs = submit_and_wait(local_head.dashboard_url, ENTRYPOINT.format(out=tmp_path), REPO,
+    status, logs = submit_and_wait(local_head.dashboard_url, SMOKE.format(out=tmp_path), REPO,
                                    timeout=120)
     assert status == "SUCCEEDED"
     result = json.loads((tmp_path / "smoke.json").read_text())

@@ -259,9 +259,13 @@ def submit_and_wait(dashboard_url: str, entrypoint: str, working_dir: str | Path
     url = dashboard_url.rstrip("/")
     if "://" not in url:
         raise GlyphDistError(f"the dashboard address needs a scheme: http://{url}")
+    from glyph_dist.runner.meta import COMMIT_ENV, git_commit
+
     extra = dict(runtime_env or {})
     env = {**extra, "working_dir": str(Path(working_dir).resolve()),
-           "excludes": RUNTIME_ENV_EXCLUDES + list(extra.get("excludes", []))}
+           "excludes": RUNTIME_ENV_EXCLUDES + list(extra.get("excludes", [])),
+           # the upload carries no .git: the run's meta.json gets the commit from here
+           "env_vars": {COMMIT_ENV: git_commit(), **extra.get("env_vars", {})}}
     client = JobSubmissionClient(url, headers=auth_headers(token))
     if client.get_address() != url:
         raise GlyphDistError(f"asked for {url} but RAY_API_SERVER_ADDRESS / RAY_ADDRESS in the "
