@@ -32,7 +32,9 @@ EXPERIMENT_FILE, TUNE_DIR = "experiment.yaml", "tune"
 
 def _trainable(config: dict) -> None:
     """One Tune trial: the trial kind's row, reported once (scalars as metrics, the row as JSON)."""
+    start = time.perf_counter()
     row = TRIAL_KINDS[config["kind"]].run({**config["trial"], **config["shared"]})
+    row["trial_seconds"] = time.perf_counter() - start
     tune.report({"row": json.dumps(row), **{k: v for k, v in row.items() if isinstance(v, (int, float))}})
 
 

@@ -1,0 +1,60 @@
+"""The Phase-5 experiment end to end on Ray Tune, and Tune's overhead per trial.
+
+Runs `experiments/phase5.yaml` (both data sets' test splits x 5 strategies x 4 budgets x 3 seeds,
+answerer context-recall) as `glyph-dist run` does, into a temporary run directory and report
+directory. Target (2-core machine): the whole experiment in <= 5 minutes. Tune's overhead per
+trial is the wall time of `Tuner.fit` times the concurrency, less the time spent inside the trial
+functions, divided by the number of trials (scheduling, actor reuse, result reporting, state).
+
+    .venv/bin/python benchmarks/bench_phase5.py [--tape data/tapes/sgd] [key=value ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from _machine import ROOT, print_header
+
+TARGET_SECONDS = 300
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tape", type=Path, default=ROOT / "data" / "tapes" / "sgd", help="tape (default: %(default)s)")
+    parser.add_argument("overrides", nargs="*", help="experiment overrides, e.g. seed='[1337]'")
+    args = parser.parse_args()
+    print_header("bench_phase5")
+
+    from glyph_dist.runner.config import load_experiment
+    from glyph_dist.runner.run import run_experiment
+
+    with tempfile.TemporaryDirectory(prefix="phase5-bench-") as tmp:
+        work = Path(tmp)
+        experiment = load_experiment(ROOT / "experiments" / "phase5.yaml", [
+            f"tape={args.tape}", f"data_dir={work / 'data'}", f"out={work / 'out'}",
+            f"report={work / 'RESULTS.md'}", *args.overrides])
+        start = time.perf_counter()
+        summary = run_experiment(experiment, work / "run")
+        total = time.perf_counter() - start
+        rows = [json.loads(line) for line in (work / "run" / "results.jsonl").read_text().splitlines()]
+
+    inside = [r["trial_seconds"] for r in rows]
+    concurrency = int(experiment.spec["max_concurrent"])
+    overhead = (summary["seconds"] * concurrency - sum(inside)) / summary["trials"]
+    print(f"\n-- {experiment.name}: {summary['trials']} trials ({summary['finished']} finished, "
+          f"{summary['failed']} failed), {concurrency} at a time, {experiment.spec['resources']} each")
+    print(f"   end to end (data sets, Ray start, shard actors, Tune, cell files, report): {total:.1f} s; "
+          f"target <= {TARGET_SECONDS} s: {'MET' if total <= TARGET_SECONDS else 'MISSED'}")
+    print(f"   Tuner.fit: {summary['seconds']:.1f} s; inside trial functions: median {statistics.median(inside):.2f} s, "
+          f"sum {sum(inside):.1f} s")
+    print(f"   Tune overhead per trial: {overhead:.2f} s "
+          f"(= fit x {concurrency} - time inside trials, over {summary['trials']} trials)")
+
+
+if __name__ == "__main__":
+    main()
