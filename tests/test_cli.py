@@ -81,3 +81,35 @@ def test_demo_pipeline_with_console_script(tmp_path):
         assert done.returncode == 0, done.stderr
     result = json.loads((tmp_path / "report" / "efficiency.json").read_text())
     assert result["tape_families"] > 900 and len(result["rows"]) == 10
+
+
+def test_bench_context_on_any_episode_file_and_the_phase5_report(tape_root, tmp_path, capsys):
+    """A data set in the episode format, written by hand (no split key), needs no code change."""
+    turns = [{"role": "user", "text": "We will deploy the billing service to eu-west-1."},
+             {"role": "assistant", "text": "Noted, eu-west-1 it is."}]
+    turns += [{"role": "user" if i % 2 else "assistant", "text": f"Status update number {i}: tests are green."}
+              for i in range(2, 60)]
+    episode = {"episode_id": "ops-1", "turns": turns,
+               "questions": [{"question": "Which region do we deploy billing to?", "answer": "eu-west-1",
+                              "evidence": [0]}]}
+    data = tmp_path / "ops.jsonl"
+    data.write_text(json.dumps(episode) + "\n")
+    out = tmp_path / "phase5" / "ops_b64.json"
+    assert main(["bench", "context", "--dataset", str(data), "--budget", "64", "--out", str(out), "--split", "",
+                 "--tape", str(tape_root), "--strategies", "raw_truncate", "bm25_topk", "full"]) == 0
+    result = json.loads(out.read_text())
+    assert set(result["results"]) == {"raw_truncate", "bm25_topk", "full"}
+    assert result["results"]["raw_truncate"]["success_rate"] == 0.0, "the decision is older than 64 tokens"
+    assert result["results"]["bm25_topk"]["success_rate"] == 1.0
+    assert result["config"]["n_questions"] == 1 and result["config"]["answerer"] == "context-recall"
+    capsys.readouterr()
+    docs = tmp_path / "RESULTS.md"
+    assert main(["report", "phase5", "--dir", str(out.parent), "--docs", str(docs)]) == 0
+    assert "ops" in docs.read_text() and (out.parent / "summary_table.md").exists()
+
+
+def test_run_refuses_bad_overrides_before_starting(capsys):
+    assert main(["run", "experiments/phase5.yaml", "temperature=0.3"]) == 2
+    assert "no key 'temperature'" in capsys.readouterr().err
+    assert main(["run"]) == 2
+    assert "name an experiment file" in capsys.readouterr().err
