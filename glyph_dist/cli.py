@@ -66,11 +66,13 @@ def _bench_context(args) -> None:
                         strategies=tuple(args.strategies), answerer=args.answerer, judge=args.judge,
                         policy=args.policy, mode=args.mode)
     answerer, judge = get_answerer(args.answerer), get_judge(args.judge)
+    pairwise_judge = get_judge(args.pairwise_judge) if args.pairwise_judge else None
     with tempfile.TemporaryDirectory(prefix="fgms-bench-") as scratch:
         memory = ShardMemory.open(args.tape, args.fgms_storage or scratch, tokenizer=args.tokenizer)
         print(f"{args.dataset} ({args.split or 'all splits'}), budget {args.budget}, answerer {answerer.name}, "
               f"judge {judge.name}:", flush=True)
-        result = run_cell(config, memory.hybrid, answerer, judge, memory, token_counter_name(memory.hybrid), quiet=False)
+        result = run_cell(config, memory.hybrid, answerer, judge, memory, token_counter_name(memory.hybrid), quiet=False,
+                          pairwise_judge=pairwise_judge)
         memory.storage.close()
     write_text(args.out, json.dumps(result, indent=1) + "\n")
     print(f"results: {args.out}")
@@ -239,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="strategies to compare (default: %(default)s)")
     context.add_argument("--answerer", default="context-recall", help="context-recall or a local causal LM directory")
     context.add_argument("--judge", default="rule")
+    context.add_argument("--pairwise-judge", metavar="llm:DIR",
+                         help="also compare fgt_context's answers with each strategy's, by a local LM in both orders")
     context.add_argument("--split", default="test", help="episodes of this split only ('' for all; default: %(default)s)")
     context.add_argument("--tape", type=Path, default=Path("data/tapes/sgd"), help="tape of fgt_context (default: %(default)s)")
     context.add_argument("--tokenizer", help="tokenizer that counts the budget (default: the tape's)")

@@ -121,3 +121,29 @@ def test_missing_data_set_and_split_without_questions(tmp_path):
     path.write_text('{"split": "train", "turns": [{"text": "a"}], "questions": [{"question": "q", "answer": "a", "evidence": [0]}]}\n')
     with pytest.raises(GlyphDistError, match="no episode with questions in split 'test'"):
         load_episodes(path, "test")
+
+
+def test_pairwise_llm_judge_compares_fgt_context_with_each_strategy(memory, tmp_path):
+    """A local causal LM (random weights: only the mechanics are checked) judges answer pairs."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    tokenizer = memory.tape.tokenizer
+    torch.manual_seed(0)
+    GPT2LMHeadModel(GPT2Config(n_layer=1, n_head=2, n_embd=32, n_positions=1024, vocab_size=len(tokenizer),
+                               eos_token_id=tokenizer.eos_token_id)).save_pretrained(tmp_path / "judge-lm")
+    tokenizer.save_pretrained(tmp_path / "judge-lm")
+    turns = [{"role": "user", "text": "Book a table for two at Sino at 7 pm."}, {"role": "assistant", "text": "Done."}]
+    data = tmp_path / "tiny.jsonl"
+    data.write_text("".join(json.dumps({"episode_id": f"e{k}", "turns": turns + [{"text": f"Thanks {k}!"}],
+                                        "questions": [{"question": "Which restaurant?", "answer": "Sino",
+                                                       "evidence": [0]}]}) + "\n" for k in range(3)))
+    config = CellConfig(str(data), 256, split=None, strategies=("fgt_context", "raw_truncate"))
+    result = run_cell(config, memory.hybrid, get_answerer("context-recall"), get_judge("rule"), memory,
+                      pairwise_judge=get_judge(f"llm:{tmp_path / 'judge-lm'}"))
+    rates = result["pairwise"]["versus"]["raw_truncate"]
+    assert result["pairwise"]["judge"] == "llm:judge-lm" and result["pairwise"]["reference"] == "fgt_context"
+    assert rates["tie"] == 1.0, "both strategies recall the evidence: equal answers always tie"
+    with pytest.raises(GlyphDistError, match="pairwise judge compares fgt_context"):
+        run_cell(CellConfig(str(data), 256, split=None, strategies=("raw_truncate",)), memory.hybrid,
+                 get_answerer("context-recall"), get_judge("rule"), memory, pairwise_judge=get_judge("rule"))

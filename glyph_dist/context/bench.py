@@ -61,14 +61,21 @@ class Judge(Protocol):
     def score(self, predictions: list[str], golds: list[str]) -> list[dict[str, float]]: ...
 
 
+class PairwiseJudge(Protocol):
+    name: str
+
+    def compare(self, pairs: list) -> list: ...
+
+
 @dataclass
 class Outcome:
     """One question under one strategy."""
 
     question: Question
-    episode_turns: int
+    episode: Episode
     context: Context
     request: QARequest  # what the answerer gets
+    answer: str = ""
     scores: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -84,7 +91,7 @@ class Outcome:
 
 def ask(episode: Episode, question: Question, context: Context) -> Outcome:
     request = QARequest(question.question, context.text, question.answer, episode.evidence_sentences(question))
-    return Outcome(question, len(episode.turns), context, request)
+    return Outcome(question, episode, context, request)
 
 
 def position_bucket(position: float) -> str:
@@ -109,15 +116,19 @@ def _bucket_rows(outcomes: list[Outcome], bucket: Callable[[Outcome], str]) -> l
             for label, group in sorted(groups.items(), key=lambda item: float(item[0].split("-")[0].rstrip("+")))]
 
 
-def run_strategy(strategy: Strategy, episodes: list[Episode], budget: int, answerer: Answerer,
-                 judge: Judge) -> dict:
-    """The strategy's row of the cell: success, recalls, tokens, latency and the two breakdowns."""
+def answer_with(strategy: Strategy, episodes: list[Episode], budget: int, answerer: Answerer,
+                judge: Judge) -> tuple[list[Outcome], float]:
+    """Every question's context, answer and scores under the strategy, and the seconds it took."""
     start = time.perf_counter()
     outcomes = [ask(e, q, strategy.context(e, q, budget)) for e in episodes for q in e.questions]
     answers = answerer.answer([o.request for o in outcomes])
-    for outcome, scores in zip(outcomes, judge.score(answers, [o.question.answer for o in outcomes])):
-        outcome.scores = scores
-    seconds = time.perf_counter() - start
+    for outcome, answer, scores in zip(outcomes, answers, judge.score(answers, [o.question.answer for o in outcomes])):
+        outcome.answer, outcome.scores = answer, scores
+    return outcomes, time.perf_counter() - start
+
+
+def summarise(outcomes: list[Outcome], seconds: float) -> dict:
+    """The strategy's row of the cell: success, recalls, tokens, latency and the two breakdowns."""
     return {
         "success_rate": fmean(o.scores["success"] for o in outcomes),
         "em": fmean(o.scores["em"] for o in outcomes),
@@ -130,27 +141,53 @@ def run_strategy(strategy: Strategy, episodes: list[Episode], budget: int, answe
         "n_questions": len(outcomes),
         "latency_ms_mean": 1e3 * seconds / len(outcomes),
         "by_evidence_position": _bucket_rows(outcomes, lambda o: position_bucket(o.question.evidence_position)),
-        "by_episode_length": _bucket_rows(outcomes, lambda o: length_bucket(o.episode_turns)),
+        "by_episode_length": _bucket_rows(outcomes, lambda o: length_bucket(len(o.episode.turns))),
     }
 
 
+def run_strategy(strategy: Strategy, episodes: list[Episode], budget: int, answerer: Answerer,
+                 judge: Judge) -> dict:
+    return summarise(*answer_with(strategy, episodes, budget, answerer, judge))
+
+
+def pairwise(outcomes: dict[str, list[Outcome]], judge: PairwiseJudge, reference: str = "fgt_context") -> dict:
+    """`reference`'s answers against each other strategy's, question by question, judged in both
+    orders against the ground-truth episode: rates of reference wins (a), losses (b) and ties."""
+    from glyph_dist.models.judges import PairRequest, preference_rates
+
+    rates = {}
+    for name, theirs in outcomes.items():
+        if name == reference:
+            continue
+        pairs = [PairRequest(o.question.question, "\n".join(t for _, t in o.episode.turns), o.question.answer,
+                             o.answer, other.answer) for o, other in zip(outcomes[reference], theirs)]
+        rates[name] = preference_rates(judge.compare(pairs))
+    return {"judge": judge.name, "reference": reference, "versus": rates}
+
+
 def run_cell(config: CellConfig, hybrid: HybridTokenizer, answerer: Answerer, judge: Judge,
-             memory: Memory | None = None, token_counter: str = "", quiet: bool = True) -> dict:
-    """The cell's result in the context-benchmark schema: {"config": ..., "results": {strategy: row}}."""
+             memory: Memory | None = None, token_counter: str = "", quiet: bool = True,
+             pairwise_judge: PairwiseJudge | None = None) -> dict:
+    """The cell's result in the context-benchmark schema: {"config": ..., "results": {strategy: row}},
+    plus `pairwise` (fgt_context against each strategy) when a pairwise judge is given."""
+    if pairwise_judge is not None and ("fgt_context" not in config.strategies or len(config.strategies) < 2):
+        raise GlyphDistError("a pairwise judge compares fgt_context with other strategies: list them all")
     episodes = [e for e in load_episodes(config.dataset, config.split) if e.questions]
-    results = {}
+    results, outcomes = {}, {}
     for name in config.strategies:
         strategy = make_strategy(name, hybrid, memory, policy=config.policy, mode=config.mode)
-        results[name] = run_strategy(strategy, episodes, config.budget, answerer, judge)
+        outcomes[name], seconds = answer_with(strategy, episodes, config.budget, answerer, judge)
+        results[name] = row = summarise(outcomes[name], seconds)
         if not quiet:
-            row = results[name]
             print(f"   {name:<13} success {row['success_rate']:.3f}  evidence {row['evidence_recall']:.3f}  "
                   f"tokens {row['avg_tokens']:7.1f}  {row['latency_ms_mean']:.1f} ms/question", flush=True)
     over = [n for n, r in results.items() if STRATEGIES[n].uses_budget and r["max_tokens"] > config.budget]
     if over:
         raise GlyphDistError(f"budget exceeded by {', '.join(over)}: a strategy must never exceed the budget")
-    return {"config": {**asdict(config), "strategies": list(config.strategies), "answerer": answerer.name,
+    cell = {"config": {**asdict(config), "strategies": list(config.strategies), "answerer": answerer.name,
                        "judge": judge.name, "token_counter": token_counter,
                        "n_episodes": len(episodes), "n_questions": sum(len(e.questions) for e in episodes)},
             "results": results}
-
+    if pairwise_judge is not None:
+        cell["pairwise"] = pairwise(outcomes, pairwise_judge)
+    return cell
