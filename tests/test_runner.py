@@ -105,3 +105,29 @@ def test_tune_run_rows_meta_failure_and_resume(ray_session, tmp_path, tape_root)
     assert (tmp_path / "run" / "results.jsonl").read_text() == before, "finished trials are not recomputed"
     with pytest.raises(GlyphDistError, match="already holds a run"):
         run_experiment(experiment, tmp_path / "run")
+
+
+def test_trials_share_one_model_answerer_actor(ray_session, tmp_path, tape_root):
+    """A local causal LM answers in one actor that every trial calls (random weights: the mechanics)."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from glyph_dist.data.phase5 import prepare_phase5
+    from glyph_dist.fgt.store import load_tape
+    from glyph_dist.runner.run import run_experiment
+
+    tokenizer = load_tape(tape_root).tokenizer
+    torch.manual_seed(0)
+    GPT2LMHeadModel(GPT2Config(n_layer=1, n_head=2, n_embd=32, n_positions=512, vocab_size=len(tokenizer),
+                               eos_token_id=tokenizer.eos_token_id)).save_pretrained(tmp_path / "lm")
+    tokenizer.save_pretrained(tmp_path / "lm")
+    prepare_phase5(tmp_path / "data", seed=4, agent_episodes=8, quiet=True)
+    data = tmp_path / "data" / "phase5" / "agent_logs.jsonl"
+    experiment = _small(tmp_path, data, tape_root, "strategy=[raw_truncate,bm25_topk]", "budget=128",
+                        f"answerer=hf:{tmp_path / 'lm'}", "resources.cpu=0.5")
+    summary = run_experiment(experiment, tmp_path / "run")
+    assert summary["finished"] == 2
+    rows = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
+    assert {r["answerer"] for r in rows} == {"hf:lm"}
+    named = ray_session.util.list_named_actors(all_namespaces=True)
+    assert not [a for a in named if a["name"].startswith("answerer-")], "the model actor ends with the run"
