@@ -29,6 +29,14 @@ def _data_prepare(args) -> None:
             print(f"{args.out / name}: {counts}")
 
 
+def _data_glyph_aware(args) -> None:
+    from glyph_dist.data.glyph_aware import build_glyph_aware
+
+    summary = build_glyph_aware(args.phase5, args.tape, args.out, args.budget)
+    for split, entry in summary["files"].items():
+        print(f"{split}: {entry['pairs']} pairs -> {entry['path']}")
+
+
 def _run(args) -> None:
     import time
 
@@ -223,6 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--seed", type=int, default=1337, help="generation seed (default: %(default)s)")
     prepare.add_argument("--sgd", type=Path, default=DEFAULT_SGD, help="SGD split directory (default: %(default)s)")
     prepare.set_defaults(func=_data_prepare)
+    glyph_aware = data.add_parser("glyph-aware", help="RAW and GLYPH-CONTEXT (prompt, target) pairs for the mini-models")
+    glyph_aware.add_argument("--phase5", type=Path, default=Path("data/phase5"), help="Phase-5 data (default: %(default)s)")
+    glyph_aware.add_argument("--tape", type=Path, default=Path("data/tapes/sgd"), help="tape (default: %(default)s)")
+    glyph_aware.add_argument("--out", type=Path, default=Path("data/phase5/glyph_aware"), help="(default: %(default)s)")
+    glyph_aware.add_argument("--budget", type=int, default=512, help="context tokens of both variants (default: %(default)s)")
+    glyph_aware.set_defaults(func=_data_glyph_aware)
 
     run = groups.add_parser("run", help="run an experiment (YAML plus key=value overrides) on Ray Tune")
     run.add_argument("experiment", nargs="?", type=Path, help="experiment file, e.g. experiments/phase5.yaml")
