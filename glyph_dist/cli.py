@@ -234,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     glyph_aware = data.add_parser("glyph-aware", help="RAW and GLYPH-CONTEXT (prompt, target) pairs for the mini-models")
     glyph_aware.add_argument("--phase5", type=Path, default=Path("data/phase5"), help="Phase-5 data (default: %(default)s)")
     glyph_aware.add_argument("--tape", type=Path, default=Path("data/tapes/sgd"), help="tape (default: %(default)s)")
-    glyph_aware.add_argument("--out", type=Path, default=Path("data/phase5/glyph_aware"), help="(default: %(default)s)")
+    glyph_aware.add_argument("--out", type=Path, default=Path("data/phase5/glyph_aware"),
+                             help="output directory (default: %(default)s)")
     glyph_aware.add_argument("--budget", type=int, default=512, help="context tokens of both variants (default: %(default)s)")
     glyph_aware.set_defaults(func=_data_glyph_aware)
 

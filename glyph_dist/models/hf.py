@@ -42,17 +42,18 @@ class LocalLM:
         return self.tokenizer(texts)["input_ids"] if texts else []
 
     @torch.inference_mode()
-    def generate(self, prompts: list[str], max_new_tokens: int, batch_size: int) -> list[str]:
-        """Greedy continuation of each prompt, cut at its first newline and stripped."""
+    def generate(self, prompts: list[str], max_new_tokens: int, batch_size: int, first_line: bool = True) -> list[str]:
+        """Greedy continuation of each prompt, stripped; cut at its first newline unless `first_line` is False."""
         out = [""] * len(prompts)
         for indices, ids, mask in self._batches(self.encode(prompts), batch_size, reserve=max_new_tokens):
             generated = self.model.generate(
                 input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
-                pad_token_id=self.tokenizer.pad_token_id, stop_strings=["\n"], tokenizer=self.tokenizer,
+                pad_token_id=self.tokenizer.pad_token_id, tokenizer=self.tokenizer,
+                **({"stop_strings": ["\n"]} if first_line else {}),
             )
             texts = self.tokenizer.batch_decode(generated[:, ids.shape[1]:], skip_special_tokens=True)
             for i, text in zip(indices, texts):
-                out[i] = text.split("\n", 1)[0].strip()
+                out[i] = (text.split("\n", 1)[0] if first_line else text).strip()
         return out
 
     @torch.inference_mode()
