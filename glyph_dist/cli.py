@@ -86,6 +86,33 @@ def _bench_context(args) -> None:
     print(f"results: {args.out}")
 
 
+def _train_sft(args) -> None:
+    from glyph_dist.train.config import load_sft_config
+    from glyph_dist.train.job import train_sft
+
+    result = train_sft(load_sft_config(args.config, args.overrides))
+    metrics = ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items() if isinstance(v, (int, float)))
+    print(f"{metrics}\ncheckpoint: {result.checkpoint}\nrun: {result.path}")
+
+
+def _eval_glyph_model(args) -> None:
+    import json
+
+    from glyph_dist.context.model_eval import evaluate_model
+    from glyph_dist.reports.atomic import write_text
+
+    for variant, model in (("raw", args.raw), ("glyph", args.glyph)):
+        if model is None:
+            continue
+        label = f"model_{variant}"
+        result = evaluate_model(model, args.pairs, variant, args.phase5, model_label=label, seed=args.seed)
+        row = next(iter(result["results"].values()))
+        path = args.out / f"model_eval_{label}_s{args.seed}.json"
+        write_text(path, json.dumps(result, indent=1) + "\n")
+        print(f"{label}: success {row['success_rate']:.3f} (EM {row['em']:.3f}, F1 {row['f1']:.3f}) on "
+              f"{row['n_questions']} questions, summary fact recall {row['summary_fact_recall']:.3f} -> {path}")
+
+
 def _report_phase5(args) -> None:
     from glyph_dist.reports.phase5 import write_phase5_report
 
@@ -265,6 +292,23 @@ def build_parser() -> argparse.ArgumentParser:
     context.add_argument("--mode", default="mixed", help="FGMS read mode of fgt_context (default: %(default)s)")
     context.add_argument("--fgms-storage", type=Path, help="keep fgt_context's memories here (default: a temporary directory)")
     context.set_defaults(func=_bench_context)
+
+    train = groups.add_parser("train", help="training jobs on Ray Train").add_subparsers(dest="command", required=True)
+    sft = train.add_parser("sft", help="supervised fine-tuning with DeepSpeed (YAML plus key=value overrides)")
+    sft.add_argument("config", type=Path, help="e.g. experiments/sft_tiny.yaml")
+    sft.add_argument("overrides", nargs="*", help="key=value overrides, e.g. num_workers=2 zero_stage=1")
+    sft.set_defaults(func=_train_sft)
+
+    evaluate = groups.add_parser("eval", help="evaluations").add_subparsers(dest="command", required=True)
+    glyph_model = evaluate.add_parser("glyph-model", help="model_raw and model_glyph on the glyph-aware test pairs")
+    glyph_model.add_argument("--raw", type=Path, help="checkpoint directory of model_raw")
+    glyph_model.add_argument("--glyph", type=Path, help="checkpoint directory of model_glyph")
+    glyph_model.add_argument("--pairs", type=Path, default=Path("data/phase5/glyph_aware/test.jsonl"),
+                             help="(default: %(default)s)")
+    glyph_model.add_argument("--phase5", type=Path, default=Path("data/phase5"), help="Phase-5 episodes (default: %(default)s)")
+    glyph_model.add_argument("--seed", type=int, default=1337, help="the training seed, for the file name and tables")
+    glyph_model.add_argument("--out", type=Path, default=Path("reports/phase5"), help="(default: %(default)s)")
+    glyph_model.set_defaults(func=_eval_glyph_model)
 
     report = groups.add_parser("report", help="reports from results").add_subparsers(dest="command", required=True)
     phase5 = report.add_parser("phase5", help="summary table, plots and results document of the context benchmark")
