@@ -63,6 +63,6 @@ def ray_session():
     """One local Ray instance (2 CPUs) for every test that needs Ray."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=2, include_dashboard=False, dashboard_port=0, log_to_driver=False)
     yield ray
     ray.shutdown()
