@@ -25,9 +25,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 
 from glyph_dist.errors import GlyphDistError
+from glyph_dist.yamlconf import parse_override, read_mapping
 
 TOP_LEVEL = {"name", "trial", "axes", "params", "resources", "max_concurrent", "out", "report", "description"}
 
@@ -53,16 +53,6 @@ class Experiment:
 
     def config_hash(self) -> str:
         return hashlib.sha256(json.dumps(self.spec, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _parse_override(text: str) -> tuple[str, object]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise GlyphDistError(f"override {text!r}: expected key=value")
-    try:
-        return key.strip(), yaml.safe_load(value) if value.strip() else None
-    except yaml.YAMLError as exc:
-        raise GlyphDistError(f"override {text!r}: the value is not valid YAML ({exc})") from exc
 
 
 def apply_override(spec: dict, key: str, value: object, source: str) -> None:
@@ -105,20 +95,12 @@ def _check(spec: dict, source: str) -> None:
 
 def load_experiment(path: Path | str, overrides: list[str] = ()) -> Experiment:
     path = Path(path)
-    try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise GlyphDistError(f"cannot read experiment {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise GlyphDistError(f"{path}: not valid YAML ({exc})") from exc
-    if not isinstance(spec, dict):
-        raise GlyphDistError(f"{path}: an experiment is a YAML mapping")
-    spec = copy.deepcopy(spec)
+    spec = copy.deepcopy(read_mapping(path, "experiment"))
     spec.setdefault("params", {})
     spec.setdefault("resources", {"cpu": 1, "gpu": 0})
     spec.setdefault("max_concurrent", 2)
     _check(spec, str(path))
     for text in overrides:
-        apply_override(spec, *_parse_override(text), str(path))
+        apply_override(spec, *parse_override(text), str(path))
     _check(spec, str(path))
     return Experiment(str(path), spec)

@@ -22,10 +22,10 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 from transformers import GPT2Config
 
 from glyph_dist.errors import GlyphDistError
+from glyph_dist.yamlconf import parse_override, read_mapping
 
 ZERO_STAGES = (0, 1, 2, 3)
 PATH_KEYS = ("storage_path", "train_file", "val_file", "tape", "tokenizer", "model", "resume_from")
@@ -174,22 +174,8 @@ def config_from_dict(values: dict, source: str = "config") -> SFTConfig:
 
 def load_sft_config(path: Path | str, overrides: list[str] = ()) -> SFTConfig:
     """The YAML file's config with `key=value` overrides applied (values read as YAML)."""
-    path = Path(path)
-    try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise GlyphDistError(f"cannot read {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise GlyphDistError(f"{path}: not valid YAML ({exc})") from exc
-    if not isinstance(values, dict):
-        raise GlyphDistError(f"{path}: the config is a YAML mapping of keys to values")
+    values = read_mapping(path)
     for text in overrides:
-        key, sep, value = text.partition("=")
-        if not sep or not key.strip():
-            raise GlyphDistError(f"override {text!r}: expected key=value")
-        try:
-            parsed = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError as exc:
-            raise GlyphDistError(f"override {text!r}: the value is not valid YAML ({exc})") from exc
-        _set(values, key.strip(), parsed, f"override {text!r}")
+        key, value = parse_override(text)
+        _set(values, key, value, f"override {text!r}")
     return config_from_dict(values, str(path))
