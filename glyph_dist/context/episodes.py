@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from glyph_dist.errors import GlyphDistError
-from glyph_dist.fgt.ingest import split_sentences
+from glyph_dist.fgt.ingest import iter_jsonl, split_sentences
 
 
 @dataclass(frozen=True)
@@ -70,20 +70,8 @@ def load_episodes(path: Path | str, split: str | None = None) -> list[Episode]:
     path = Path(path)
     if not path.is_file():
         raise GlyphDistError(f"data set not found: {path} (make it with `glyph-dist data prepare`)")
-    episodes = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise GlyphDistError(f"{where}: malformed JSON ({exc.msg})") from exc
-            if not isinstance(raw, dict):
-                raise GlyphDistError(f"{where}: an episode must be a JSON object")
-            if split is None or raw.get("split") == split:
-                episodes.append(_episode(raw, where))
+    episodes = [_episode(raw, f"{path}:{number}") for number, raw in iter_jsonl(path)
+                if split is None or raw.get("split") == split]
     if not any(e.questions for e in episodes):
         raise GlyphDistError(f"{path}: no episode with questions" + (f" in split {split!r}" if split else ""))
     return episodes
