@@ -67,7 +67,7 @@ def _bench_context(args) -> None:
     from glyph_dist.fgms.memory import ShardMemory
     from glyph_dist.models.answerers import get_answerer
     from glyph_dist.models.judges import get_judge
-    from glyph_dist.reports.atomic import write_text
+    from glyph_dist.files import write_text
     from glyph_dist.runner.context_trial import token_counter_name
 
     config = CellConfig(dataset=str(args.dataset), budget=args.budget, split=args.split or None,
@@ -99,7 +99,7 @@ def _eval_glyph_model(args) -> None:
     import json
 
     from glyph_dist.context.model_eval import evaluate_model
-    from glyph_dist.reports.atomic import write_text
+    from glyph_dist.files import write_text
 
     for variant, model in (("raw", args.raw), ("glyph", args.glyph)):
         if model is None:

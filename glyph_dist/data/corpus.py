@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 from glyph_dist.errors import GlyphDistError
+from glyph_dist.files import write_text
 from glyph_dist.fgt.ingest import sgd_dialogues
 
 DEFAULT_SGD = Path("../shared/datasets/sgd/dev")
@@ -34,12 +34,8 @@ def is_heldout(dialogue_id: str, fraction: float, seed: int) -> bool:
 
 
 def write_jsonl(path: Path, records: list[dict]) -> None:
-    """Write records atomically: a temporary file renamed into place."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for record in records:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    """Write records atomically, one JSON object a line."""
+    write_text(path, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
 
 
 def make_sgd_corpus(sgd: Path, out: Path, heldout_fraction: float = 0.2, seed: int = 0) -> dict[str, Path]:

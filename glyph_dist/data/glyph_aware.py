@@ -21,7 +21,6 @@ Pairs keep their episode's split: `out_dir/{train,val,test}.jsonl`, one JSON obj
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +30,7 @@ from glyph_dist.context.strategies import Strategy, make_strategy
 from glyph_dist.data.corpus import write_jsonl
 from glyph_dist.data.manifest import SPLITS, sha256
 from glyph_dist.errors import GlyphDistError
+from glyph_dist.files import write_text
 from glyph_dist.fgms.memory import ShardMemory
 from glyph_dist.fgt.hybrid import GLYPH_OPEN
 from glyph_dist.fgt.store import resolve_tape_dir
@@ -151,8 +151,5 @@ def build_glyph_aware(phase5_dir: Path = Path("data/phase5"), tape: Path = Path(
                    "summary_task": {"instruction": SUMMARY_INSTRUCTION, "query": SUMMARY_QUERY},
                    "sources": {name: {"path": str(path), "sha256": sha256(path)} for name, path in paths.items()},
                    "files": files}
-        manifest = out_dir / MANIFEST
-        tmp = manifest.with_name(f".{manifest.name}.tmp")
-        tmp.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, manifest)
+        write_text(out_dir / MANIFEST, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     return summary

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 from glyph_dist.errors import GlyphDistError
+from glyph_dist.files import read_json, write_text
 
 MANIFEST = "MANIFEST.json"
 SPLITS = ("train", "val", "test")
@@ -42,12 +42,7 @@ def read_manifest(out_dir: Path) -> dict:
     path = out_dir / MANIFEST
     if not path.exists():
         return {"files": {}}
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise GlyphDistError(f"{path}: cannot read the manifest ({exc.strerror})") from exc
-    except json.JSONDecodeError as exc:
-        raise GlyphDistError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg})") from exc
+    manifest = read_json(path)
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
         raise GlyphDistError(f"{path}: expected an object with a 'files' object")
     return manifest
@@ -56,8 +51,5 @@ def read_manifest(out_dir: Path) -> dict:
 def write_manifest(out_dir: Path, manifest: dict, entries: list[dict]) -> dict:
     """Merge `entries` (keyed by their path) into `manifest` and write it atomically under `out_dir`."""
     manifest["files"].update({entry["path"]: entry for entry in entries})
-    path = out_dir / MANIFEST
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(out_dir / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     return manifest

@@ -9,7 +9,6 @@ about services whose domain occurs once in the episode, so every question has on
 from __future__ import annotations
 
 import inspect
-import json
 import random
 import re
 from collections import Counter, defaultdict
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from glyph_dist.data.corpus import ROLES, is_heldout, make_sgd_corpus
 from glyph_dist.errors import GlyphDistError
+from glyph_dist.files import read_json
 from glyph_dist.fgt.ingest import sgd_dialogues
 
 # The held-out split of `data/corpus` (make_sgd_corpus's defaults): val and test episodes hold only
@@ -180,13 +180,7 @@ def dialogue_facts(dialogue: dict) -> list[SlotFact]:
 
 def load_descriptions(sgd_dir: Path) -> dict[tuple[str, str], str]:
     """(service, slot) -> the slot's description in the SGD schema.json."""
-    path = sgd_dir / "schema.json"
-    try:
-        schema = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise GlyphDistError(f"{path}: cannot read the SGD schema ({exc.strerror})") from exc
-    except json.JSONDecodeError as exc:
-        raise GlyphDistError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg})") from exc
+    schema = read_json(sgd_dir / "schema.json")
     return {(service["service_name"], slot["name"]): slot["description"]
             for service in schema for slot in service.get("slots", [])}
 

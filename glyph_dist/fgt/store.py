@@ -27,6 +27,7 @@ import numpy as np
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from glyph_dist.errors import GlyphDistError
+from glyph_dist.files import write_text
 from glyph_dist.fgt.cluster import Family
 from glyph_dist.fgt.codec import GlyphCodec
 from glyph_dist.fgt.embedder import Embedder
@@ -151,14 +152,8 @@ def write_tape(root: Path, meta: dict, families: list[Family], glyphs: list[str]
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _write_atomically(root / LATEST_FILE, final.name)
+    write_text(root / LATEST_FILE, final.name + "\n")
     return final
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text + "\n")
-    os.replace(tmp, path)
 
 
 def resolve_tape_dir(path: Path | str) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from glyph_dist.reports.atomic import write_text
+from glyph_dist.files import write_text
 from glyph_dist.reports.phase5_load import load_results
 from glyph_dist.reports.phase5_markdown import describe_groups, results_markdown, summary_markdown
 from glyph_dist.reports.phase5_plots import write_plots

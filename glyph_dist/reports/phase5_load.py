@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from glyph_dist.errors import GlyphDistError
+from glyph_dist.files import read_json
 
 TEXT_KEYS = ("dataset", "dataset_name", "split", "answerer", "judge", "token_counter")
 METRICS = ("success_rate", "evidence_recall", "answer_recall", "glyph_evidence", "avg_tokens", "n_questions")
@@ -45,13 +45,6 @@ def _number(mapping: object, key: str, where: str, path: Path) -> float:
     return float(value)
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise GlyphDistError(f"{path}: not a readable JSON file ({error})") from None
-
-
 def _cell_keys(path: Path, config: dict) -> dict:
     """The table axes and setup of one file, from its config."""
     values = {key: str(_field(config, key, "config", path)) for key in TEXT_KEYS}
@@ -75,7 +68,7 @@ def _buckets(path: Path, where: str, result: dict) -> list[dict]:
 
 
 def _read_file(path: Path) -> tuple[list[dict], list[dict]]:
-    data = _read_json(path)
+    data = read_json(path)
     keys = _cell_keys(path, _field(data, "config", "", path))
     results = _field(data, "results", "", path)
     if not isinstance(results, dict) or not results:

@@ -170,7 +170,7 @@ def token_counter_name(hybrid) -> str:
 
 def finish(trials_and_rows: list[tuple[dict, dict]], out: Path, docs: Path | None) -> list[Path]:
     """One context-benchmark JSON per cell, then the Phase-5 report (when `docs` is given)."""
-    from glyph_dist.reports.atomic import write_text
+    from glyph_dist.files import write_text
     from glyph_dist.reports.phase5 import write_phase5_report
 
     cells: dict[tuple, dict] = {}

@@ -21,7 +21,7 @@ import yaml
 from ray import tune
 
 from glyph_dist.errors import GlyphDistError
-from glyph_dist.reports.atomic import write_text
+from glyph_dist.files import write_text
 from glyph_dist.runner import context_trial
 from glyph_dist.runner.config import Experiment
 from glyph_dist.runner.meta import run_meta
