@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from statistics import fmean
 
+from glyph_dist.context.bench import position_bucket
 from glyph_dist.context.episodes import load_episodes
 from glyph_dist.data.glyph_aware import PROMPT_TEMPLATE, VARIANTS
 from glyph_dist.errors import GlyphDistError
@@ -112,8 +113,6 @@ def evaluate_model(model_dir: Path, pairs_path: Path, variant: str, phase5_dir: 
 
 
 def _by_position(found: list[tuple], scores: list[dict], evidence: list[bool]) -> list[dict]:
-    from glyph_dist.context.bench import position_bucket
-
     groups: dict[str, list[int]] = {}
     for k, (_, question) in enumerate(found):
         groups.setdefault(position_bucket(question.evidence_position), []).append(k)
