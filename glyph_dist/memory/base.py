@@ -87,8 +87,8 @@ class MemoryModule(ABC):
 def pack_lines(lines: Sequence[str], token_budget: int, count: Callable[[str], int],
                priority: Sequence[int] | None = None) -> str:
     """Lines joined by newlines within the budget: taken greedily in `priority` order (default: as
-    given), emitted in their given order; the lowest-priority line is dropped while the joined text,
-    counted whole, is over the budget."""
+    given), emitted in their given order. Each candidate is checked by counting the whole joined
+    text, so a tokenizer's merges across lines cannot push the result over the budget."""
     kept: list[int] = []
     for i in priority if priority is not None else range(len(lines)):
         if count("\n".join(lines[j] for j in sorted([*kept, i]))) <= token_budget:
