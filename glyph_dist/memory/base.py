@@ -75,7 +75,7 @@ class MemoryModule(ABC):
     def read(self, question: str, token_budget: int) -> str:
         """The context for the question: at most `token_budget` tokens under `services.count`."""
 
-    def counters(self) -> dict[str, float]:
+    def counters(self) -> dict[str, float | str]:
         """Gate and store counters for the trial's metrics (written, rejected, pruned, ...)."""
         return {}
 
