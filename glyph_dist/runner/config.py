@@ -10,10 +10,14 @@
     max_concurrent: 2
     out: reports/phase5     # where the trial kind writes its outputs
     report: docs/PHASE-5-RESULTS.md   # the results document (optional)
+    aliases: {dataset: {both: [agent_logs, public_dialog]}}   # named value lists of an axis (optional)
+    switches: {big: {budget: [1024, 2048]}}   # named override sets, turned on by `+big=true` (optional)
 
-An override names an axis (`budget=512`, `seed='[1337]'`), a parameter (`answerer=hf:/models/x`)
-or a dotted key (`resources.cpu=0.5`); its value is read as YAML. An override that names no key
-of the experiment is an error, as is a key the trial kind does not know.
+An override names an axis (`budget=512`, `seed='[1337]'`; an alias such as `dataset=both` stands for
+its list), a parameter (`answerer=hf:/models/x`), a key inside a parameter's mapping
+(`gate.enabled=false` when `gate` is a parameter) or a dotted key of the file (`resources.cpu=0.5`);
+its value is read as YAML. `+NAME=true` applies the switch NAME. An override that names no key of
+the experiment is an error, as is a key the trial kind does not know.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ from pathlib import Path
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.yamlconf import parse_override, read_mapping
 
-TOP_LEVEL = {"name", "trial", "axes", "params", "resources", "max_concurrent", "out", "report", "description"}
+TOP_LEVEL = {"name", "trial", "axes", "params", "resources", "max_concurrent", "out", "report", "description",
+             "aliases", "switches"}
 
 
 @dataclass(frozen=True)
@@ -56,14 +61,15 @@ class Experiment:
 
 
 def apply_override(spec: dict, key: str, value: object, source: str) -> None:
-    """Set `key` in place: an axis (a scalar becomes a one-value axis), a parameter, or a dotted key."""
+    """Set `key` in place: an axis (a scalar or alias becomes its list), a parameter, or a dotted key."""
     if key in spec.get("axes", {}):
+        value = spec.get("aliases", {}).get(key, {}).get(value, value) if isinstance(value, str) else value
         spec["axes"][key] = value if isinstance(value, list) else [value]
     elif key in spec.get("params", {}):
         spec["params"][key] = value
     elif "." in key or key in TOP_LEVEL:
-        node, *path = key.split(".")
-        target, parts = spec, [node, *path]
+        parts = key.split(".")
+        target = spec["params"] if isinstance(spec.get("params", {}).get(parts[0]), dict) else spec
         for part in parts[:-1]:
             if not isinstance(target.get(part), dict):
                 raise GlyphDistError(f"override {key}=...: {source} has no section {part!r}")
@@ -74,6 +80,18 @@ def apply_override(spec: dict, key: str, value: object, source: str) -> None:
     else:
         known = sorted([*spec.get("axes", {}), *spec.get("params", {}), *TOP_LEVEL])
         raise GlyphDistError(f"override {key}=...: {source} has no key {key!r}; known keys: {', '.join(known)}")
+
+
+def apply_switch(spec: dict, name: str, value: object, source: str) -> None:
+    """`+NAME=true` applies the overrides of switch NAME; `+NAME=false` leaves the experiment as it is."""
+    switches = spec.get("switches") or {}
+    if name not in switches:
+        raise GlyphDistError(f"override +{name}=...: {source} has no switch {name!r}; "
+                             f"switches: {', '.join(sorted(switches)) or 'none'}")
+    if not isinstance(value, bool):
+        raise GlyphDistError(f"override +{name}={value!r}: a switch is turned on with true (or off with false)")
+    for key, switch_value in (switches[name].items() if value else ()):
+        apply_override(spec, key, switch_value, f"{source} switch {name!r}")
 
 
 def _check(spec: dict, source: str) -> None:
@@ -101,6 +119,10 @@ def load_experiment(path: Path | str, overrides: list[str] = ()) -> Experiment:
     spec.setdefault("max_concurrent", 2)
     _check(spec, str(path))
     for text in overrides:
-        apply_override(spec, *parse_override(text), str(path))
+        key, value = parse_override(text)
+        if key.startswith("+"):
+            apply_switch(spec, key[1:], value, str(path))
+        else:
+            apply_override(spec, key, value, str(path))
     _check(spec, str(path))
     return Experiment(str(path), spec)

@@ -11,10 +11,8 @@ writes the Phase-5 report.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import resource
-from dataclasses import dataclass
 from pathlib import Path
 
 import ray
@@ -24,21 +22,15 @@ from glyph_dist.context.episodes import load_episodes
 from glyph_dist.context.strategies import FgtContext, make_strategy
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.fgms.schema import ReadRequest, ReadResponse, WriteResponse
-from glyph_dist.models.answerers import ANSWERERS, QARequest
+from glyph_dist.models.actors import SharedAnswerer, start_shared_answerer
+from glyph_dist.models.answerers import ANSWERERS
 from glyph_dist.models.judges import get_judge
+from glyph_dist.runner.trial import Prepared
 
 GENERATED = ("agent_logs", "public_dialog")  # data set names made by `glyph-dist data prepare`
 KEYS = {"dataset", "strategy", "budget", "seed", "split", "answerer", "judge", "policy", "mode", "tape",
         "tokenizer", "data_dir", "fgms_shards", "model_gpus"}
 PATH_KEYS = ("dataset", "tape", "tokenizer", "data_dir")  # made absolute by the runner
-NAMESPACE = "glyph_dist"
-
-
-@dataclass
-class Prepared:
-    shared: dict  # parameters every trial gets
-    actors: list  # shared actors, killed when the run ends
-    data_files: list[Path]
 
 
 def dataset_path(value: str, seed: int, data_dir: str) -> Path:
@@ -51,12 +43,8 @@ def dataset_path(value: str, seed: int, data_dir: str) -> Path:
     return path.resolve()
 
 
-def _model_actor_name(spec: str) -> str:
-    return "answerer-" + hashlib.blake2b(spec.encode(), digest_size=6).hexdigest()
-
-
-def check(trials: list[dict]) -> None:
-    """Every error a trial would meet on its inputs, raised before any trial starts."""
+def check(trials: list[dict]) -> list[dict]:
+    """The trials to run; every error a trial would meet on its inputs is raised before any starts."""
     for trial in trials:
         unknown = set(trial) - KEYS
         if unknown:
@@ -66,6 +54,7 @@ def check(trials: list[dict]) -> None:
             raise GlyphDistError(f"unknown answerer {trial['answerer']!r}: use {', '.join(ANSWERERS)} or a local model directory")
         get_judge(trial["judge"])
         dataset_path(str(trial["dataset"]), int(trial["seed"]), trial["data_dir"])
+    return trials
 
 
 def prepare(trials: list[dict], run_dir: Path) -> Prepared:
@@ -96,13 +85,8 @@ def prepare(trials: list[dict], run_dir: Path) -> Prepared:
                              tokenizer, shard_cpus=0)
         ray.get(router.stats())
         prepared.actors += router.handles
-    from glyph_dist.models.actors import AnswererActor
-
     for spec in sorted({t["answerer"] for t in trials} - set(ANSWERERS)):
-        actor = AnswererActor.options(name=_model_actor_name(spec), namespace=NAMESPACE, get_if_exists=True,
-                                      num_gpus=float(trials[0].get("model_gpus", 0)), num_cpus=0).remote(spec, {})
-        ray.get(actor.name.remote())
-        prepared.actors.append(actor)
+        prepared.actors.append(start_shared_answerer(spec, float(trials[0].get("model_gpus", 0))))
     return prepared
 
 
@@ -121,15 +105,6 @@ class RouterMemory:
 
     def read(self, request: ReadRequest) -> ReadResponse:
         return ReadResponse.model_validate_json(ray.get(self.router.read(request)))
-
-
-class ActorAnswerer:
-    def __init__(self, spec: str):
-        self.actor = ray.get_actor(_model_actor_name(spec), namespace=NAMESPACE)
-        self.name = ray.get(self.actor.name.remote())
-
-    def answer(self, requests: list[QARequest]) -> list[str]:
-        return ray.get(self.actor.answer.remote(requests))
 
 
 @functools.lru_cache(maxsize=4)
@@ -153,7 +128,7 @@ def run(trial: dict) -> dict:
         memory = RouterMemory(str(Path(trial["tape"]).resolve()), trial["fgms_storage"], int(trial["fgms_shards"]),
                               trial.get("tokenizer"))
     strategy = make_strategy(trial["strategy"], hybrid, memory, policy=trial["policy"], mode=trial["mode"])
-    answerer = (ANSWERERS[trial["answerer"]]() if trial["answerer"] in ANSWERERS else ActorAnswerer(trial["answerer"]))
+    answerer = (ANSWERERS[trial["answerer"]]() if trial["answerer"] in ANSWERERS else SharedAnswerer(trial["answerer"]))
     judge = get_judge(trial["judge"])
     episodes = _episodes(dataset_path(str(trial["dataset"]), int(trial["seed"]), trial["data_dir"]), trial.get("split"))
     row = run_strategy(strategy, episodes, int(trial["budget"]), answerer, judge)
@@ -168,7 +143,7 @@ def token_counter_name(hybrid) -> str:
     return f"hybrid tokenizer of tape {hybrid.tape.version} ({len(hybrid.base):,} tokens with the glyphs)"
 
 
-def finish(trials_and_rows: list[tuple[dict, dict]], out: Path, docs: Path | None) -> list[Path]:
+def finish(trials_and_rows: list[tuple[dict, dict]], out: Path, docs: Path | None, run_dir: Path) -> list[Path]:
     """One context-benchmark JSON per cell, then the Phase-5 report (when `docs` is given)."""
     from glyph_dist.files import write_text
     from glyph_dist.reports.phase5 import write_phase5_report

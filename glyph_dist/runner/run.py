@@ -114,8 +114,7 @@ def run_experiment(experiment: Experiment | None, run_dir: Path, address: str | 
     elif (run_dir / TUNE_DIR).exists():
         raise GlyphDistError(f"{run_dir} already holds a run: resume it with --resume {run_dir}, or pick another --run-dir")
     kind = _kind(experiment)
-    trials = [absolute_paths(t, kind.PATH_KEYS) for t in experiment.trials()]
-    kind.check(trials)
+    trials = kind.check([absolute_paths(t, kind.PATH_KEYS) for t in experiment.trials()])
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text(run_dir / EXPERIMENT_FILE, yaml.safe_dump(experiment.spec, sort_keys=False))
     _connect(address)
@@ -144,6 +143,6 @@ def run_experiment(experiment: Experiment | None, run_dir: Path, address: str | 
     _write_rows(run_dir, rows)
     out = Path(experiment.spec.get("out") or run_dir / "out")
     report = experiment.spec.get("report")
-    outputs = kind.finish(rows, out, Path(report) if report else None) if rows else []
+    outputs = kind.finish(rows, out, Path(report) if report else None, run_dir) if rows else []
     return {"run_dir": run_dir, "trials": len(trials), "finished": len(rows), "failed": len(failed),
             "seconds": seconds, "outputs": outputs}
