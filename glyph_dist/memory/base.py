@@ -87,10 +87,18 @@ class MemoryModule(ABC):
 def pack_lines(lines: Sequence[str], token_budget: int, count: Callable[[str], int],
                priority: Sequence[int] | None = None) -> str:
     """Lines joined by newlines within the budget: taken greedily in `priority` order (default: as
-    given), emitted in their given order. Each candidate is checked by counting the whole joined
-    text, so a tokenizer's merges across lines cannot push the result over the budget."""
+    given), emitted in their given order. A line is tried when its own count fits what is left, and
+    kept when the whole joined text, counted exactly, still fits: a tokenizer's merges across lines
+    cannot push the result over the budget."""
     kept: list[int] = []
+    used = 0
     for i in priority if priority is not None else range(len(lines)):
-        if count("\n".join(lines[j] for j in sorted([*kept, i]))) <= token_budget:
+        if used >= token_budget:
+            break
+        if used + count(lines[i]) + bool(kept) > token_budget:
+            continue
+        tokens = count("\n".join(lines[j] for j in sorted([*kept, i])))
+        if tokens <= token_budget:
             kept.append(i)
+            used = tokens
     return "\n".join(lines[j] for j in sorted(kept))
