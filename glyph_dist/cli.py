@@ -55,7 +55,9 @@ def _run(args) -> None:
         summary = run_experiment(experiment, run_dir, args.address)
     print(f"{summary['finished']}/{summary['trials']} trials finished ({summary['failed']} failed) "
           f"in {summary['seconds']:.0f} s; rows: {summary['run_dir'] / 'results.csv'}")
-    for path in summary["outputs"]:
+    reports = [path for path in summary["outputs"] if Path(path).suffix == ".md"]
+    print(f"{len(summary['outputs'])} output files" + (", reports:" if reports else ""))
+    for path in reports:
         print(f"   {path}")
 
 
@@ -118,6 +120,15 @@ def _report_phase5(args) -> None:
 
     for name, path in write_phase5_report(args.dir, args.docs).items():
         print(f"{name}: {path}")
+
+
+def _report_memory(args) -> None:
+    from glyph_dist.reports.memory_eval import write_memory_report
+
+    if not args.date:
+        raise GlyphDistError("report: give --date DATE (a day under runs/) or a report kind such as phase5")
+    paths = write_memory_report(args.runs, args.out, args.date)
+    print("\n".join(str(path) for path in paths if path.suffix == ".md"))
 
 
 def _tape_build(args) -> None:
@@ -310,7 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
     glyph_model.add_argument("--out", type=Path, default=Path("reports/phase5"), help="(default: %(default)s)")
     glyph_model.set_defaults(func=_eval_glyph_model)
 
-    report = groups.add_parser("report", help="reports from results").add_subparsers(dest="command", required=True)
+    report_group = groups.add_parser("report", help="reports from results: --date DATE for a memory evaluation day")
+    report_group.add_argument("--date", help="roll up runs/DATE of the memory evaluation into reports/DATE/")
+    report_group.add_argument("--runs", type=Path, default=Path("runs"), help="runs directory (default: %(default)s)")
+    report_group.add_argument("--out", type=Path, default=Path("reports"), help="reports directory (default: %(default)s)")
+    report_group.set_defaults(func=_report_memory)
+    report = report_group.add_subparsers(dest="command")
     phase5 = report.add_parser("phase5", help="summary table, plots and results document of the context benchmark")
     phase5.add_argument("--dir", type=Path, default=Path("reports/phase5"), help="result JSON directory (default: %(default)s)")
     phase5.add_argument("--docs", type=Path, default=Path("docs/PHASE-5-RESULTS.md"), help="results document (default: %(default)s)")

@@ -1,0 +1,43 @@
+"""The memory-evaluation report of one date (`glyph-dist report --date DATE`): index, smoke check, per-suite
+summaries and plots under `reports/<DATE>/`, from the trials' `runs/<DATE>/**/metrics.json`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from glyph_dist.files import write_text
+from glyph_dist.reports.memory_eval_load import load_runs, suite_order, variant_order
+from glyph_dist.reports.memory_eval_markdown import index_markdown, smoke_markdown, suite_markdown
+from glyph_dist.reports.memory_eval_plots import write_suite_plots
+from glyph_dist.reports.memory_eval_stats import health_problems, missing_trials, paired_differences, summarize
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "suite"
+
+
+def write_memory_report(runs_dir: Path, reports_dir: Path, date: str) -> list[Path]:
+    """Write index.md, smoke.md, <suite>/summary.md and assets/*.png under `reports_dir/date`.
+
+    Every metrics.json (and planned.json) is read and checked before anything is written. Returns the written
+    paths: the index, the smoke check, the summaries, then the plots.
+    """
+    data = load_runs(Path(runs_dir), date)
+    out = Path(reports_dir) / date
+    order = variant_order(data.runs)
+    summary, counters = summarize(data.metrics, order), summarize(data.counters, order)
+    differences = paired_differences(data.metrics, order)
+    missing = missing_trials(data)
+    links, summaries, plots = {}, [], []
+    for suite in suite_order(data.runs["suite"]):
+        slug = _slug(suite)
+        suite_plots = [(title, path.relative_to(out).as_posix())
+                       for title, path in write_suite_plots(summary, differences, suite, slug, out / "assets")]
+        plots += [out / path for _, path in suite_plots]
+        links[suite] = {"summary": f"{slug}/summary.md", "plots": suite_plots}
+        summaries.append(write_text(out / slug / "summary.md",
+                                    suite_markdown(suite, date, summary, counters, suite_plots)))
+    smoke = write_text(out / "smoke.md", smoke_markdown(data, date, order, health_problems(data), missing))
+    index = write_text(out / "index.md", index_markdown(data, date, summary, differences, missing, links))
+    return [index, smoke, *summaries, *plots]

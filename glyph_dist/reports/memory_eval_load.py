@@ -1,0 +1,147 @@
+"""Memory-evaluation trials of one date: every `metrics.json` under `runs/<DATE>`, checked and flattened.
+
+Each trial wrote `runs/<DATE>/<variant>/<suite>/<n>_<seed>/metrics.json` (the variant may hold slashes), and
+`runs/<DATE>/planned.json`, when present, lists every trial that was planned. Metrics and numeric counters are
+kept in long frames (one row per run and name), so a value the trial wrote as NaN stays apart from one it did
+not write.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from glyph_dist.errors import GlyphDistError
+from glyph_dist.files import read_json
+from glyph_dist.memory.base import SUITES
+
+BASELINE_PREFIX = "baselines/"
+CORE = "baselines/core"
+BASELINE_ORDER = ("baselines/core", "baselines/rag", "baselines/longctx")
+KINDS = ("baseline", "memory", "ablation")
+TRIAL = ("variant", "suite", "n", "seed")
+OPTIONAL_SETTINGS = ("profile", "window")
+# Every run writes these; the spatial suite also writes SPATIAL_METRICS.
+METRICS = ("em", "f1", "memory_hit_rate", "tokens", "latency_ms_mean", "n_items")
+SPATIAL_METRICS = ("spatial_success", "spatial_steps", "spatial_suboptimality")
+
+
+@dataclass(frozen=True)
+class MemoryRuns:
+    """`runs`: one row per metrics.json; `metrics`, `counters`: one row per run and written number;
+    `planned`: the planned trials (None without planned.json)."""
+
+    root: Path
+    runs: pd.DataFrame
+    metrics: pd.DataFrame
+    counters: pd.DataFrame
+    planned: pd.DataFrame | None
+
+
+def _field(mapping: object, key: str, where: str, path: Path):
+    if not isinstance(mapping, dict):
+        raise GlyphDistError(f"{path}: '{where or 'the file'}' is not a JSON object")
+    if key not in mapping:
+        raise GlyphDistError(f"{path}: missing field '{where + '.' if where else ''}{key}'")
+    return mapping[key]
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _number(value: object, where: str, path: Path) -> float:
+    """A metric value; JSON null (an undefined value) reads as NaN."""
+    if value is None:
+        return math.nan
+    if not _is_number(value):
+        raise GlyphDistError(f"{path}: '{where}' is not a number: {value!r}")
+    return float(value)
+
+
+def _integer(mapping: object, key: str, where: str, path: Path) -> int:
+    value = _field(mapping, key, where, path)
+    if not _is_number(value) or not float(value).is_integer():
+        raise GlyphDistError(f"{path}: '{where}.{key}' is not an integer: {value!r}")
+    return int(value)
+
+
+def variant_kind(variant: str, ablation: object) -> str:
+    """`baseline` for baselines/*, `ablation` for a memory with overrides, `memory` otherwise."""
+    if variant.startswith(BASELINE_PREFIX):
+        return "baseline"
+    return "ablation" if ablation or "+" in variant else "memory"
+
+
+def variant_order(runs: pd.DataFrame) -> list[str]:
+    """Baselines (core, rag, longctx, then others), memories, then ablations; by name within each kind."""
+    kinds = runs.drop_duplicates("variant").set_index("variant")["kind"]
+
+    def key(variant: str) -> tuple:
+        known = BASELINE_ORDER.index(variant) if variant in BASELINE_ORDER else len(BASELINE_ORDER)
+        return KINDS.index(kinds[variant]), known, variant
+
+    return sorted(kinds.index, key=key)
+
+
+def suite_order(suites) -> list[str]:
+    """The known suites in their usual order, then any others by name."""
+    return sorted(set(suites), key=lambda s: (SUITES.index(s) if s in SUITES else len(SUITES), s))
+
+
+def _read_run(path: Path) -> tuple[dict, list[dict], list[dict]]:
+    data = read_json(path)
+    config, metrics = _field(data, "config", "", path), _field(data, "metrics", "", path)
+    run = {"path": path, "variant": str(_field(config, "variant", "config", path)),
+           "suite": str(_field(config, "suite", "config", path)),
+           **{key: _integer(config, key, "config", path) for key in ("n", "seed", "budget")},
+           "answerer": str(_field(config, "answerer", "config", path)),
+           **{key: config.get(key) for key in OPTIONAL_SETTINGS}}
+    run["kind"] = variant_kind(run["variant"], config.get("ablation"))
+    for key in METRICS + (SPATIAL_METRICS if run["suite"] == "spatial" else ()):
+        _field(metrics, key, "metrics", path)
+    trial = {key: run[key] for key in TRIAL}
+    values = [{**trial, "name": name, "value": _number(value, f"metrics.{name}", path)}
+              for name, value in metrics.items()]
+    counters = data.get("counters") or {}
+    if not isinstance(counters, dict):
+        raise GlyphDistError(f"{path}: 'counters' is not a JSON object")
+    numeric = [{**trial, "name": name, "value": float(value)} for name, value in counters.items() if _is_number(value)]
+    return run, values, numeric
+
+
+def _planned(root: Path) -> pd.DataFrame | None:
+    path = root / "planned.json"
+    if not path.exists():
+        return None
+    trials = _field(read_json(path), "trials", "", path)
+    if not isinstance(trials, list):
+        raise GlyphDistError(f"{path}: 'trials' is not a list")
+    rows = [{**{key: str(_field(trial, key, f"trials[{i}]", path)) for key in ("variant", "suite")},
+             **{key: _integer(trial, key, f"trials[{i}]", path) for key in ("n", "seed")}}
+            for i, trial in enumerate(trials)]
+    return pd.DataFrame(rows, columns=list(TRIAL)).drop_duplicates()
+
+
+def load_runs(runs_dir: Path, date: str) -> MemoryRuns:
+    """Every metrics.json under `runs_dir/date`, checked; a GlyphDistError names a bad file and field."""
+    root = Path(runs_dir) / date
+    files = sorted(root.rglob("metrics.json")) if root.is_dir() else []
+    if not files:
+        raise GlyphDistError(f"no runs were found under {root}: no metrics.json in it or below it")
+    runs, metrics, counters, seen = [], [], [], {}
+    for path in files:
+        run, values, numeric = _read_run(path)
+        trial = tuple(run[key] for key in TRIAL)
+        if trial in seen:
+            raise GlyphDistError(f"{path}: the same trial (variant, suite, n, seed) = {trial} as {seen[trial]}")
+        seen[trial] = path
+        runs.append(run)
+        metrics += values
+        counters += numeric
+    long = [*TRIAL, "name", "value"]
+    return MemoryRuns(root, pd.DataFrame(runs), pd.DataFrame(metrics, columns=long),
+                      pd.DataFrame(counters, columns=long), _planned(root))

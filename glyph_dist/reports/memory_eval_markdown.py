@@ -1,0 +1,176 @@
+"""Memory-evaluation markdown: the index (one table per suite and size, differences to the baselines, missing
+trials), the smoke check and the per-suite summaries, all generated from the numbers."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from glyph_dist.reports.memory_eval_load import BASELINE_PREFIX, CORE, SPATIAL_METRICS, MemoryRuns, suite_order
+from glyph_dist.reports.memory_eval_stats import KEYS, ONE_SEED, short_name
+from glyph_dist.reports.phase5_markdown import interval, table
+
+# Suite links: {"summary": path, "plots": [(title, path), ...]}, relative to the index.
+Links = dict[str, dict]
+Cells = dict[tuple, pd.Series]
+METRIC_ORDER = ("em", "em_raw", "f1", "memory_hit_rate", "evidence_recall", *SPATIAL_METRICS, "n_items", "tokens",
+                "avg_context_tokens", "time_ms_per_100", "rss_mb", "latency_ms_mean", "write_seconds")
+INDEX_METRICS = {"f1": "F1", "memory_hit_rate": "memory hit rate", "spatial_success": "spatial success",
+                 "tokens": "tokens", "latency_ms_mean": "latency ms"}
+STATISTICS = ("EM is the mean over seeds ± the half-width of the 95% Student-t interval across seeds (n/a with one "
+              "seed); the other columns are means over seeds. EM − core is paired by seed: the mean of the per-seed "
+              "differences ± the half-width of their 95% t-interval; the verdict is better or worse when that "
+              "interval excludes 0 and within noise when it contains 0; — where baselines/core has no run with "
+              "the same seed.")
+
+
+def cells(summary: pd.DataFrame) -> Cells:
+    return {tuple(row[key] for key in KEYS): row for _, row in summary.iterrows()}
+
+
+def _mean(found: Cells, key: tuple) -> str:
+    row = found.get(key)
+    return "—" if row is None or math.isnan(row["mean"]) else f"{row['mean']:.3f}"
+
+
+def _interval(found: Cells, key: tuple) -> str:
+    row = found.get(key)
+    return "—" if row is None else interval(row["mean"], row["ci"])
+
+
+def difference(row: pd.Series | None) -> str:
+    if row is None:
+        return "—"
+    return f"{row['mean']:+.3f} ± {row['ci']:.3f}" if row["pairs"] >= 2 else f"{row['mean']:+.3f}, {ONE_SEED}"
+
+
+def _listed(values) -> str:
+    return ", ".join(str(v) for v in sorted({v for v in values if v is not None and not pd.isna(v)})) or "—"
+
+
+def sections(summary: pd.DataFrame):
+    """(suite, n, variants in report order) for every suite and size with runs."""
+    em = summary[summary["name"] == "em"]
+    for (suite, n), rows in em.groupby(["suite", "n"], sort=False):
+        yield suite, n, list(rows["variant"])
+
+
+def _index_table(found: Cells, against: dict, suite: str, n: int, variants: list[str]) -> str:
+    names = [name for name in INDEX_METRICS if name != "spatial_success" or suite == "spatial"]
+    header = ("variant", "seeds", "EM", *(INDEX_METRICS[name] for name in names), "EM − core (paired 95% CI)",
+              "verdict")
+    rows = []
+    for variant in variants:
+        versus = against.get((suite, n, variant, CORE))
+        em = (suite, n, variant, "em")
+        rows.append([variant, str(found[em]["seeds"]), _interval(found, em),
+                     *(_mean(found, (suite, n, variant, name)) for name in names),
+                     "reference" if variant == CORE else difference(versus),
+                     "—" if versus is None else versus["verdict"]])
+    return table(header, rows)
+
+
+def _versus_baselines(against: dict, suite: str, sizes: list[tuple[int, list[str]]]) -> str:
+    """Every memory and ablation minus every baseline that ran on the suite, paired by seed."""
+    baselines = list(dict.fromkeys(v for _, variants in sizes for v in variants if v.startswith(BASELINE_PREFIX)))
+    header = ("variant", "n", *(f"− {short_name(b)}" for b in baselines))
+    rows = []
+    for n, variants in sizes:
+        for variant in (v for v in variants if not v.startswith(BASELINE_PREFIX)):
+            found = [against.get((suite, n, variant, b)) for b in baselines]
+            rows.append([variant, str(n), *(difference(row) + ("" if row is None or row["pairs"] < 2 else
+                                                              f" ({row['verdict']})") for row in found)])
+    if not rows or not baselines:
+        return "No memory and baseline ran on this suite together: nothing to compare."
+    return "EM of each memory minus each baseline, paired by seed (± 95% t half-width):\n\n" + table(header, rows)
+
+
+def _missing_section(missing: pd.DataFrame | None, data: MemoryRuns) -> str:
+    head = "## Missing\n\n"
+    if missing is None:
+        return head + f"No planned.json under `{data.root}`: nothing is known to be missing."
+    if missing.empty:
+        return head + f"Every one of the {len(data.planned)} planned trials has a metrics.json."
+    lines = "\n".join(f"- {r['variant']}, suite {r['suite']}, n {r['n']}, seed {r['seed']}"
+                      for _, r in missing.iterrows())
+    return (head + f"{len(missing)} of {len(data.planned)} planned trials have no metrics.json (failed or not "
+            f"run):\n\n{lines}\n\nThe other {len(data.runs)} runs found still rolled up into the tables above.")
+
+
+def index_markdown(data: MemoryRuns, date: str, summary: pd.DataFrame, differences: pd.DataFrame,
+                   missing: pd.DataFrame | None, links: Links) -> str:
+    runs = data.runs
+    found = cells(summary)
+    against = {(r["suite"], r["n"], r["variant"], r["reference"]): r for _, r in differences.iterrows()}
+    parts = [f"# Memory evaluation matrix, {date}\n\n"
+             f"Generated by `glyph-dist report --date {date}` from {len(runs)} runs under `{data.root}`.\n\n"
+             f"- answerer(s): {_listed(runs['answerer'])}\n- budget(s): {_listed(runs['budget'])} tokens\n"
+             f"- profile(s): {_listed(runs['profile'])}\n- window(s): {_listed(runs['window'])}\n\n{STATISTICS}"]
+    by_suite: dict[str, list] = {}
+    for suite, n, variants in sections(summary):
+        by_suite.setdefault(suite, []).append((n, variants))
+    for suite, sizes in by_suite.items():
+        plots = ", ".join(f"[{title}]({path})" for title, path in links[suite]["plots"])
+        parts.append(f"## {suite}\n\nSummary: [{suite}/summary.md]({links[suite]['summary']}). Plots: {plots}.")
+        parts += [f"### {suite}, n = {n}\n\n" + _index_table(found, against, suite, n, variants)
+                  for n, variants in sizes]
+        parts.append(f"### {suite}: memories against every baseline\n\n" + _versus_baselines(against, suite, sizes))
+    parts.append(_missing_section(missing, data))
+    return "\n\n".join(parts) + "\n"
+
+
+def smoke_markdown(data: MemoryRuns, date: str, order: list[str], problems: dict[str, list[str]],
+                   missing: pd.DataFrame | None) -> str:
+    """Runs per variant, suite and n, every failed check, and a closing status line."""
+    present = data.runs.groupby(["variant", "suite", "n"])["seed"].apply(_listed).reset_index()
+    ranks = {"variant": {v: i for i, v in enumerate(order)},
+             "suite": {s: i for i, s in enumerate(suite_order(present["suite"]))}}
+    present = present.sort_values(["variant", "suite", "n"],
+                                  key=lambda column: column.map(ranks[column.name]) if column.name in ranks else column)
+    missed = None if missing is None else [f"{r['variant']}, suite {r['suite']}, n {r['n']}, seed {r['seed']}"
+                                           for _, r in missing.iterrows()]
+    checks = {**problems, "missing planned trials": missed}
+    lines = []
+    for check, found in checks.items():
+        if found is None:
+            lines.append(f"- {check}: not known (no planned.json)")
+        else:
+            lines.append(f"- {check}: {len(found) or 'none'}" + "".join(f"\n  - {line}" for line in found))
+    count = sum(len(found or []) for found in checks.values())
+    status = "status: ok" if count == 0 else f"status: problems found ({count})"
+    rows = [[r["variant"], r["suite"], str(r["n"]), r["seed"]] for _, r in present.iterrows()]
+    return (f"# Smoke check, memory evaluation {date}\n\nRuns found: {len(data.runs)} metrics.json under "
+            f"`{data.root}`.\n\n## Runs per variant\n\n" + table(("variant", "suite", "n", "seeds"), rows)
+            + "\n\n## Checks\n\n" + "\n".join(lines) + f"\n\n{status}\n")
+
+
+def _ordered(names) -> list[str]:
+    known = [name for name in METRIC_ORDER if name in set(names)]
+    return known + sorted(set(names) - set(known))
+
+
+def _metric_tables(found: Cells, suite: str, sizes: list, names: list[str], title: str) -> list[str]:
+    return [f"## {title}, n = {n}\n\n" + table(("variant", *names), [
+        [variant, *(_interval(found, (suite, n, variant, name)) for name in names)] for variant in variants])
+        for n, variants in sizes]
+
+
+def suite_markdown(suite: str, date: str, summary: pd.DataFrame, counters: pd.DataFrame, plots: list) -> str:
+    """All metrics per variant and n, the spatial metrics apart, and the numeric counters' means."""
+    rows = summary[summary["suite"] == suite]
+    found = cells(rows)
+    sizes = [(n, variants) for s, n, variants in sections(summary) if s == suite]
+    parts = [f"# {suite}: memory evaluation summary, {date}\n\n[Back to the index](../index.md). Every cell is the "
+             "mean over seeds ± the half-width of the 95% Student-t interval across seeds (n/a with one seed)."]
+    parts += _metric_tables(found, suite, sizes, _ordered(rows["name"]), "All metrics")
+    if suite == "spatial":
+        parts += _metric_tables(found, suite, sizes, list(SPATIAL_METRICS), "Spatial metrics")
+    numeric = counters[counters["suite"] == suite]
+    counter_rows = [[r["variant"], str(r["n"]), r["name"], interval(r["mean"], r["ci"]), str(r["seeds"])]
+                    for _, r in numeric.iterrows()]
+    parts.append("## Counters (numeric ones, means over seeds)\n\n" + (
+        table(("variant", "n", "counter", "mean ± 95% CI", "seeds"), counter_rows) if counter_rows
+        else "No run of this suite wrote a numeric counter."))
+    parts.append("## Plots\n\n" + "\n\n".join(f"![{title}](../{path})" for title, path in plots))
+    return "\n\n".join(parts) + "\n"

@@ -1,0 +1,97 @@
+"""Memory-evaluation aggregation: means and 95% Student-t intervals across seeds, EM differences paired by seed,
+and the health checks of the smoke report.
+
+A difference between a variant and a baseline is computed per seed (both ran the same items), and its interval
+is the t-interval of those per-seed differences: the verdict is "better" or "worse" when it excludes 0.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from glyph_dist.reports.memory_eval_load import BASELINE_PREFIX, TRIAL, MemoryRuns, suite_order
+from glyph_dist.reports.phase5_stats import t_half_width
+
+KEYS = ["suite", "n", "variant", "name"]
+# Metrics that are shares of items: a value outside [0, 1] is a bug in the trial.
+RATES = ("em", "em_raw", "f1", "memory_hit_rate", "evidence_recall", "spatial_success")
+ONE_SEED = "n/a (1 seed)"
+
+
+def _ranked(frame: pd.DataFrame, order: list[str], by: list[str]) -> pd.DataFrame:
+    suites = {suite: i for i, suite in enumerate(suite_order(frame["suite"]))}
+    variants = {variant: i for i, variant in enumerate(order)}
+    ranks = frame.assign(suite_rank=frame["suite"].map(suites), variant_rank=frame["variant"].map(variants))
+    by = [{"suite": "suite_rank", "variant": "variant_rank"}.get(key, key) for key in by]
+    return ranks.sort_values(by).drop(columns=["suite_rank", "variant_rank"]).reset_index(drop=True)
+
+
+def summarize(values: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """One row per suite, n, variant and name (metric or counter): mean over seeds, 95% half-width, seeds."""
+    summary = values.groupby(KEYS).agg(mean=("value", "mean"), ci=("value", t_half_width),
+                                       seeds=("value", "count")).reset_index()
+    return _ranked(summary, order, KEYS)
+
+
+def short_name(variant: str) -> str:
+    """A baseline's name without its prefix (`baselines/core` -> `core`)."""
+    return variant.removeprefix(BASELINE_PREFIX)
+
+
+def verdict(mean: float, half: float, pairs: int, reference: str) -> str:
+    """"better than"/"worse than" the reference when the interval excludes 0, else "within noise"."""
+    if pairs < 2:
+        return ONE_SEED
+    if mean - half > 0:
+        return f"better than {short_name(reference)}"
+    if mean + half < 0:
+        return f"worse than {short_name(reference)}"
+    return "within noise"
+
+
+def paired_differences(metrics: pd.DataFrame, order: list[str], metric: str = "em") -> pd.DataFrame:
+    """`metric` of every variant minus that of every baseline, per suite and n, paired by seed.
+
+    One row per suite, n, variant and baseline with at least one seed that both ran: mean and 95% half-width of
+    the per-seed differences, the number of pairs and the verdict.
+    """
+    wide = metrics[metrics["name"] == metric].pivot(index=["suite", "n", "seed"], columns="variant", values="value")
+    rows = []
+    for reference in [v for v in order if v.startswith(BASELINE_PREFIX)]:
+        for variant in [v for v in order if v != reference]:
+            differences = (wide[variant] - wide[reference]).dropna()
+            for (suite, n), per_seed in differences.groupby(level=["suite", "n"]):
+                mean, half, pairs = float(per_seed.mean()), t_half_width(per_seed), int(per_seed.count())
+                rows.append({"suite": suite, "n": n, "variant": variant, "reference": reference, "mean": mean,
+                             "ci": half, "pairs": pairs, "verdict": verdict(mean, half, pairs, reference)})
+    columns = ["suite", "n", "variant", "reference", "mean", "ci", "pairs", "verdict"]
+    frame = pd.DataFrame(rows, columns=columns)
+    return _ranked(frame, order, ["suite", "n", "variant"]) if rows else frame
+
+
+def missing_trials(data: MemoryRuns) -> pd.DataFrame | None:
+    """Planned trials without a metrics.json, sorted; None when nothing was planned (no planned.json)."""
+    if data.planned is None:
+        return None
+    found = data.runs[list(TRIAL)].assign(found=True)
+    merged = data.planned.merge(found, on=list(TRIAL), how="left")
+    return merged[merged["found"].isna()][list(TRIAL)].sort_values(list(TRIAL)).reset_index(drop=True)
+
+
+def _where(row: pd.Series, root) -> str:
+    return f"`{row['path'].relative_to(root).as_posix()}`"
+
+
+def health_problems(data: MemoryRuns) -> dict[str, list[str]]:
+    """Per check, one line per problem: NaN metrics, rates outside [0, 1], runs whose n_items differs from n."""
+    values = data.metrics.merge(data.runs[[*TRIAL, "path"]], on=list(TRIAL))
+    nan = values[values["value"].isna()]
+    rates = values[values["name"].isin(RATES) & ((values["value"] < 0) | (values["value"] > 1))]
+    items = values[(values["name"] == "n_items") & values["value"].notna() & (values["value"] != values["n"])]
+    return {
+        "NaN metrics": [f"{_where(r, data.root)}: {r['name']} is NaN" for _, r in nan.iterrows()],
+        f"rates outside [0, 1] ({', '.join(RATES)})": [f"{_where(r, data.root)}: {r['name']} = {r['value']:.3f}"
+                                                     for _, r in rates.iterrows()],
+        "n_items different from n": [f"{_where(r, data.root)}: n_items = {r['value']:.0f}, n = {r['n']}"
+                                     for _, r in items.iterrows()],
+    }
