@@ -25,6 +25,16 @@ NOISE = {"raw_truncate": (-0.04, 0.0, 0.04), "fgt_context": (0.02, -0.02, 0.0), 
          "bm25_topk": (-0.02, 0.02, 0.0), "full": (0.0, 0.0, 0.0)}
 Success = Callable[[str, str, int], float]
 MODEL = "checkpoints/glyph-sft"
+PAIR_SECTION = "## model_raw vs model_glyph"
+# Per-seed scores of the glyph-aware models on SEEDS. Paired glyph − raw differences: success 0.10, 0.11, 0.09
+# (mean 0.10, sd 0.01, half-width 4.3027 * 0.01 / sqrt(3) = 0.0248: above 0), EM 0.02, -0.01, 0.02 (sd 0.0173,
+# 0.043), F1 0.03, -0.01, 0.01 (sd 0.02, 0.0497), fact recall 0, 0, 0 (0.000), tokens -100, -90, -110 (24.8).
+MODEL_SCORES = {
+    "model_raw": {"success_rate": (0.40, 0.44, 0.48), "em": (0.30, 0.34, 0.38), "f1": (0.60, 0.62, 0.64),
+                  "summary_fact_recall": (0.70, 0.72, 0.74), "avg_tokens": (500, 500, 500)},
+    "model_glyph": {"success_rate": (0.50, 0.55, 0.57), "em": (0.32, 0.33, 0.40), "f1": (0.63, 0.61, 0.65),
+                    "summary_fact_recall": (0.70, 0.72, 0.74), "avg_tokens": (400, 410, 390)},
+}
 
 
 def _buckets(labels: list[str], success: float, n: int) -> list[dict]:
@@ -60,6 +70,37 @@ def write_cell(directory: Path, dataset: str, budget: int, seed: int, success: d
     path = directory / f"{stem}_{dataset}_b{budget}_s{seed}.json"
     path.write_text(json.dumps({"config": config, "results": results}))
     return path
+
+
+def write_model_eval(directory: Path, model: str, seed: int, scores: dict[str, float]) -> Path:
+    """One file as `glyph-dist eval glyph-model` writes it: 60 questions and 20 summary pairs."""
+    strategy = {"model_raw": "raw_truncate", "model_glyph": "fgt_context"}[model]
+    config = {"dataset": "data/phase5/glyph_aware/test.jsonl", "dataset_name": "glyph_aware", "split": "test",
+              "budget": 96, "seed": seed, "answerer": f"hf:{model}", "judge": "rule", "model": model,
+              "token_counter": "the tape's hybrid tokenizer", "strategies": [strategy], "n_episodes": 8,
+              "n_questions": 60}
+    result = {**scores, "evidence_recall": 0.8, "answer_recall": 0.9, "glyph_evidence": 0.0, "n_questions": 60,
+              "summary_f1": 0.5, "n_summaries": 20,
+              "by_evidence_position": _buckets(["0.0-0.2", "0.8-1.0"], scores["success_rate"], 60)}
+    path = directory / f"model_eval_{model}_s{seed}.json"
+    path.write_text(json.dumps({"config": config, "results": {strategy: result}}))
+    return path
+
+
+def write_model_evals(directory: Path, models: tuple[str, ...], seeds: tuple[int, ...] = SEEDS) -> None:
+    for model in models:
+        for i, seed in enumerate(seeds):
+            write_model_eval(directory, model, seed, {k: v[i] for k, v in MODEL_SCORES[model].items()})
+
+
+def pair_section(text: str) -> str:
+    return text.split(PAIR_SECTION)[1].split("\n## ")[0]
+
+
+def pair_row(text: str, metric: str) -> list[str]:
+    """The cells of one metric's row of the model_raw vs model_glyph table."""
+    return next(line.strip("| ").split(" | ") for line in pair_section(text).splitlines()
+                if line.startswith(f"| {metric} |"))
 
 
 def write_matrix(directory: Path, mean: Success, seeds: tuple[int, ...] = SEEDS, model: str | None = None) -> None:
@@ -215,6 +256,46 @@ def test_model_eval_files_get_their_own_tables(noise_report):
     assert f"{bench}{model} at budgets 256, 512, 1024" in regime_line(doc, "within noise")
     assert f"| sgd_dialogues | test | `data/phase5/sgd_dialogues.jsonl` | 25 | 240 | 1337, 2025, 4242 | " \
            f"256, 512, 1024 | context-recall | rule | {MODEL} |" in doc
+    assert PAIR_SECTION not in table and PAIR_SECTION not in doc
+
+
+def test_model_raw_and_model_glyph_side_by_side_paired_by_seed(tmp_path: Path):
+    write_model_evals(tmp_path, ("model_raw", "model_glyph"))
+    # a seed only model_raw has: left out of the pairing, and of model_raw's side of it
+    write_model_eval(tmp_path, "model_raw", 7, {"success_rate": 0.9, "em": 0.9, "f1": 0.9,
+                                                "summary_fact_recall": 0.9, "avg_tokens": 900})
+    paths = write_phase5_report(tmp_path, tmp_path / "doc.md")
+    for text in (paths["table"].read_text(), paths["doc"].read_text()):
+        assert "### glyph_aware (test), judge rule, token counter the tape's hybrid tokenizer" in pair_section(text)
+        # the two models' intervals overlap (0.44 + 0.099 > 0.54 - 0.090); the paired one excludes 0
+        assert pair_row(text, "success rate") == [
+            "success rate", "0.440 ± 0.099", "0.540 ± 0.090", "+0.100 ± 0.025", "3", "60", "model_glyph higher"]
+        assert pair_row(text, "EM")[3:] == ["+0.010 ± 0.043", "3", "60", "within noise"]
+        assert pair_row(text, "F1") == [
+            "F1", "0.620 ± 0.050", "0.630 ± 0.050", "+0.010 ± 0.050", "3", "60", "within noise"]
+        assert pair_row(text, "summary fact recall")[3:] == ["+0.000 ± 0.000", "3", "20", "within noise"]
+        assert pair_row(text, "avg tokens") == [
+            "avg tokens", "500.0 ± 0.0", "400.0 ± 24.8", "-100.0 ± 24.8", "3", "60", "model_glyph lower"]
+        assert ("model_glyph is higher on success rate and lower on avg tokens than model_raw beyond noise; the other "
+                "differences are within noise (3 seeds).") in text
+        assert "Seeds with one model only are left out: model_raw (7)." in text
+
+
+def test_one_seed_per_model_gives_no_paired_interval(tmp_path: Path):
+    write_model_evals(tmp_path, ("model_raw", "model_glyph"), seeds=(1337,))
+    text = write_phase5_report(tmp_path, tmp_path / "doc.md")["doc"].read_text()
+    assert pair_row(text, "success rate") == [
+        "success rate", "0.400 ± n/a", "0.500 ± n/a", "+0.100 ± n/a (1 seed)", "1", "60", "no interval (1 seed)"]
+    assert "With one seed there is no interval, so no difference can be called." in pair_section(text)
+
+
+def test_only_model_raw_says_model_glyph_is_missing(tmp_path: Path):
+    write_model_evals(tmp_path, ("model_raw",))
+    paths = write_phase5_report(tmp_path, tmp_path / "doc.md")
+    for text in (paths["table"].read_text(), paths["doc"].read_text()):
+        section = pair_section(text)
+        assert f"Only model_raw has result files; model_glyph has none in `{tmp_path}`" in section
+        assert "`glyph-dist eval glyph-model --glyph CHECKPOINT`" in section and "| success rate |" not in section
 
 
 @pytest.mark.parametrize("key", ["config.seed", "results.fgt_context.success_rate",

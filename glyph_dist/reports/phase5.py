@@ -9,7 +9,7 @@ from glyph_dist.files import write_text
 from glyph_dist.reports.phase5_load import load_results
 from glyph_dist.reports.phase5_markdown import describe_groups, results_markdown, summary_markdown
 from glyph_dist.reports.phase5_plots import write_plots
-from glyph_dist.reports.phase5_stats import compare, strategy_order, summarize
+from glyph_dist.reports.phase5_stats import compare, model_seeds, strategy_order, summarize
 
 
 def _relative(target: Path, start: Path) -> str:
@@ -26,11 +26,12 @@ def write_phase5_report(reports_dir: Path = Path("reports/phase5"),
     results = load_results(reports_dir)
     summary = summarize(results.cells)
     groups, strategies = describe_groups(results.cells), strategy_order(results.cells)
+    seeds = model_seeds(results.cells)
     table_path = write_text(reports_dir / "summary_table.md",
-                            summary_markdown(summary, groups, len(results.files), str(reports_dir)))
+                            summary_markdown(summary, groups, seeds, len(results.files), str(reports_dir)))
     plots = write_plots(summary, results.buckets, strategies, reports_dir / "plots")
     docs_path.parent.mkdir(parents=True, exist_ok=True)
     links = {stem: _relative(path, docs_path.parent) for stem, path in {"table": table_path, **plots}.items()}
-    document = results_markdown(summary, compare(summary), groups, strategies, len(results.files),
+    document = results_markdown(summary, compare(summary), groups, seeds, strategies, len(results.files),
                                 str(reports_dir), links)
     return {"table": table_path, **plots, "doc": write_text(docs_path, document)}

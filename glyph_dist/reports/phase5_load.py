@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from glyph_dist.files import read_json
 
 TEXT_KEYS = ("dataset", "dataset_name", "split", "answerer", "judge", "token_counter")
 METRICS = ("success_rate", "evidence_recall", "answer_recall", "glyph_evidence", "avg_tokens", "n_questions")
+# Read where present (NaN where absent or null): the model evaluations' QA and summary scores.
+OPTIONAL = ("em", "f1", "summary_fact_recall", "n_summaries")
 BREAKDOWNS = ("by_evidence_position", "by_episode_length")
 # One table (and one set of intervals) per combination of these; `source` keeps model evaluations apart.
 GROUP = ["source", "model", "answerer", "judge", "dataset", "split", "token_counter"]
@@ -43,6 +46,10 @@ def _number(mapping: object, key: str, where: str, path: Path) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise GlyphDistError(f"{path}: '{where}.{key}' is not a number: {value!r}")
     return float(value)
+
+
+def _optional(mapping: dict, key: str, where: str, path: Path) -> float:
+    return math.nan if mapping.get(key) is None else _number(mapping, key, where, path)
 
 
 def _cell_keys(path: Path, config: dict) -> dict:
@@ -78,7 +85,8 @@ def _read_file(path: Path) -> tuple[list[dict], list[dict]]:
         where = f"results.{strategy}"
         # `full` reads the whole history: the file's budget does not apply to it
         axes = {**keys, "strategy": strategy, "budget": None if strategy == FULL else keys["budget"]}
-        cells.append({**axes, **{metric: _number(result, metric, where, path) for metric in METRICS}})
+        cells.append({**axes, **{metric: _number(result, metric, where, path) for metric in METRICS},
+                      **{metric: _optional(result, metric, where, path) for metric in OPTIONAL}})
         buckets += [{**axes, **row} for row in _buckets(path, where, result)]
     return cells, buckets
 

@@ -7,7 +7,8 @@ import math
 import pandas as pd
 
 from glyph_dist.reports.phase5_load import FULL, GROUP
-from glyph_dist.reports.phase5_stats import FGT, HIGHER, LOWER, NO_INTERVAL, NOISE, RAW, VERDICTS, t_factor
+from glyph_dist.reports.phase5_stats import (FGT, GLYPH_HIGHER, GLYPH_LOWER, HIGHER, LOWER, MODEL_GLYPH, MODEL_RAW,
+                                             NO_INTERVAL, NOISE, PAIR_KEYS, RAW, VERDICTS, compare_models, t_factor)
 
 SOURCES = {"bench": "Context benchmark (`glyph-dist bench context`)",
            "model_eval": "Model evaluation (`model_eval_*.json`), grouped by model"}
@@ -20,10 +21,14 @@ TABLE_COLUMNS = ("strategy", "budget", "success (mean ± 95% CI)", "evidence rec
                  "glyph evidence", "avg tokens", "seeds", "questions")
 COMPARISON_COLUMNS = ("budget", FGT, RAW, f"{FGT} − {RAW}", f"vs {RAW}", "best retrieval peer", "peer success",
                       f"{FGT} − peer", "vs peer")
+PAIR_LABELS = {"success_rate": "success rate", "em": "EM", "f1": "F1", "summary_fact_recall": "summary fact recall",
+               "avg_tokens": "avg tokens"}
+PAIR_COLUMNS = ("metric", MODEL_RAW, MODEL_GLYPH, f"{MODEL_GLYPH} − {MODEL_RAW} (paired)", "seeds", "questions",
+                "verdict")
 
 
-def interval(mean: float, half: float) -> str:
-    return f"{mean:.3f} ± {'n/a' if math.isnan(half) else f'{half:.3f}'}"
+def interval(mean: float, half: float, digits: int = 3) -> str:
+    return f"{mean:.{digits}f} ± {'n/a' if math.isnan(half) else f'{half:.{digits}f}'}"
 
 
 def budget_text(budget: float) -> str:
@@ -66,8 +71,90 @@ def _summary_rows(rows: pd.DataFrame) -> list[list[str]]:
             for _, r in rows.iterrows()]
 
 
-def summary_markdown(summary: pd.DataFrame, groups: pd.DataFrame, n_files: int, reports_dir: str) -> str:
-    """One table per data set, split, answerer, judge (and model), under one section per source."""
+def _pair_label(key: pd.Series) -> str:
+    return f"{key['dataset']} ({key['split']}), judge {key['judge']}, token counter {key['token_counter']}"
+
+
+def _digits(metric: str) -> int:
+    return 1 if metric == "avg_tokens" else 3
+
+
+def _model_cell(mean: float, half: float, digits: int) -> str:
+    return "—" if math.isnan(mean) else interval(mean, half, digits)
+
+
+def _difference(row: pd.Series) -> str:
+    """glyph − raw ± the paired half-width; n/a with one seed, a dash where no seed has both values."""
+    if not row["n_seeds"]:
+        return "—"
+    digits = _digits(row["metric"])
+    half = "n/a (1 seed)" if row["n_seeds"] == 1 else f"{row['difference_ci']:.{digits}f}"
+    return f"{row['difference']:+.{digits}f} ± {half}"
+
+
+def _pair_rows(pairs: pd.DataFrame) -> list[list[str]]:
+    return [[PAIR_LABELS[r["metric"]], _model_cell(r["raw_mean"], r["raw_ci"], _digits(r["metric"])),
+             _model_cell(r["glyph_mean"], r["glyph_ci"], _digits(r["metric"])), _difference(r), str(r["n_seeds"]),
+             "—" if math.isnan(r["count_min"]) else _span(r["count_min"], r["count_max"]), r["verdict"]]
+            for _, r in pairs.iterrows()]
+
+
+def _joined(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _pair_sentence(pairs: pd.DataFrame) -> str:
+    """The whole comparison in one sentence: the metrics beyond noise, or that there are none."""
+    seeds = pairs.loc[pairs["n_seeds"] > 0, "n_seeds"]
+    if seeds.max() < 2:
+        return "With one seed there is no interval, so no difference can be called."
+    counted = f"({_span(seeds.min(), seeds.max())} seeds)"
+    claims = [f"{word} on {_joined([PAIR_LABELS[m] for m in pairs.loc[pairs['verdict'] == name, 'metric']])}"
+              for word, name in (("higher", GLYPH_HIGHER), ("lower", GLYPH_LOWER)) if (pairs["verdict"] == name).any()]
+    if not claims:
+        return f"All differences are within noise {counted}."
+    rest = "; the other differences are within noise" if (pairs["verdict"] == NOISE).any() else ""
+    return f"{MODEL_GLYPH} is {' and '.join(claims)} than {MODEL_RAW} beyond noise{rest} {counted}."
+
+
+def _unpaired(by_model: dict[str, set], common: set) -> str:
+    alone = [f"{model} ({', '.join(str(s) for s in sorted(by_model[model] - common))})"
+             for model in (MODEL_RAW, MODEL_GLYPH) if by_model[model] - common]
+    return f"\n\nSeeds with one model only are left out: {'; '.join(alone)}." if alone else ""
+
+
+def _pair_body(group: pd.DataFrame, reports_dir: str) -> str:
+    """The side-by-side table and its sentence, or which model has no files or seed to pair with."""
+    by_model = {model: set(rows["seed"]) for model, rows in group.groupby("model")}
+    missing = [model for model in (MODEL_RAW, MODEL_GLYPH) if model not in by_model]
+    if missing:
+        return (f"Only {next(iter(by_model))} has result files; {missing[0]} has none in `{reports_dir}` "
+                f"(`model_eval_{missing[0]}_s<SEED>.json`, from `glyph-dist eval glyph-model "
+                f"--{missing[0].removeprefix('model_')} CHECKPOINT`), so there is nothing to compare.")
+    common = by_model[MODEL_RAW] & by_model[MODEL_GLYPH]
+    if not common:
+        return f"{MODEL_RAW} and {MODEL_GLYPH} share no seed, so nothing is paired." + _unpaired(by_model, common)
+    pairs = compare_models(group)
+    return table(PAIR_COLUMNS, _pair_rows(pairs)) + "\n\n" + _pair_sentence(pairs) + _unpaired(by_model, common)
+
+
+def model_pair_parts(seeds: pd.DataFrame, reports_dir: str) -> list[str]:
+    """The `model_raw vs model_glyph` section, one table per pairing group; none when neither model has files."""
+    if seeds.empty:
+        return []
+    head = (f"## {MODEL_RAW} vs {MODEL_GLYPH}\n\nThe glyph-aware mini-models side by side. Each model: mean over "
+            "seeds ± half-width of the 95% Student-t interval across seeds. Difference: mean over seeds of "
+            f"{MODEL_GLYPH} − {MODEL_RAW} ± half-width of the 95% Student-t interval of those per-seed differences "
+            "(paired by seed). A difference is called only when that interval excludes 0, otherwise it is within "
+            "noise. Seeds: those both models have. Questions: per seed (summary pairs for summary fact recall).")
+    return [head, *(f"### {_pair_label(group.iloc[0])}\n\n" + _pair_body(group, reports_dir)
+                    for _, group in seeds.groupby(PAIR_KEYS, sort=False))]
+
+
+def summary_markdown(summary: pd.DataFrame, groups: pd.DataFrame, seeds: pd.DataFrame, n_files: int,
+                     reports_dir: str) -> str:
+    """One table per data set, split, answerer, judge (and model), under one section per source, then
+    model_raw against model_glyph."""
     parts = [f"# Phase 5: context under fixed token budgets, summary\n\n"
              f"Generated by `glyph-dist report phase5` from {n_files} result files in `{reports_dir}`. "
              "Success: mean over seeds of each seed's rate ± half-width of the 95% Student-t interval across "
@@ -79,7 +166,7 @@ def summary_markdown(summary: pd.DataFrame, groups: pd.DataFrame, n_files: int, 
             first = rows.iloc[0]
             parts.append(f"### {group_label(first)}\n\nToken counter: {first['token_counter']}. "
                          f"Seeds: {groups.loc[key, 'seeds']}.\n\n" + table(TABLE_COLUMNS, _summary_rows(rows)))
-    return "\n\n".join(parts) + "\n"
+    return "\n\n".join(parts + model_pair_parts(seeds, reports_dir)) + "\n"
 
 
 def _setup(groups: pd.DataFrame, strategies: list[str]) -> str:
@@ -202,8 +289,9 @@ def _caveats(summary: pd.DataFrame) -> str:
     notes += [_glyph_note(summary), _seed_note(summary),
               f"`{FULL}` has no budget: its token count is the whole history, so it is a reference, not a peer."]
     if (summary["source"] != "bench").any():
-        notes.append("Model evaluations are reported in their own tables, one per model; their comparisons above "
-                     "use that model's own cells only.")
+        notes.append("Model evaluations are reported in their own tables, one per model; their key numbers and "
+                     f"regimes use that model's own cells only ({MODEL_RAW} and {MODEL_GLYPH} are compared with "
+                     "each other in their own section).")
     return "## Caveats\n\n" + "\n".join(f"- {note}" for note in notes)
 
 
@@ -213,12 +301,12 @@ def _links(links: dict[str, str]) -> str:
     return f"## Tables and plots\n\nFull table: [summary_table.md]({table_link}).\n\n{images}"
 
 
-def results_markdown(summary: pd.DataFrame, comparisons: pd.DataFrame, groups: pd.DataFrame, strategies: list[str],
-                     n_files: int, reports_dir: str, links: dict[str, str]) -> str:
+def results_markdown(summary: pd.DataFrame, comparisons: pd.DataFrame, groups: pd.DataFrame, seeds: pd.DataFrame,
+                     strategies: list[str], n_files: int, reports_dir: str, links: dict[str, str]) -> str:
     """The Phase-5 results document; `links` maps "table" and each plot's stem to a relative path."""
     head = ("# Phase 5 results: glyph-coded context under fixed token budgets\n\n"
             f"Generated by `glyph-dist report phase5` from {n_files} result files in `{reports_dir}`. Every number "
             "and claim below is computed from them: regenerate this file rather than edit it.")
     sections = [head, _setup(groups, strategies), _key_numbers(comparisons, summary), _regimes(comparisons),
-                _caveats(summary), _links(links)]
+                *model_pair_parts(seeds, reports_dir), _caveats(summary), _links(links)]
     return "\n\n".join(sections) + "\n"

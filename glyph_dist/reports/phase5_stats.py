@@ -1,4 +1,5 @@
-"""Phase-5 aggregation: per-seed means, Student-t intervals across seeds, and fgt_context's comparisons."""
+"""Phase-5 aggregation: per-seed means, Student-t intervals across seeds, fgt_context's comparisons, and
+model_glyph against model_raw paired by seed."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 import pandas as pd
 from scipy import stats
 
-from glyph_dist.reports.phase5_load import FULL, GROUP
+from glyph_dist.reports.phase5_load import FULL, GROUP, MODEL_EVAL_PREFIX
 
 LEVEL = 0.95
 FGT, RAW = "fgt_context", "raw_truncate"
@@ -15,6 +16,14 @@ NOT_PEERS = (FGT, RAW, FULL)
 RATES = ("success_rate", "evidence_recall", "answer_recall", "glyph_evidence", "avg_tokens")
 HIGHER, LOWER, NOISE, NO_INTERVAL = "fgt_context higher", "fgt_context lower", "within noise", "no interval (1 seed)"
 VERDICTS = (HIGHER, LOWER, NOISE, NO_INTERVAL)
+MODEL_RAW, MODEL_GLYPH = "model_raw", "model_glyph"
+PAIRED = ("success_rate", "em", "f1", "summary_fact_recall", "avg_tokens")
+PER_SEED = (*PAIRED, "n_questions", "n_summaries")
+# model_raw and model_glyph are compared within each combination of these (their answerers differ by name).
+PAIR_KEYS = ["dataset", "split", "judge", "token_counter"]
+# What each paired metric is counted over: summary fact recall over the summary pairs, the rest over the questions.
+COUNTS = {"summary_fact_recall": "n_summaries"}
+GLYPH_HIGHER, GLYPH_LOWER, NOT_MEASURED = "model_glyph higher", "model_glyph lower", "not measured"
 
 
 def t_factor(n: int) -> float:
@@ -91,3 +100,41 @@ def compare(summary: pd.DataFrame) -> pd.DataFrame:
             for _, fgt in group[group["strategy"] == FGT].iterrows()]
     return pd.DataFrame(rows, columns=[*GROUP, "budget", "fgt_mean", "fgt_ci", "raw_mean", "raw_ci", "vs_raw",
                                        "peer", "peer_mean", "peer_ci", "vs_peer"])
+
+
+def model_seeds(cells: pd.DataFrame) -> pd.DataFrame:
+    """model_raw and model_glyph: one row per pairing group, model and seed, with the paired metrics and counts."""
+    models = cells[(cells["source"] == MODEL_EVAL_PREFIX) & cells["model"].isin((MODEL_RAW, MODEL_GLYPH))]
+    return models.groupby([*PAIR_KEYS, "model", "seed"])[list(PER_SEED)].mean().reset_index()
+
+
+def paired_verdict(differences: pd.Series) -> str:
+    """A difference counts only when the t-interval of its per-seed values excludes 0."""
+    n = int(differences.count())
+    if n < 2:
+        return NO_INTERVAL if n else NOT_MEASURED
+    mean, half = differences.mean(), t_half_width(differences)
+    if mean - half > 0:
+        return GLYPH_HIGHER
+    if mean + half < 0:
+        return GLYPH_LOWER
+    return NOISE
+
+
+def compare_models(seeds: pd.DataFrame) -> pd.DataFrame:
+    """One row per paired metric of one pairing group, over the seeds that both models have: each model's mean
+    and interval, the mean glyph − raw difference and the t-interval of its per-seed values, seeds, counts, verdict.
+    """
+    wide = seeds.pivot(index="seed", columns="model", values=list(PER_SEED))
+    wide = wide[wide["n_questions"].notna().all(axis=1)]
+    rows = []
+    for metric in PAIRED:
+        raw, glyph = wide[metric][MODEL_RAW], wide[metric][MODEL_GLYPH]
+        differences = (glyph - raw).dropna()
+        counts = wide[COUNTS.get(metric, "n_questions")]
+        rows.append({"metric": metric, "raw_mean": raw.mean(), "raw_ci": t_half_width(raw),
+                     "glyph_mean": glyph.mean(), "glyph_ci": t_half_width(glyph),
+                     "difference": differences.mean(), "difference_ci": t_half_width(differences),
+                     "n_seeds": int(differences.count()), "count_min": counts.min(axis=None),
+                     "count_max": counts.max(axis=None), "verdict": paired_verdict(differences)})
+    return pd.DataFrame(rows)
