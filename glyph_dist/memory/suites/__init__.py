@@ -1,0 +1,39 @@
+"""Deterministic suite generators of the memory evaluation matrix: episodic, semantic and spatial.
+
+`generate_suite(suite, n, seed, profile)` draws one realisation of a suite: `n` items whose teach
+statements form one stream (item 0's teach, then item 1's, ...; `Statement.step` counts across the
+whole stream), consistent with one world apart from the deliberate corrections, rumours, misfits
+and flapping reports. Every question has exactly one answer given the whole stream. A realisation
+depends only on its arguments: each generator draws from its own `random.Random` seeded with the
+suite, the profile and the seed, never from the global generator.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from glyph_dist.errors import GlyphDistError
+from glyph_dist.memory.base import PROFILES, SUITES, Item
+from glyph_dist.memory.suites import episodic, semantic, spatial
+
+GENERATORS: dict[str, Callable[[int, random.Random, str, str], list[Item]]] = {
+    "episodic": episodic.generate, "semantic": semantic.generate, "spatial": spatial.generate}
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def generate_suite(suite: str, n: int, seed: int, profile: str = "easy") -> list[Item]:
+    """`n` items of `suite` under `profile` ("easy" or "hard"); the same arguments give the same items."""
+    if suite not in GENERATORS:
+        raise GlyphDistError(f"unknown suite {suite!r}; known suites: {', '.join(SUITES)}")
+    if profile not in PROFILES:
+        raise GlyphDistError(f"unknown profile {profile!r}; known profiles: {', '.join(PROFILES)}")
+    if not _is_int(n) or n <= 0:
+        raise GlyphDistError(f"suite size n must be a positive integer, got {n!r}")
+    if not _is_int(seed):
+        raise GlyphDistError(f"suite seed must be an integer, got {seed!r}")
+    name = f"{suite}/{profile}/{seed}"
+    return GENERATORS[suite](n, random.Random(name), profile, name)
