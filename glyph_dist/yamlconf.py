@@ -9,11 +9,24 @@ import yaml
 from glyph_dist.errors import GlyphDistError
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader with dates left as text: `date=2026-11-22` is a string, as in a path."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
+def load(text: str) -> object:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
 def read_mapping(path: Path | str, what: str = "config") -> dict:
     """The YAML mapping in `path`; errors name the file."""
     path = Path(path)
     try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+        values = load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise GlyphDistError(f"cannot read {what} {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
@@ -29,6 +42,6 @@ def parse_override(text: str) -> tuple[str, object]:
     if not sep or not key.strip():
         raise GlyphDistError(f"override {text!r}: expected key=value")
     try:
-        return key.strip(), yaml.safe_load(value) if value.strip() else None
+        return key.strip(), load(value) if value.strip() else None
     except yaml.YAMLError as exc:
         raise GlyphDistError(f"override {text!r}: the value is not valid YAML ({exc})") from exc

@@ -21,6 +21,9 @@ class AnswererActor:
     def answer(self, requests: list[QARequest]) -> list[str]:
         return self.answerer.answer(requests)
 
+    def surprise(self, texts: list[str]) -> list[float] | None:
+        return self.answerer.surprise(texts)
+
 
 @ray.remote
 class JudgeActor:
@@ -71,3 +74,6 @@ class SharedAnswerer(Answerer):
 
     def answer(self, requests: list[QARequest]) -> list[str]:
         return ray.get(self.actor.answer.remote(requests))
+
+    def surprise(self, texts: list[str]) -> list[float] | None:
+        return ray.get(self.actor.surprise.remote(texts))

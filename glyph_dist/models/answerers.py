@@ -37,6 +37,10 @@ class Answerer(ABC):
     def answer(self, requests: list[QARequest]) -> list[str]:
         """One answer per request, in order."""
 
+    def surprise(self, texts: list[str]) -> list[float] | None:
+        """The answering model's mean token NLL of each text; None when there is no model."""
+        return None
+
 
 def _collapse(text: str) -> str:
     return " ".join(text.split())
@@ -66,6 +70,9 @@ class HFAnswerer(Answerer):
         self.name = f"hf:{self.lm.name}"
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
+
+    def surprise(self, texts: list[str]) -> list[float]:
+        return self.lm.mean_nll(texts, self.batch_size)
 
     def answer(self, requests: list[QARequest]) -> list[str]:
         prompts = [PROMPT.format(context=r.context, question=r.question) for r in requests]

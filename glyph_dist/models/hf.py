@@ -66,6 +66,19 @@ class LocalLM:
             out[indices] = logits[:, -1].float().log_softmax(-1)[:, token_ids].cpu()
         return out
 
+    @torch.inference_mode()
+    def mean_nll(self, texts: list[str], batch_size: int) -> list[float]:
+        """Mean negative log-likelihood per token of each text (its first token is not scored)."""
+        out = [0.0] * len(texts)
+        for indices, ids, mask in self._batches(self.encode(texts), batch_size, reserve=0):
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits[:, :-1].float()
+            nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
+            scored = mask[:, 1:] * mask[:, :-1]  # a target and the token before it are both real
+            for row, i in enumerate(indices):
+                out[i] = float((nll[row] * scored[row]).sum() / scored[row].sum().clamp(min=1))
+        return out
+
     def _batches(self, encoded: list[list[int]], batch_size: int, reserve: int
                  ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
         """(prompt indices, left-padded ids, attention mask) per batch, longest prompts first."""

@@ -21,12 +21,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.files import read_json, write_text
 from glyph_dist.memory.base import PROFILES, SUITES, Item, MemoryModule, Services
-from glyph_dist.memory.registry import build_config, build_memory, changed_settings, check_knobs
+from glyph_dist.memory.registry import MEMORIES, build_config, build_memory, changed_settings, check_knobs
 from glyph_dist.models.actors import SharedAnswerer, start_shared_answerer
 from glyph_dist.models.answerers import ANSWERERS, Answerer, QARequest
 from glyph_dist.runner.trial import Prepared
@@ -37,6 +38,8 @@ KEYS = {"preset", "presets", "suite", "n", "seeds", "profile", "ablation", "answ
         "max_items", "tape", "tokenizer", "data_dir", "runs_dir", "model_gpus", *KNOBS}
 PATH_KEYS = ("tape", "tokenizer", "data_dir", "runs_dir")
 NO_ABLATION = "none"
+SPATIAL_METRICS = ("spatial_success", "spatial_steps", "spatial_suboptimality")
+LOG_LINES = 20  # of a trial's memory log kept in metrics.json and shown
 
 
 def _ablation_knobs(ablation: str | None) -> dict[str, dict]:
@@ -60,8 +63,9 @@ def module_of(trial: dict) -> tuple[str, dict]:
     if not isinstance(preset, dict) or "memory" not in preset:
         raise GlyphDistError(f"preset {trial['preset']!r}: expected a mapping with a 'memory' key")
     options = dict(preset.get("config") or {})
-    if trial.get("max_items") is not None:
-        options["max_items"] = int(trial["max_items"])
+    declared = MEMORIES[preset["memory"]][1].model_fields if preset["memory"] in MEMORIES else {}
+    if trial.get("max_items") is not None and ("max_items" in declared or preset["memory"] == "all"):
+        options["max_items"] = int(trial["max_items"])  # stores without a limit (core) take none
     if preset["memory"] == "longctx":
         options["window"] = int(trial["window"])
     return preset["memory"], options
@@ -218,6 +222,8 @@ def evaluate(memory: MemoryModule, items: list[Item], budget: int, answerer: Ans
     answer_seconds = time.perf_counter() - start
     present = [[_collapse(e) in _collapse(context) for e in item.evidence] for item, context in zip(items, contexts)]
     metrics = aggregate([score(item, answer) for item, answer in zip(items, answers)])
+    if items[0].suite == "spatial":  # null where undefined, e.g. sub-optimality without a successful route
+        metrics = {key: None for key in SPATIAL_METRICS} | metrics
     return {**metrics,
             "memory_hit_rate": sum(all(p) and bool(p) for p in present) / len(items),
             "evidence_recall": sum(sum(p) / len(p) for p in present if p) / len(items),
@@ -228,18 +234,32 @@ def evaluate(memory: MemoryModule, items: list[Item], budget: int, answerer: Ans
             "write_rate": sum(len(item.teach) for item in items) / max(write_seconds, 1e-9)}
 
 
+def _model_surprise(answerer: Answerer, items: list[Item]):
+    """The answering model's surprise at each teach statement, scored in one batch up front; None
+    for a model-free answerer (HEI-NW then takes surprise from its embedder)."""
+    texts = sorted({statement.text for item in items for statement in item.teach})
+    scores = answerer.surprise(texts)
+    if scores is None:
+        return None
+    table = dict(zip(texts, scores))
+    return lambda batch: np.array([table[text] for text in batch], dtype=np.float32)
+
+
 def run(trial: dict) -> dict:
     """One trial: the memory's metrics and counters on the suite, with telemetry."""
     memory_name, config, variant, changes = trial_config(trial)
-    logged: list[str] = []
-    services = Services(**{**vars(_services(trial["tape"], trial.get("tokenizer"))), "log": logged.append})
-    memory = build_memory(memory_name, services, config)
     answerer = ANSWERERS[trial["answerer"]]() if trial["answerer"] in ANSWERERS else SharedAnswerer(trial["answerer"])
+    items = _items(suite_path(trial))
+    logged: list[str] = []
+    services = Services(**{**vars(_services(trial["tape"], trial.get("tokenizer"))), "log": logged.append,
+                           "surprise": _model_surprise(answerer, items) if memory_name in ("hei_nw", "all") else None})
+    memory = build_memory(memory_name, services, config)
     budget = int(trial["window"]) if memory_name == "longctx" else int(trial["budget"])
-    metrics = evaluate(memory, _items(suite_path(trial)), budget, answerer, services.count)
+    metrics = evaluate(memory, items, budget, answerer, services.count)
+    log = logged[:LOG_LINES] + ([f"... and {len(logged) - LOG_LINES} more lines"] if len(logged) > LOG_LINES else [])
     return {**metrics, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "variant": variant, "memory": memory_name, "ablation": changes, "answerer_name": answerer.name,
-            "counters": memory.counters(), "log": logged, "config": config.model_dump()}
+            "counters": memory.counters(), "log": log, "config": config.model_dump()}
 
 
 def _config_hash(trial: dict) -> str:
@@ -257,9 +277,12 @@ def finish(trials_and_rows: list[tuple[dict, dict]], out: Path, report: Path | N
                   "ablation": row["ablation"], "suite": trial["suite"], "n": int(trial["n"]),
                   "seed": int(trial["seeds"]), "profile": trial["profile"], "answerer": row["answerer_name"],
                   "budget": int(trial["budget"]), "window": int(trial["window"]), "config_hash": _config_hash(trial)}
-        metrics = {k: v for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        for line in row["log"]:
-            print(f"{row['variant']} {trial['suite']} {trial['n']}_{trial['seeds']}: {line}", file=sys.stderr)
+        metrics = {k: v for k, v in row.items()
+                   if (isinstance(v, (int, float)) and not isinstance(v, bool)) or k in SPATIAL_METRICS}
+        if row["log"]:
+            more = f" (and {len(row['log']) - 1} more lines in its metrics.json)" if len(row["log"]) > 1 else ""
+            print(f"{row['variant']} {trial['suite']} {trial['n']}_{trial['seeds']}: {row['log'][0]}{more}",
+                  file=sys.stderr)
         document = {"config": config, "metrics": metrics, "counters": row["counters"], "module_config": row["config"],
                     "log": row["log"]}
         write_text(directory / "metrics.json", json.dumps(document, indent=1) + "\n")

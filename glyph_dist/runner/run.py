@@ -22,11 +22,11 @@ from ray import tune
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.files import write_text
-from glyph_dist.runner import context_trial
+from glyph_dist.runner import context_trial, memory_trial
 from glyph_dist.runner.config import Experiment
 from glyph_dist.runner.meta import run_meta
 
-TRIAL_KINDS = {"context_bench": context_trial}
+TRIAL_KINDS = {"context_bench": context_trial, "memory_eval": memory_trial}
 EXPERIMENT_FILE, TUNE_DIR = "experiment.yaml", "tune"
 
 

@@ -1,0 +1,58 @@
+"""The memory evaluation matrix end to end on Ray Tune.
+
+Runs `experiments/memory_eval.yaml` over 3 suites x {core, rag, longctx, hei_nw, sgc_rss, smpd,
+all} x sizes 50 and 200 x seeds 1337/2025/4242 (126 trials, answerer context-recall) as
+`glyph-dist run` does, into a temporary data, runs and reports directory, then prints the time
+end to end, the slowest trials and each preset's EM per suite (n=200, mean over seeds).
+Target (2-core machine): <= 15 minutes.
+
+    .venv/bin/python benchmarks/bench_memory_eval.py [--tape data/tapes/sgd] [key=value ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+from _machine import ROOT, print_header
+
+TARGET_SECONDS = 15 * 60
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tape", type=Path, default=ROOT / "data" / "tapes" / "sgd", help="tape (default: %(default)s)")
+    parser.add_argument("overrides", nargs="*", help="experiment overrides, e.g. profile=hard")
+    args = parser.parse_args()
+    print_header("bench_memory_eval")
+
+    from glyph_dist.runner.config import load_experiment
+    from glyph_dist.runner.run import run_experiment
+
+    with tempfile.TemporaryDirectory(prefix="memory-eval-bench-") as tmp:
+        work = Path(tmp)
+        experiment = load_experiment(ROOT / "experiments" / "memory_eval.yaml", [
+            f"tape={args.tape}", f"data_dir={work / 'data'}", f"runs_dir={work / 'runs'}", f"report={work / 'reports'}",
+            "preset=all", "suite=all", "n=[50, 200]", "seeds=[1337, 2025, 4242]", *args.overrides])
+        start = time.perf_counter()
+        summary = run_experiment(experiment, work / "run")
+        total = time.perf_counter() - start
+        rows = pd.DataFrame([json.loads(line) for line in (work / "run" / "results.jsonl").read_text().splitlines()])
+
+    print(f"\n-- {experiment.name}: {summary['trials']} trials ({summary['finished']} finished, "
+          f"{summary['failed']} failed), {experiment.spec['max_concurrent']} at a time")
+    print(f"   end to end (suite files, Ray start, Tune, per-trial files, roll-up report): {total:.1f} s; "
+          f"target <= {TARGET_SECONDS} s: {'MET' if total <= TARGET_SECONDS else 'MISSED'}")
+    print(f"   Tuner.fit: {summary['seconds']:.1f} s; inside trials: median {rows['trial_seconds'].median():.2f} s, "
+          f"max {rows['trial_seconds'].max():.2f} s ({rows.loc[rows['trial_seconds'].idxmax(), 'variant']})")
+    largest = rows[rows["n"] == rows["n"].max()]
+    table = largest.pivot_table(index="variant", columns="suite", values="em", aggfunc="mean")
+    print(f"\n-- EM at n={rows['n'].max()}, mean over seeds\n{table.round(3).to_string()}")
+
+
+if __name__ == "__main__":
+    main()
