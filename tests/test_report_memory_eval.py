@@ -149,6 +149,7 @@ def test_rerun_writes_the_same_documents(report):
 def test_smoke_flags_bad_rates_and_sizes(tmp_path):
     runs = tmp_path / "runs"
     write_run(runs, "baselines/core", "episodic", 50, 1337, 0.4)
+    write_run(runs, "baselines/core", "spatial", 20, 1337, 0.1, spatial_suboptimality=None)  # no route succeeded
     assert _smoke(runs, tmp_path).rstrip().endswith("status: ok")
     write_run(runs, "memory/hei_nw", "episodic", 50, 1337, 0.6, f1=1.5, n_items=49, rss_mb=float("nan"))
     smoke = _smoke(runs, tmp_path)

@@ -78,14 +78,18 @@ def missing_trials(data: MemoryRuns) -> pd.DataFrame | None:
     return merged[merged["found"].isna()][list(TRIAL)].sort_values(list(TRIAL)).reset_index(drop=True)
 
 
+UNDEFINED_WITHOUT_SUCCESS = "spatial_suboptimality"
+
+
 def _where(row: pd.Series, root) -> str:
     return f"`{row['path'].relative_to(root).as_posix()}`"
 
 
 def health_problems(data: MemoryRuns) -> dict[str, list[str]]:
-    """Per check, one line per problem: NaN metrics, rates outside [0, 1], runs whose n_items differs from n."""
+    """Per check, one line per problem: NaN metrics, rates outside [0, 1], runs whose n_items differs from n.
+    A null sub-optimality is no problem: it is undefined when no route of the run succeeded."""
     values = data.metrics.merge(data.runs[[*TRIAL, "path"]], on=list(TRIAL))
-    nan = values[values["value"].isna()]
+    nan = values[values["value"].isna() & (values["name"] != UNDEFINED_WITHOUT_SUCCESS)]
     rates = values[values["name"].isin(RATES) & ((values["value"] < 0) | (values["value"] > 1))]
     items = values[(values["name"] == "n_items") & values["value"].notna() & (values["value"] != values["n"])]
     return {
