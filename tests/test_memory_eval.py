@@ -63,6 +63,16 @@ def test_bad_presets_suites_sizes_and_overrides_are_refused(tmp_path, tape_root,
         trials_of(tmp_path, tape_root, *overrides)
 
 
+def test_one_date_holds_runs_of_one_setting(tmp_path, tape_root):
+    planned = tmp_path / "runs" / "2026-01-02" / "planned.json"
+    planned.parent.mkdir(parents=True)
+    setting = {"answerer": "context-recall", "profile": "easy", "budget": 256, "window": 2048}
+    planned.write_text(json.dumps({"setting": setting, "trials": []}))
+    assert trials_of(tmp_path, tape_root, "suite=episodic")  # the same setting adds to the date
+    with pytest.raises(GlyphDistError, match="would mix runs of different settings.*date=2026-01-02-hard"):
+        trials_of(tmp_path, tape_root, "profile=hard")
+
+
 def test_ablation_variants_name_what_changed_and_identical_trials_run_once(tmp_path, tape_root, capsys):
     trials = trials_of(tmp_path, tape_root, "preset=[baselines/core, memory/hei_nw, memory/all]", "suite=episodic",
                        "ablation=[none, gate.enabled=false, macro.distill=false]")

@@ -39,6 +39,7 @@ KEYS = {"preset", "presets", "suite", "n", "seeds", "profile", "ablation", "answ
 PATH_KEYS = ("tape", "tokenizer", "data_dir", "runs_dir")
 NO_ABLATION = "none"
 SPATIAL_METRICS = ("spatial_success", "spatial_steps", "spatial_suboptimality")
+SHARED_BY_DATE = ("answerer", "profile", "budget", "window")
 LOG_LINES = 20  # of a trial's memory log kept in metrics.json and shown
 
 
@@ -121,6 +122,7 @@ def check(trials: list[dict]) -> list[dict]:
             continue
         seen[key] = trial
         checked.append(trial)
+    _check_date_setting(checked)
     return checked
 
 
@@ -149,18 +151,36 @@ def _write_suites(trials: list[dict]) -> list[Path]:
     return paths
 
 
+def _setting(trial: dict) -> dict:
+    """What every run of one date shares: the paths under runs/<DATE>/ do not tell these apart."""
+    return {key: trial[key] for key in SHARED_BY_DATE}
+
+
+def _check_date_setting(trials: list[dict]) -> None:
+    """A date's runs share one answerer, profile, budget and window (else their files would mix)."""
+    for runs_dir, date in sorted({(t["runs_dir"], t["date"]) for t in trials}):
+        path = Path(runs_dir) / date / "planned.json"
+        recorded = [read_json(path).get("setting")] if path.exists() else []
+        settings = {json.dumps(_setting(t), sort_keys=True) for t in trials if (t["runs_dir"], t["date"]) == (runs_dir, date)}
+        settings |= {json.dumps(s, sort_keys=True) for s in recorded if s}
+        if len(settings) > 1:
+            raise GlyphDistError(f"{path.parent} would mix runs of different settings ({' vs '.join(sorted(settings))}); "
+                                 f"give this run its own date=... (any label, e.g. date={date}-hard)")
+
+
 def _write_planned(trials: list[dict]) -> None:
-    """`runs/<DATE>/planned.json`: every trial planned for the date, across runs."""
+    """`runs/<DATE>/planned.json`: the date's setting and every trial planned for it, across runs."""
     for runs_dir, date in sorted({(t["runs_dir"], t["date"]) for t in trials}):
         path = Path(runs_dir) / date / "planned.json"
         planned = read_json(path)["trials"] if path.exists() else []
+        setting = _setting(next(t for t in trials if (t["runs_dir"], t["date"]) == (runs_dir, date)))
         for trial in trials:
             if (trial["runs_dir"], trial["date"]) == (runs_dir, date):
                 entry = {"variant": trial_config(trial)[2], "suite": trial["suite"], "n": int(trial["n"]),
                          "seed": int(trial["seeds"])}
                 if entry not in planned:
                     planned.append(entry)
-        write_text(path, json.dumps({"trials": planned}, indent=1) + "\n")
+        write_text(path, json.dumps({"setting": setting, "trials": planned}, indent=1) + "\n")
 
 
 def prepare(trials: list[dict], run_dir: Path) -> Prepared:
