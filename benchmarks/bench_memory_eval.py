@@ -37,7 +37,7 @@ def main() -> None:
         work = Path(tmp)
         experiment = load_experiment(ROOT / "experiments" / "memory_eval.yaml", [
             f"tape={args.tape}", f"data_dir={work / 'data'}", f"runs_dir={work / 'runs'}", f"report={work / 'reports'}",
-            "preset=all", "suite=all", "n=[50, 200]", "seeds=[1337, 2025, 4242]", *args.overrides])
+            "preset=everything", "suite=all", "n=[50, 200]", "seeds=[1337, 2025, 4242]", *args.overrides])
         start = time.perf_counter()
         summary = run_experiment(experiment, work / "run")
         total = time.perf_counter() - start

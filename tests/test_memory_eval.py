@@ -11,7 +11,7 @@ import pytest
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.memory.base import Services, Statement
-from glyph_dist.memory.baselines import Core, LongCtx, LongCtxConfig, Rag
+from glyph_dist.memory.baselines import Core, LongCtx, Rag
 from glyph_dist.memory.combined import AllMemory
 from glyph_dist.memory.suites import generate_suite
 from glyph_dist.models.answerers import PROMPT, HFAnswerer
@@ -51,6 +51,8 @@ def test_presets_switches_and_aliases_expand_the_matrix(tmp_path, tape_root):
     (["preset=memory/nope"], "unknown preset 'memory/nope'; known: baselines/core"),
     (["suite=cooking"], "unknown suite 'cooking'"),
     (["n=0"], "n=0: expected a positive integer"),
+    (["max_items=abc"], "max_items='abc': expected a positive integer"),
+    (["tape=/nowhere/tape"], "tape not found: /nowhere/tape"),
     (["n=-5"], "n=-5: expected a positive integer"),
     (["gate.enable=false"], "no key 'gate.enable'"),
     (["ablation=gate.enabld=false"], "unknown memory setting 'gate.enabld'"),
@@ -66,10 +68,11 @@ def test_bad_presets_suites_sizes_and_overrides_are_refused(tmp_path, tape_root,
 def test_one_date_holds_runs_of_one_setting(tmp_path, tape_root):
     planned = tmp_path / "runs" / "2026-01-02" / "planned.json"
     planned.parent.mkdir(parents=True)
-    setting = {"answerer": "context-recall", "profile": "easy", "budget": 256, "window": 2048}
+    setting = {"answerer": "context-recall", "profile": "easy", "budget": 256, "window": 2048, "max_items": None,
+               "tape": str(tape_root.resolve()), "tokenizer": None}
     planned.write_text(json.dumps({"setting": setting, "trials": []}))
     assert trials_of(tmp_path, tape_root, "suite=episodic")  # the same setting adds to the date
-    with pytest.raises(GlyphDistError, match="would mix runs of different settings.*date=2026-01-02-hard"):
+    with pytest.raises(GlyphDistError, match='different settings \\(profile: "easy" vs "hard"\\).*date=2026-01-02-b'):
         trials_of(tmp_path, tape_root, "profile=hard")
 
 
@@ -82,13 +85,20 @@ def test_ablation_variants_name_what_changed_and_identical_trials_run_once(tmp_p
     assert "changes nothing for this preset" in capsys.readouterr().err
     _, config, _, _ = memory_trial.trial_config(trials[-2])
     assert not (config.hei_nw.gate.enabled or config.sgc_rss.gate.enabled or config.smpd.gate.enabled)
+    # a setting only one module's gate has reaches that module, also inside ALL
+    tuned = trials_of(tmp_path, tape_root, "preset=[memory/smpd, memory/all]", "suite=spatial",
+                      "ablation=['gate.tau=0.3,gate.flap_flips=4']", "max_items=500")
+    (_, smpd, smpd_name, _), (_, combined, all_name, _) = map(memory_trial.trial_config, tuned)
+    assert smpd.gate.flap_flips == 4 and combined.hei_nw.gate.tau == 0.3 and combined.smpd.gate.flap_flips == 4
+    assert combined.sgc_rss.max_items == combined.hei_nw.max_items == smpd.max_items == 500
+    assert smpd_name == "memory/smpd+gate.flap_flips=4" and all_name == "memory/all+gate.flap_flips=4,gate.tau=0.3"
 
 
 def test_baselines_core_rag_and_longctx(services):
     texts = ["On day 3, Ada Byron met Alan Turing at the library.", "Harbor Books is in Lyon.",
              "On day 4, Ada Byron called Grace Hopper at the museum."]
     window = services.count(texts[0]) + services.count(texts[2])  # the last statement and most of the one before
-    rag, longctx, core = Rag(services), LongCtx(services, LongCtxConfig(window=window)), Core(services)
+    rag, longctx, core = Rag(services), LongCtx(services), Core(services)
     for step, text in enumerate([*texts, texts[0]]):
         for memory in (rag, longctx, core):
             memory.write(Statement(text, step))
@@ -97,8 +107,8 @@ def test_baselines_core_rag_and_longctx(services):
     assert context.count(texts[0]) == 1 and services.count(context) <= 512 and rag.counters()["stored"] == 3
     one_line = services.count(texts[0])  # room for the best statement only
     assert rag.read("Where did Ada Byron meet Alan Turing on day 3?", one_line) == texts[0]
-    recent = longctx.read("anything", 4)  # the window, not the read budget, bounds long context
-    assert recent == texts[0] and longctx.counters()["stored"] == 4
+    assert longctx.read("anything", window) == texts[0] and longctx.counters()["stored"] == 4
+    assert longctx.read("anything", 512) == "\n".join([*texts, texts[0]])
 
 
 def test_all_routes_questions_to_the_module_of_their_type(services):

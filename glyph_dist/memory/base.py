@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 SUITES = ("episodic", "semantic", "spatial")
 PROFILES = ("easy", "hard")
+SPATIAL_METRICS = ("spatial_success", "spatial_steps", "spatial_suboptimality")  # the spatial suite's extra scores
 
 
 @dataclass(frozen=True)

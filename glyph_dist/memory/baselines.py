@@ -4,7 +4,7 @@
 - `rag`: embedding retrieval over the teach statements (cosine to the question, the best first,
   distinct texts, packed under the budget, shown in the order they were taught).
 - `longctx`: all teach text, truncated to the model's window by keeping the most recent statements
-  (the read budget does not apply: the window is the budget of a long-context model).
+  (the evaluation reads it with the window as its budget).
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class Rag(MemoryModule):
 
 
 class LongCtxConfig(ModuleConfig):
-    window: int = 2048  # tokens of teach text the model can see
+    pass
 
 
 class LongCtx(MemoryModule):
@@ -93,20 +93,21 @@ class LongCtx(MemoryModule):
     def __init__(self, services: Services, config: LongCtxConfig | None = None):
         self.services, self.config = services, config or LongCtxConfig()
         self.texts: list[str] = []
-        self.cached: tuple[int, str] | None = None
+        self.cached: tuple[tuple[int, int], str] | None = None
 
     def write(self, statement: Statement) -> None:
         self.texts.append(statement.text)
 
     def read(self, question: str, token_budget: int) -> str:
-        if self.cached is None or self.cached[0] != len(self.texts):
-            self.cached = (len(self.texts), self._recent_window())
+        """The same text for every question: computed once per stream length and budget."""
+        if self.cached is None or self.cached[0] != (len(self.texts), token_budget):
+            self.cached = ((len(self.texts), token_budget), self._recent_window(token_budget))
         return self.cached[1]
 
-    def _recent_window(self) -> str:
+    def _recent_window(self, window: int) -> str:
         """The longest suffix of the teach stream within the window (the oldest line dropped while
         the joined text, counted whole, is over it)."""
-        window, count = self.config.window, self.services.count
+        count = self.services.count
         recent, used = [], 0
         for text in reversed(self.texts):
             used += count(text) + bool(recent)

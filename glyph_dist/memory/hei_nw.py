@@ -357,5 +357,3 @@ class HeiNw(MemoryModule):
                 "surprise_source": self.surprise_source,
                 "mean_gate_score": self.score_sum / self.offered if self.offered else 0.0}
 
-    def handles(self, question: str) -> bool:
-        return False

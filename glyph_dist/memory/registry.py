@@ -50,10 +50,18 @@ def _merge(base: dict, update: Mapping) -> dict:
 
 
 def _knob_sections(config_class: type[ModuleConfig], knobs: Mapping[str, Mapping]) -> dict:
-    """The knob sections the config declares; ALL hands them to each of its modules' configs."""
+    """The knobs the config declares (a `gate` section of one module may hold keys another's lacks);
+    ALL hands them to each of its modules' configs."""
     if config_class is AllConfig:
         return {name: _knob_sections(field.annotation, knobs) for name, field in AllConfig.model_fields.items()}
-    return {name: dict(values) for name, values in knobs.items() if name in config_class.model_fields}
+    sections = {}
+    for name, values in knobs.items():
+        field = config_class.model_fields.get(name)
+        if field is not None:
+            declared = field.annotation.model_fields if isinstance(field.annotation, type) and \
+                issubclass(field.annotation, BaseModel) else {}
+            sections[name] = {key: value for key, value in values.items() if key in declared}
+    return sections
 
 
 def _declared(config: BaseModel, key: str) -> bool:

@@ -62,6 +62,8 @@ from glyph_dist.models.judges import normalize
 COUNTERS = ("offered", "unparsed", "extracted", "fast_tracked", "buffered", "consolidated", "consolidations",
             "rejected", "contradictions", "misfits", "pruned")
 
+PRUNE_SLACK = 20  # a prune frees 1/20 of max_items beyond the excess
+
 
 class SchemaConfig(ModuleConfig):
     fast_track: bool = True  # a tuple that fits a known schema enters the graph without waiting for consolidation
@@ -357,9 +359,10 @@ class SgcRss(MemoryModule):
 
     def _prune(self) -> None:
         max_items = self.config.max_items
-        excess = self.edge_count + len(self.buffer) - max_items
-        if excess <= 0:
+        stored_count = self.edge_count + len(self.buffer)
+        if stored_count <= max_items:
             return
+        excess = stored_count - max_items + max_items // PRUNE_SLACK  # room for the next writes: fewer prunes
         stored = [(fact, (head, tail, key)) for head, tail, key, fact in self.graph.edges(keys=True, data="fact")]
         stored += [(fact, None) for fact in self.buffer]
         victims = sorted((entry for entry in stored if entry[0].source not in self.pinned),
@@ -377,8 +380,8 @@ class SgcRss(MemoryModule):
         if victims:
             first = victims[0][0]
             message += f" (e.g. {first.head} {first.relation} {first.tail}, step {first.step})"
-        if len(victims) < excess:
-            message += f"; {excess - len(victims)} over the limit remain: they belong to pinned statements"
+        if stored_count - len(victims) > max_items:
+            message += f"; {stored_count - len(victims) - max_items} over the limit remain: they belong to pinned statements"
         self.services.log(message)
 
     # -- read ----------------------------------------------------------------------------------

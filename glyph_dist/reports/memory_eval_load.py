@@ -16,7 +16,7 @@ import pandas as pd
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.files import read_json
-from glyph_dist.memory.base import SUITES
+from glyph_dist.memory.base import SPATIAL_METRICS, SUITES
 
 BASELINE_PREFIX = "baselines/"
 CORE = "baselines/core"
@@ -26,7 +26,6 @@ TRIAL = ("variant", "suite", "n", "seed")
 OPTIONAL_SETTINGS = ("profile", "window")
 # Every run writes these; the spatial suite also writes SPATIAL_METRICS.
 METRICS = ("em", "f1", "memory_hit_rate", "tokens", "latency_ms_mean", "n_items")
-SPATIAL_METRICS = ("spatial_success", "spatial_steps", "spatial_suboptimality")
 
 
 @dataclass(frozen=True)

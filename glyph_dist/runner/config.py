@@ -63,8 +63,11 @@ class Experiment:
 def apply_override(spec: dict, key: str, value: object, source: str) -> None:
     """Set `key` in place: an axis (a scalar or alias becomes its list), a parameter, or a dotted key."""
     if key in spec.get("axes", {}):
-        value = spec.get("aliases", {}).get(key, {}).get(value, value) if isinstance(value, str) else value
-        spec["axes"][key] = value if isinstance(value, list) else [value]
+        aliases = spec.get("aliases", {}).get(key, {})
+        values = []
+        for one in value if isinstance(value, list) else [value]:
+            values += aliases[one] if isinstance(one, str) and one in aliases else [one]
+        spec["axes"][key] = values
     elif key in spec.get("params", {}):
         spec["params"][key] = value
     elif "." in key or key in TOP_LEVEL:

@@ -16,20 +16,21 @@ import datetime
 import functools
 import hashlib
 import json
-import resource
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psutil
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.files import read_json, write_text
-from glyph_dist.memory.base import PROFILES, SUITES, Item, MemoryModule, Services
+from glyph_dist.memory.base import PROFILES, SPATIAL_METRICS, SUITES, Item, MemoryModule, Services
 from glyph_dist.memory.registry import MEMORIES, build_config, build_memory, changed_settings, check_knobs
 from glyph_dist.models.actors import SharedAnswerer, start_shared_answerer
-from glyph_dist.models.answerers import ANSWERERS, Answerer, QARequest
+from glyph_dist.models.answerers import ANSWERERS, Answerer, ContextRecall, QARequest
 from glyph_dist.runner.trial import Prepared
 from glyph_dist.yamlconf import parse_override
 
@@ -38,8 +39,8 @@ KEYS = {"preset", "presets", "suite", "n", "seeds", "profile", "ablation", "answ
         "max_items", "tape", "tokenizer", "data_dir", "runs_dir", "model_gpus", *KNOBS}
 PATH_KEYS = ("tape", "tokenizer", "data_dir", "runs_dir")
 NO_ABLATION = "none"
-SPATIAL_METRICS = ("spatial_success", "spatial_steps", "spatial_suboptimality")
-SHARED_BY_DATE = ("answerer", "profile", "budget", "window")
+SHARED_BY_DATE = ("answerer", "profile", "budget", "window", "max_items", "tape", "tokenizer")
+ALL_MODULES = ("hei_nw", "sgc_rss", "smpd")
 LOG_LINES = 20  # of a trial's memory log kept in metrics.json and shown
 
 
@@ -63,13 +64,15 @@ def module_of(trial: dict) -> tuple[str, dict]:
     preset = presets[trial["preset"]]
     if not isinstance(preset, dict) or "memory" not in preset:
         raise GlyphDistError(f"preset {trial['preset']!r}: expected a mapping with a 'memory' key")
-    options = dict(preset.get("config") or {})
-    declared = MEMORIES[preset["memory"]][1].model_fields if preset["memory"] in MEMORIES else {}
-    if trial.get("max_items") is not None and ("max_items" in declared or preset["memory"] == "all"):
-        options["max_items"] = int(trial["max_items"])  # stores without a limit (core) take none
-    if preset["memory"] == "longctx":
-        options["window"] = int(trial["window"])
-    return preset["memory"], options
+    memory, options = preset["memory"], dict(preset.get("config") or {})
+    if trial.get("max_items") is not None:  # every store with a limit; ALL's three modules each
+        limited = ALL_MODULES if memory == "all" else [None]
+        for name in limited:
+            config_class = MEMORIES[name or memory][1] if (name or memory) in MEMORIES else None
+            if config_class is not None and "max_items" in config_class.model_fields:
+                target = options.setdefault(name, {}) if name else options
+                target["max_items"] = trial["max_items"]
+    return memory, options
 
 
 def trial_config(trial: dict):
@@ -79,8 +82,6 @@ def trial_config(trial: dict):
     for section, values in _ablation_knobs(trial.get("ablation")).items():
         knobs[section].update(values)
     check_knobs(knobs)
-    if memory == "all":  # max_items and other options reach each of ALL's modules
-        options = {name: options for name in ("hei_nw", "sgc_rss", "smpd")} if options else {}
     config = build_config(memory, knobs, options)
     changes = changed_settings(memory, build_config(memory, {}, options), config)
     variant = trial["preset"] + ("+" + ",".join(f"{k}={json.dumps(v)}" for k, v in changes.items()) if changes else "")
@@ -108,12 +109,22 @@ def check(trials: list[dict]) -> list[dict]:
             raise GlyphDistError(f"unknown suite {trial['suite']!r}; known: {', '.join(SUITES)} (or all)")
         if trial["profile"] not in PROFILES:
             raise GlyphDistError(f"unknown profile {trial['profile']!r}; known: {', '.join(PROFILES)}")
-        for key in ("n", "seeds", "budget", "window"):
-            if not isinstance(trial[key], int) or isinstance(trial[key], bool) or trial[key] <= 0:
-                raise GlyphDistError(f"{key}={trial[key]!r}: expected a positive integer")
-        if trial["answerer"] not in ANSWERERS and not Path(str(trial["answerer"]).removeprefix("hf:")).is_dir():
+        for key in ("n", "budget", "window", "seeds", "max_items"):
+            value = trial[key]
+            if key == "max_items" and value is None:
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or (value <= 0 and key != "seeds"):
+                raise GlyphDistError(f"{key}={value!r}: expected {'an' if key == 'seeds' else 'a positive'} integer")
+        if not isinstance(trial["model_gpus"], (int, float)) or trial["model_gpus"] < 0:
+            raise GlyphDistError(f"model_gpus={trial['model_gpus']!r}: expected a number >= 0")
+        model = str(trial["answerer"]).removeprefix("hf:")
+        if trial["answerer"] not in ANSWERERS and not Path(model).is_dir():
             raise GlyphDistError(f"unknown answerer {trial['answerer']!r}: use {', '.join(ANSWERERS)} or a local model directory")
-        trial = {**trial, "date": str(trial.get("date") or today)}
+        if not Path(trial["tape"]).exists():
+            raise GlyphDistError(f"tape not found: {trial['tape']} (build one with glyph-dist tape build, or set tape=DIR)")
+        trial = {**trial, "date": str(trial.get("date") or today),  # trials run in their own directories
+                 **{key: str(Path(trial[key]).resolve()) for key in PATH_KEYS if trial.get(key)},
+                 "answerer": trial["answerer"] if trial["answerer"] in ANSWERERS else f"hf:{Path(model).resolve()}"}
         variant = trial_config(trial)[2]
         key = trial_dir(trial, variant)
         if key in seen:
@@ -157,15 +168,18 @@ def _setting(trial: dict) -> dict:
 
 
 def _check_date_setting(trials: list[dict]) -> None:
-    """A date's runs share one answerer, profile, budget and window (else their files would mix)."""
+    """A date's runs share one answerer, profile, budget, window, store limit and tape (else their
+    files would mix under the same paths)."""
     for runs_dir, date in sorted({(t["runs_dir"], t["date"]) for t in trials}):
         path = Path(runs_dir) / date / "planned.json"
-        recorded = [read_json(path).get("setting")] if path.exists() else []
-        settings = {json.dumps(_setting(t), sort_keys=True) for t in trials if (t["runs_dir"], t["date"]) == (runs_dir, date)}
-        settings |= {json.dumps(s, sort_keys=True) for s in recorded if s}
-        if len(settings) > 1:
-            raise GlyphDistError(f"{path.parent} would mix runs of different settings ({' vs '.join(sorted(settings))}); "
-                                 f"give this run its own date=... (any label, e.g. date={date}-hard)")
+        settings = [read_json(path).get("setting") or {}] if path.exists() else []
+        settings += [_setting(t) for t in trials if (t["runs_dir"], t["date"]) == (runs_dir, date)]
+        differ = [key for key in SHARED_BY_DATE if len({json.dumps(s.get(key)) for s in settings}) > 1]
+        if differ:
+            values = "; ".join(f"{key}: {' vs '.join(sorted({json.dumps(s.get(key)) for s in settings}))}"
+                               for key in differ)
+            raise GlyphDistError(f"{path.parent} would mix runs of different settings ({values}); "
+                                 f"give this run its own date=... (any label, e.g. date={date}-b)")
 
 
 def _write_planned(trials: list[dict]) -> None:
@@ -188,11 +202,11 @@ def prepare(trials: list[dict], run_dir: Path) -> Prepared:
     from glyph_dist.fgt.store import load_tape
 
     paths = _write_suites(trials)
-    _write_planned(trials)
     for tape in sorted({t["tape"] for t in trials}):
         load_tape(tape)
     actors = [start_shared_answerer(spec, float(trials[0].get("model_gpus", 0)))
               for spec in sorted({t["answerer"] for t in trials} - set(ANSWERERS))]
+    _write_planned(trials)  # last: only trials that can start are planned
     return Prepared({}, actors, paths)
 
 
@@ -211,10 +225,6 @@ def _items(path: Path) -> list[Item]:
     from glyph_dist.memory.suites.io import read_suite
 
     return read_suite(path)
-
-
-def _collapse(text: str) -> str:
-    return " ".join(text.split())
 
 
 def evaluate(memory: MemoryModule, items: list[Item], budget: int, answerer: Answerer, count) -> dict:
@@ -236,16 +246,16 @@ def evaluate(memory: MemoryModule, items: list[Item], budget: int, answerer: Ans
     if over:
         raise GlyphDistError(f"{memory.name} returned {len(over)} contexts over the budget of {budget} tokens, "
                              f"e.g. item {over[0][0]}: {over[0][1]} tokens")
+    requests = [QARequest(item.question, context, item.answer, item.evidence) for item, context in zip(items, contexts)]
     start = time.perf_counter()
-    answers = answerer.answer([QARequest(item.question, context, item.answer, item.evidence)
-                               for item, context in zip(items, contexts)])
+    answers = answerer.answer(requests)
     answer_seconds = time.perf_counter() - start
-    present = [[_collapse(e) in _collapse(context) for e in item.evidence] for item, context in zip(items, contexts)]
+    present = [[ContextRecall.recalled(replace(r, evidence_texts=(e,))) for e in r.evidence_texts] for r in requests]
     metrics = aggregate([score(item, answer) for item, answer in zip(items, answers)])
     if items[0].suite == "spatial":  # null where undefined, e.g. sub-optimality without a successful route
         metrics = {key: None for key in SPATIAL_METRICS} | metrics
     return {**metrics,
-            "memory_hit_rate": sum(all(p) and bool(p) for p in present) / len(items),
+            "memory_hit_rate": sum(map(ContextRecall.recalled, requests)) / len(items),
             "evidence_recall": sum(sum(p) / len(p) for p in present if p) / len(items),
             "tokens": sum(tokens), "avg_context_tokens": sum(tokens) / len(items), "max_context_tokens": max(tokens),
             "latency_ms_mean": 1e3 * read_seconds / len(items),
@@ -277,7 +287,7 @@ def run(trial: dict) -> dict:
     budget = int(trial["window"]) if memory_name == "longctx" else int(trial["budget"])
     metrics = evaluate(memory, items, budget, answerer, services.count)
     log = logged[:LOG_LINES] + ([f"... and {len(logged) - LOG_LINES} more lines"] if len(logged) > LOG_LINES else [])
-    return {**metrics, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    return {**metrics, "rss_mb": psutil.Process().memory_info().rss / 2**20,  # now, not the reused actor's peak
             "variant": variant, "memory": memory_name, "ablation": changes, "answerer_name": answerer.name,
             "counters": memory.counters(), "log": log, "config": config.model_dump()}
 
