@@ -100,6 +100,10 @@ def test_index_one_seed_and_memories_against_every_baseline(report):
     assert table_rows(index, versus)[0] == ["variant", "n", "− core", "− rag"]
     assert row(index, versus, "memory/hei_nw")[2:] == ["+0.250 ± 0.127 (better than core)",
                                                       "+0.460 ± 0.254 (better than rag)"]
+    ablations = "### episodic: ablations against their memory"  # 0.38/0.46 vs 0.64/0.70: -0.26/-0.24 per seed
+    assert row(index, ablations, "memory/hei_nw+gate.enabled=false")[1:] == [
+        "memory/hei_nw", "50", "-0.250 ± 0.127", "worse than memory/hei_nw"]
+    assert "### spatial: ablations" not in index  # no ablation ran on spatial
     assert "[episodic/summary.md](episodic/summary.md)" in index
     assert "(assets/em_by_variant-spatial.png)" in index
 

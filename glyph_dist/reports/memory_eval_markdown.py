@@ -8,7 +8,7 @@ import math
 import pandas as pd
 
 from glyph_dist.reports.memory_eval_load import BASELINE_PREFIX, CORE, SPATIAL_METRICS, MemoryRuns, suite_order
-from glyph_dist.reports.memory_eval_stats import KEYS, ONE_SEED, short_name
+from glyph_dist.reports.memory_eval_stats import KEYS, ONE_SEED, parent, short_name
 from glyph_dist.reports.phase5_markdown import interval, table
 
 # Suite links: {"summary": path, "plots": [(title, path), ...]}, relative to the index.
@@ -86,6 +86,20 @@ def _versus_baselines(against: dict, suite: str, sizes: list[tuple[int, list[str
     return "EM of each memory minus each baseline, paired by seed (± 95% t half-width):\n\n" + table(header, rows)
 
 
+def _ablations(against: dict, suite: str, sizes: list[tuple[int, list[str]]]) -> str | None:
+    """Every ablation minus the memory it changes, paired by seed: which parts of a memory matter."""
+    rows = []
+    for n, variants in sizes:
+        for variant in variants:
+            row = against.get((suite, n, variant, parent(variant)))
+            if row is not None:
+                rows.append([variant, parent(variant), str(n), difference(row), row["verdict"]])
+    if not rows:
+        return None
+    return ("EM of each ablation minus its memory with every setting on, paired by seed (± 95% t half-width):\n\n"
+            + table(("ablation", "memory", "n", "EM − memory", "verdict"), rows))
+
+
 def _missing_section(missing: pd.DataFrame | None, data: MemoryRuns) -> str:
     head = "## Missing\n\n"
     if missing is None:
@@ -116,6 +130,9 @@ def index_markdown(data: MemoryRuns, date: str, summary: pd.DataFrame, differenc
         parts += [f"### {suite}, n = {n}\n\n" + _index_table(found, against, suite, n, variants)
                   for n, variants in sizes]
         parts.append(f"### {suite}: memories against every baseline\n\n" + _versus_baselines(against, suite, sizes))
+        ablations = _ablations(against, suite, sizes)
+        if ablations:
+            parts.append(f"### {suite}: ablations against their memory\n\n" + ablations)
     parts.append(_missing_section(missing, data))
     return "\n\n".join(parts) + "\n"
 

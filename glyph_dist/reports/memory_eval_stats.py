@@ -33,6 +33,11 @@ def summarize(values: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     return _ranked(summary, order, KEYS)
 
 
+def parent(variant: str) -> str | None:
+    """The memory an ablation variant changes (`memory/hei_nw+gate.enabled=false` -> `memory/hei_nw`)."""
+    return variant.split("+", 1)[0] if "+" in variant else None
+
+
 def short_name(variant: str) -> str:
     """A baseline's name without its prefix (`baselines/core` -> `core`)."""
     return variant.removeprefix(BASELINE_PREFIX)
@@ -50,20 +55,23 @@ def verdict(mean: float, half: float, pairs: int, reference: str) -> str:
 
 
 def paired_differences(metrics: pd.DataFrame, order: list[str], metric: str = "em") -> pd.DataFrame:
-    """`metric` of every variant minus that of every baseline, per suite and n, paired by seed.
+    """`metric` of every variant minus that of every baseline, and of every ablation minus its memory
+    (`memory/hei_nw+gate.enabled=false` minus `memory/hei_nw`), per suite and n, paired by seed.
 
-    One row per suite, n, variant and baseline with at least one seed that both ran: mean and 95% half-width of
+    One row per suite, n, variant and reference with at least one seed that both ran: mean and 95% half-width of
     the per-seed differences, the number of pairs and the verdict.
     """
     wide = metrics[metrics["name"] == metric].pivot(index=["suite", "n", "seed"], columns="variant", values="value")
+    baselines = [v for v in order if v.startswith(BASELINE_PREFIX)]
+    pairs_to_compare = [(variant, reference) for reference in baselines for variant in order if variant != reference]
+    pairs_to_compare += [(variant, parent(variant)) for variant in order if parent(variant) in order]
     rows = []
-    for reference in [v for v in order if v.startswith(BASELINE_PREFIX)]:
-        for variant in [v for v in order if v != reference]:
-            differences = (wide[variant] - wide[reference]).dropna()
-            for (suite, n), per_seed in differences.groupby(level=["suite", "n"]):
-                mean, half, pairs = float(per_seed.mean()), t_half_width(per_seed), int(per_seed.count())
-                rows.append({"suite": suite, "n": n, "variant": variant, "reference": reference, "mean": mean,
-                             "ci": half, "pairs": pairs, "verdict": verdict(mean, half, pairs, reference)})
+    for variant, reference in pairs_to_compare:
+        differences = (wide[variant] - wide[reference]).dropna()
+        for (suite, n), per_seed in differences.groupby(level=["suite", "n"]):
+            mean, half, pairs = float(per_seed.mean()), t_half_width(per_seed), int(per_seed.count())
+            rows.append({"suite": suite, "n": n, "variant": variant, "reference": reference, "mean": mean,
+                         "ci": half, "pairs": pairs, "verdict": verdict(mean, half, pairs, reference)})
     columns = ["suite", "n", "variant", "reference", "mean", "ci", "pairs", "verdict"]
     frame = pd.DataFrame(rows, columns=columns)
     return _ranked(frame, order, ["suite", "n", "variant"]) if rows else frame
