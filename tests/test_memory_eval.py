@@ -76,6 +76,16 @@ def test_one_date_holds_runs_of_one_setting(tmp_path, tape_root):
         trials_of(tmp_path, tape_root, "profile=hard")
 
 
+def test_suite_files_follow_the_generators(tmp_path, tape_root):
+    trial = trials_of(tmp_path, tape_root, "preset=baselines/core", "suite=episodic", "n=3")[0]
+    path, = memory_trial._write_suites([trial])
+    fresh = path.read_text()
+    path.write_text(fresh.splitlines()[0] + "\n")  # a file from an older generator, or cut short
+    memory_trial._write_suites([trial])
+    manifest = json.loads((tmp_path / "data" / "MANIFEST.json").read_text())["files"]["memory/episodic/easy_n3_s1337.jsonl"]
+    assert path.read_text() == fresh and manifest["items"] == 3 and manifest["seed"] == 1337
+
+
 def test_ablation_variants_name_what_changed_and_identical_trials_run_once(tmp_path, tape_root, capsys):
     trials = trials_of(tmp_path, tape_root, "preset=[baselines/core, memory/hei_nw, memory/all]", "suite=episodic",
                        "ablation=[none, gate.enabled=false, macro.distill=false]")

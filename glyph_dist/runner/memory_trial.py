@@ -138,25 +138,28 @@ def check(trials: list[dict]) -> list[dict]:
 
 
 def _write_suites(trials: list[dict]) -> list[Path]:
-    """The suite files the trials read, generated when missing and recorded in the data manifest."""
+    """The suite files the trials read, recorded in the data manifest: generated (it takes well
+    under a second) and written when missing or when the generators now give other items."""
     from glyph_dist.data.manifest import read_manifest, sha256, write_manifest
     from glyph_dist.memory.suites import generate_suite
-    from glyph_dist.memory.suites.io import write_suite
+    from glyph_dist.memory.suites.io import suite_text
 
     paths, entries = [], {}
     for trial in trials:
         path = suite_path(trial)
-        if path not in paths and not path.exists():
-            items = generate_suite(trial["suite"], int(trial["n"]), int(trial["seeds"]), trial["profile"])
-            write_suite(path, items)
+        if path in paths:
+            continue
+        items = generate_suite(trial["suite"], int(trial["n"]), int(trial["seeds"]), trial["profile"])
+        text = suite_text(items)
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            write_text(path, text)
             data_dir = Path(trial["data_dir"])
             entries.setdefault(data_dir, []).append({
                 "path": path.relative_to(data_dir).as_posix(), "sha256": sha256(path),
                 "generator": f"glyph_dist.memory.suites.{trial['suite']}", "seed": int(trial["seeds"]),
                 "profile": trial["profile"], "items": len(items),
                 "teach_statements": sum(len(item.teach) for item in items)})
-        if path not in paths:
-            paths.append(path)
+        paths.append(path)
     for data_dir, new in entries.items():
         write_manifest(data_dir, read_manifest(data_dir), new)
     return paths

@@ -22,9 +22,14 @@ _TYPE_NAMES = {str: "a string", list: "a list", dict: "an object", int: "an inte
                bool: "a boolean"}
 
 
+def suite_text(items: list[Item]) -> str:
+    """The items as the JSONL text of a suite file."""
+    return "".join(json.dumps(asdict(item)) + "\n" for item in items)
+
+
 def write_suite(path: Path | str, items: list[Item]) -> Path:
     """Write the items to `path` as JSONL, atomically."""
-    return write_text(Path(path), "".join(json.dumps(asdict(item)) + "\n" for item in items))
+    return write_text(Path(path), suite_text(items))
 
 
 def _is(value, kind: type) -> bool:
