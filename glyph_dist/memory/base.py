@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 SUITES = ("episodic", "semantic", "spatial")
 PROFILES = ("easy", "hard")
+OPPOSITE = {"north": "south", "south": "north", "east": "west", "west": "east"}  # a move's reverse, in every maze
 SPATIAL_METRICS = ("spatial_success", "spatial_steps", "spatial_suboptimality")  # the spatial suite's extra scores
 
 

@@ -55,8 +55,8 @@ from dataclasses import dataclass
 import networkx as nx
 from pydantic import Field
 
-from glyph_dist.memory.base import MemoryModule, ModuleConfig, Services, Statement, pack_lines
-from glyph_dist.memory.tuples import DIRECTIONS, EVENT_VERBS, Fact, extract
+from glyph_dist.memory.base import OPPOSITE, MemoryModule, ModuleConfig, Services, Statement, pack_lines
+from glyph_dist.memory.tuples import EVENT_VERBS, Fact, extract
 from glyph_dist.models.judges import normalize
 
 COUNTERS = ("offered", "unparsed", "extracted", "fast_tracked", "buffered", "consolidated", "consolidations",
@@ -107,7 +107,7 @@ SEED_SCHEMAS: tuple[Schema, ...] = (
     Schema("person", "bought_at", "store"),
     Schema("store", "located_in", "city", functional=True),
     Schema("city", "located_in", "country", functional=True),
-    *(Schema("landmark", f"{direction}_of", "landmark") for direction in DIRECTIONS),
+    *(Schema("landmark", f"{direction}_of", "landmark") for direction in OPPOSITE),
     Schema("landmark", "blocked", "direction"),
     Schema("landmark", "trip_to", "landmark"),
 )

@@ -37,9 +37,8 @@ from dataclasses import dataclass
 import networkx as nx
 from pydantic import Field
 
-from glyph_dist.memory.base import MemoryModule, ModuleConfig, Services, Statement, pack_lines
+from glyph_dist.memory.base import OPPOSITE, MemoryModule, ModuleConfig, Services, Statement, pack_lines
 
-OPPOSITE = {"north": "south", "south": "north", "east": "west", "west": "east"}
 SUCCESS = 1.0  # Statement.reward of a trip that reached its goal
 TALLIES = ("offered", "ignored", "repeats", "replays", "pruned", "plans", "plans_from_macro")  # running counts
 

@@ -17,14 +17,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from glyph_dist.memory.base import OPPOSITE
+
 EVENT_VERBS = ("met", "called", "helped", "visited", "interviewed", "thanked")
-DIRECTIONS = {"north": "south", "south": "north", "east": "west", "west": "east"}  # direction -> its reverse
 HEDGED_CONFIDENCE = 0.3  # a rumour: the statement itself says it is unconfirmed
 
 _NAME = r"[A-ZÀ-ÖØ-Þ][\w'&-]*(?: [A-ZÀ-ÖØ-Þ][\w'&-]*)*"  # a capitalised name: "Alice Moreau", "Harbor Books", "Lyon"
 _THE = r"the [a-z]+(?: [a-z]+)*"  # "the library", "the cake shop"
 _VERB = "|".join(EVENT_VERBS)
-_DIRECTION = "|".join(DIRECTIONS)
+_DIRECTION = "|".join(OPPOSITE)
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ def extract(text: str, step: int) -> list[Fact]:
             continue
         groups = match.groupdict()
         if "direction" in groups:
-            groups["reverse"] = DIRECTIONS[groups["direction"]]
+            groups["reverse"] = OPPOSITE[groups["direction"]]
         return [Fact(head=_fill(t.head, groups), relation=_fill(t.relation, groups), tail=_fill(t.tail, groups),
                      time=_fill(t.time, groups), confidence=pattern.confidence, source=text, step=step,
                      qualifier=_fill(t.qualifier, groups), head_type=t.head_type, tail_type=t.tail_type)

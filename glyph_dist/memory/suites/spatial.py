@@ -37,7 +37,6 @@ Cell = tuple[int, int]
 Edge = frozenset  # of two adjacent cells
 
 STEPS = {"north": (-1, 0), "south": (1, 0), "east": (0, 1), "west": (0, -1)}
-OPPOSITE = {"north": "south", "south": "north", "east": "west", "west": "east"}
 LANDMARKS = (
     "the fountain", "the bakery", "the cake shop", "the well", "the clock tower", "the old oak", "the statue",
     "the stone bridge", "the mill", "the chapel", "the library", "the red barn", "the lighthouse", "the pond",
