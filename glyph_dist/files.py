@@ -35,3 +35,13 @@ def read_json(path: Path):
         raise GlyphDistError(f"{path}: not a readable JSON file ({error})") from None
     except json.JSONDecodeError as error:
         raise GlyphDistError(f"{path}: not a readable JSON file (line {error.lineno}: {error.msg})") from None
+
+
+def json_field(mapping: object, key: str, where: str, path: Path):
+    """`mapping[key]` of a JSON document read from `path`; `where` is the dotted path of `mapping`
+    in the document ("" for its top level), named in the error when it is not an object or lacks `key`."""
+    if not isinstance(mapping, dict):
+        raise GlyphDistError(f"{path}: '{where or 'the file'}' is not a JSON object")
+    if key not in mapping:
+        raise GlyphDistError(f"{path}: missing key '{where + '.' if where else ''}{key}'")
+    return mapping[key]

@@ -174,7 +174,7 @@ def test_malformed_metrics_name_the_file_and_field(tmp_path):
     data = json.loads(path.read_text())
     del data["metrics"]["em"]
     path.write_text(json.dumps(data))
-    with pytest.raises(GlyphDistError, match=r"memory/hei_nw/episodic/50_1337/metrics\.json: missing field 'metrics\.em'"):
+    with pytest.raises(GlyphDistError, match=r"memory/hei_nw/episodic/50_1337/metrics\.json: missing key 'metrics\.em'"):
         write_memory_report(runs, tmp_path / "reports", DATE)
     assert not (tmp_path / "reports").exists()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from glyph_dist.errors import GlyphDistError
-from glyph_dist.files import read_json
+from glyph_dist.files import json_field, read_json
 from glyph_dist.memory.base import SPATIAL_METRICS, SUITES
 
 BASELINE_PREFIX = "baselines/"
@@ -40,14 +40,6 @@ class MemoryRuns:
     planned: pd.DataFrame | None
 
 
-def _field(mapping: object, key: str, where: str, path: Path):
-    if not isinstance(mapping, dict):
-        raise GlyphDistError(f"{path}: '{where or 'the file'}' is not a JSON object")
-    if key not in mapping:
-        raise GlyphDistError(f"{path}: missing field '{where + '.' if where else ''}{key}'")
-    return mapping[key]
-
-
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -62,7 +54,7 @@ def _number(value: object, where: str, path: Path) -> float:
 
 
 def _integer(mapping: object, key: str, where: str, path: Path) -> int:
-    value = _field(mapping, key, where, path)
+    value = json_field(mapping, key, where, path)
     if not _is_number(value) or not float(value).is_integer():
         raise GlyphDistError(f"{path}: '{where}.{key}' is not an integer: {value!r}")
     return int(value)
@@ -93,15 +85,15 @@ def suite_order(suites) -> list[str]:
 
 def _read_run(path: Path) -> tuple[dict, list[dict], list[dict]]:
     data = read_json(path)
-    config, metrics = _field(data, "config", "", path), _field(data, "metrics", "", path)
-    run = {"path": path, "variant": str(_field(config, "variant", "config", path)),
-           "suite": str(_field(config, "suite", "config", path)),
+    config, metrics = json_field(data, "config", "", path), json_field(data, "metrics", "", path)
+    run = {"path": path, "variant": str(json_field(config, "variant", "config", path)),
+           "suite": str(json_field(config, "suite", "config", path)),
            **{key: _integer(config, key, "config", path) for key in ("n", "seed", "budget")},
-           "answerer": str(_field(config, "answerer", "config", path)),
+           "answerer": str(json_field(config, "answerer", "config", path)),
            **{key: config.get(key) for key in OPTIONAL_SETTINGS}}
     run["kind"] = variant_kind(run["variant"], config.get("ablation"))
     for key in METRICS + (SPATIAL_METRICS if run["suite"] == "spatial" else ()):
-        _field(metrics, key, "metrics", path)
+        json_field(metrics, key, "metrics", path)
     trial = {key: run[key] for key in TRIAL}
     values = [{**trial, "name": name, "value": _number(value, f"metrics.{name}", path)}
               for name, value in metrics.items()]
@@ -116,10 +108,10 @@ def _planned(root: Path) -> pd.DataFrame | None:
     path = root / "planned.json"
     if not path.exists():
         return None
-    trials = _field(read_json(path), "trials", "", path)
+    trials = json_field(read_json(path), "trials", "", path)
     if not isinstance(trials, list):
         raise GlyphDistError(f"{path}: 'trials' is not a list")
-    rows = [{**{key: str(_field(trial, key, f"trials[{i}]", path)) for key in ("variant", "suite")},
+    rows = [{**{key: str(json_field(trial, key, f"trials[{i}]", path)) for key in ("variant", "suite")},
              **{key: _integer(trial, key, f"trials[{i}]", path) for key in ("n", "seed")}}
             for i, trial in enumerate(trials)]
     return pd.DataFrame(rows, columns=list(TRIAL)).drop_duplicates()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from glyph_dist.errors import GlyphDistError
-from glyph_dist.files import read_json
+from glyph_dist.files import json_field, read_json
 
 TEXT_KEYS = ("dataset", "dataset_name", "split", "answerer", "judge", "token_counter")
 METRICS = ("success_rate", "evidence_recall", "answer_recall", "glyph_evidence", "avg_tokens", "n_questions")
@@ -33,16 +33,8 @@ class Phase5Results:
     buckets: pd.DataFrame
 
 
-def _field(mapping: object, key: str, where: str, path: Path):
-    if not isinstance(mapping, dict):
-        raise GlyphDistError(f"{path}: '{where or 'the file'}' is not a JSON object")
-    if key not in mapping:
-        raise GlyphDistError(f"{path}: missing key '{where + '.' if where else ''}{key}'")
-    return mapping[key]
-
-
 def _number(mapping: object, key: str, where: str, path: Path) -> float:
-    value = _field(mapping, key, where, path)
+    value = json_field(mapping, key, where, path)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise GlyphDistError(f"{path}: '{where}.{key}' is not a number: {value!r}")
     return float(value)
@@ -54,7 +46,7 @@ def _optional(mapping: dict, key: str, where: str, path: Path) -> float:
 
 def _cell_keys(path: Path, config: dict) -> dict:
     """The table axes and setup of one file, from its config."""
-    values = {key: str(_field(config, key, "config", path)) for key in TEXT_KEYS}
+    values = {key: str(json_field(config, key, "config", path)) for key in TEXT_KEYS}
     return {
         "source": MODEL_EVAL_PREFIX if path.name.startswith(MODEL_EVAL_PREFIX) else "bench",
         "model": str(config.get("model") or ""),
@@ -69,15 +61,15 @@ def _buckets(path: Path, where: str, result: dict) -> list[dict]:
     for axis in BREAKDOWNS:
         for order, entry in enumerate(result.get(axis, [])):
             at = f"{where}.{axis}[{order}]"
-            rows.append({"axis": axis, "order": order, "bucket": str(_field(entry, "bucket", at, path)),
+            rows.append({"axis": axis, "order": order, "bucket": str(json_field(entry, "bucket", at, path)),
                          "n": _number(entry, "n", at, path), "success_rate": _number(entry, "success_rate", at, path)})
     return rows
 
 
 def _read_file(path: Path) -> tuple[list[dict], list[dict]]:
     data = read_json(path)
-    keys = _cell_keys(path, _field(data, "config", "", path))
-    results = _field(data, "results", "", path)
+    keys = _cell_keys(path, json_field(data, "config", "", path))
+    results = json_field(data, "results", "", path)
     if not isinstance(results, dict) or not results:
         raise GlyphDistError(f"{path}: 'results' must be a non-empty object keyed by strategy")
     cells, buckets = [], []
