@@ -55,9 +55,10 @@ def _run(args) -> None:
         summary = run_experiment(experiment, run_dir, args.address)
     print(f"{summary['finished']}/{summary['trials']} trials finished ({summary['failed']} failed) "
           f"in {summary['seconds']:.0f} s; rows: {summary['run_dir'] / 'results.csv'}")
-    reports = [path for path in summary["outputs"] if Path(path).suffix == ".md"]
-    print(f"{len(summary['outputs'])} output files" + (", reports:" if reports else ""))
-    for path in reports:
+    outputs = summary["outputs"]
+    shown = outputs if len(outputs) <= 30 else [path for path in outputs if Path(path).suffix == ".md"]
+    print(f"{len(outputs)} output files" + (f", of which the {len(shown)} reports:" if shown != outputs else ":"))
+    for path in shown:
         print(f"   {path}")
 
 
