@@ -28,6 +28,7 @@ import psutil
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.files import read_json, write_text
 from glyph_dist.memory.base import PROFILES, SPATIAL_METRICS, SUITES, Item, MemoryModule, Services
+from glyph_dist.memory.combined import AllConfig
 from glyph_dist.memory.registry import MEMORIES, build_config, build_memory, changed_settings, check_knobs
 from glyph_dist.models.actors import SharedAnswerer, start_shared_answerer
 from glyph_dist.models.answerers import ANSWERERS, Answerer, ContextRecall, QARequest
@@ -40,7 +41,6 @@ KEYS = {"preset", "presets", "suite", "n", "seeds", "profile", "ablation", "answ
 PATH_KEYS = ("tape", "tokenizer", "data_dir", "runs_dir")
 NO_ABLATION = "none"
 SHARED_BY_DATE = ("answerer", "profile", "budget", "window", "max_items", "tape", "tokenizer")
-ALL_MODULES = ("hei_nw", "sgc_rss", "smpd")
 LOG_LINES = 20  # of a trial's memory log kept in metrics.json and shown
 
 
@@ -66,12 +66,11 @@ def module_of(trial: dict) -> tuple[str, dict]:
         raise GlyphDistError(f"preset {trial['preset']!r}: expected a mapping with a 'memory' key")
     memory, options = preset["memory"], dict(preset.get("config") or {})
     if trial.get("max_items") is not None:  # every store with a limit; ALL's three modules each
-        limited = ALL_MODULES if memory == "all" else [None]
-        for name in limited:
-            config_class = MEMORIES[name or memory][1] if (name or memory) in MEMORIES else None
-            if config_class is not None and "max_items" in config_class.model_fields:
-                target = options.setdefault(name, {}) if name else options
-                target["max_items"] = trial["max_items"]
+        if memory == "all":
+            for name in AllConfig.model_fields:
+                options.setdefault(name, {})["max_items"] = trial["max_items"]
+        elif memory in MEMORIES and "max_items" in MEMORIES[memory][1].model_fields:
+            options["max_items"] = trial["max_items"]
     return memory, options
 
 
