@@ -2,12 +2,13 @@
 
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from glyph_dist.errors import GlyphDistError
-from glyph_dist.fgms.memory import ShardMemory
+from glyph_dist.fgms.memory import ShardMemory, inner_products
 from glyph_dist.fgms.schema import MemoryRecord, ReadRequest
 
 TURNS = [
@@ -170,13 +171,28 @@ def test_budget_is_honoured_under_a_tokenizer_that_merges_across_lines(tape, tmp
         assert response.token_estimate == len(hybrid.token_ids([response.context])[0]) <= budget
 
 
-def test_filtered_reads_score_candidates_by_their_own_similarity(memory):
-    """A narrow filter scores only its candidates (a gather); the scores must be the cosines."""
+@pytest.mark.parametrize("filters", [{"episode_id": "ep-3"}, {"tags": ["booking"]}, {}],
+                         ids=["narrow filter (gather)", "broad filter (scan, then index)", "no filter (scan)"])
+def test_relevant_reads_score_candidates_by_their_own_similarity(memory, filters):
+    """However the candidates are scored (a gather for a narrow filter, one scan of every span
+    otherwise), each item's score is the cosine of its span and the query."""
     for k in range(6):
-        memory.write(episode(episode_id=f"ep-{k}", start=10 * k))
+        memory.write(episode(episode_id=f"ep-{k}", start=10 * k, tags=["booking"] if k else []))
     query = "change the reservation to 8 pm"
     response = memory.read(ReadRequest(actor_id="agent-1", query=query, token_budget=400, policy="relevant",
-                                       mode="text", filters={"episode_id": "ep-3"}))
-    assert {i.episode_id for i in response.items} == {"ep-3"}
+                                       mode="text", filters=filters))
+    assert response.items and {i.episode_id for i in response.items} <= ({"ep-3"} if filters.get("episode_id")
+                                                                          else {f"ep-{k}" for k in range(6)})
     vectors = memory.tape.embedder.encode([query] + [i.text for i in response.items])
     assert [i.score for i in response.items] == pytest.approx((vectors[1:] @ vectors[0]).tolist(), abs=1e-5)
+
+
+def test_inner_products_match_numpy_and_refuse_a_wrong_query():
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((1000, 32)).astype(np.float32)
+    query = rng.standard_normal(32).astype(np.float32)
+    assert inner_products(vectors, query) == pytest.approx(vectors @ query, rel=1e-5, abs=1e-5)
+    with pytest.raises(ValueError, match="float32 rows"):
+        inner_products(vectors, query[:16])
+    with pytest.raises(ValueError, match="float32 rows"):
+        inner_products(vectors.astype(np.float64), query)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 import requests
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.fgms.schema import MemoryRecord, ReadRequest, ReadResponse, WriteRequest, WriteResponse
@@ -36,26 +37,30 @@ class MemoryClient:
         self.timeout = timeout
         self.session = requests.Session()
 
-    def _call(self, method: str, path: str, body: dict | None = None) -> dict:
+    def _call(self, method: str, path: str, body: BaseModel | None = None) -> bytes:
+        """The response body of a successful call; a clear error for a failed one."""
         try:
-            response = self.session.request(method, f"{self.url}{path}", json=body, timeout=self.timeout)
+            response = self.session.request(
+                method, f"{self.url}{path}", timeout=self.timeout,
+                data=body.model_dump_json(exclude_none=True) if body is not None else None,
+                headers={"Content-Type": "application/json"} if body is not None else None)
         except requests.RequestException as exc:
             raise GlyphDistError(f"cannot reach the memory service at {self.url}: {exc}") from exc
         if response.status_code >= 400:
             raise GlyphDistError(f"{method} {path} -> {response.status_code}: {_detail(response)}")
-        return response.json()
+        return response.content
 
     def write(self, records: Iterable[MemoryRecord | dict]) -> WriteResponse:
         batch = _validated(WriteRequest, records=[r if isinstance(r, MemoryRecord) else _validated(MemoryRecord, **r)
                                                   for r in records])
-        return WriteResponse(**self._call("POST", "/memory/write", batch.model_dump(mode="json", exclude_none=True)))
+        return WriteResponse.model_validate_json(self._call("POST", "/memory/write", batch))
 
     def read(self, actor_id: str, query: str = "", token_budget: int = 2048, **options) -> ReadResponse:
         request = _validated(ReadRequest, actor_id=actor_id, query=query, token_budget=token_budget, **options)
-        return ReadResponse(**self._call("POST", "/memory/read", request.model_dump(mode="json", exclude_none=True)))
+        return ReadResponse.model_validate_json(self._call("POST", "/memory/read", request))
 
     def health(self) -> dict:
-        return self._call("GET", "/memory/health")
+        return json.loads(self._call("GET", "/memory/health"))
 
     def stats(self) -> dict:
-        return self._call("GET", "/memory/stats")
+        return json.loads(self._call("GET", "/memory/stats"))

@@ -10,12 +10,13 @@ renders them verbatim or as glyph codes by mode, and packs lines into the budget
 from __future__ import annotations
 
 import itertools
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import faiss
 import numpy as np
+import orjson
 
 from glyph_dist.fgms.policies import get_policy
 from glyph_dist.fgms.schema import MemoryRecord, ReadRequest, ReadResponse, WriteResponse
@@ -44,6 +45,7 @@ class ActorSpans:
     span: list[int] = field(default_factory=list)
     text: list[str] = field(default_factory=list)
     record: list[dict] = field(default_factory=list)
+    created_iso: list[str] = field(default_factory=list)  # the record's created_at as ISO 8601, per span
     episode_index: dict[str, list[int]] = field(default_factory=dict)
     tag_index: dict[str, list[int]] = field(default_factory=dict)
 
@@ -67,6 +69,7 @@ class ActorSpans:
 
     def append(self, spans: list[StoredSpan], record: dict, prefix_tokens: int, text_tokens: list[int]) -> None:
         self._reserve(len(spans))
+        created_iso = datetime.fromtimestamp(record["created_at"], timezone.utc).isoformat()
         for s, tokens in zip(spans, text_tokens):
             i = self.size
             self.vectors[i] = s.vector
@@ -79,6 +82,7 @@ class ActorSpans:
             self.span.append(s.span)
             self.text.append(s.text)
             self.record.append(record)
+            self.created_iso.append(created_iso)
             if record.get("episode_id") is not None:
                 self.episode_index.setdefault(record["episode_id"], []).append(i)
             for tag in record.get("tags", []):
@@ -86,15 +90,18 @@ class ActorSpans:
             self.size += 1
 
     def similarity(self, query: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-        """Exact cosine similarity of the candidates to the query (a gather only for a small subset)."""
-        vectors = self.vectors[:self.size]
+        """Exact cosine similarity of the candidates to the query: a gather for a small subset, else
+        one scan of every span."""
         if 4 * len(candidates) < self.size:
-            return vectors[candidates] @ query
-        return (vectors @ query)[candidates]
+            return self.vectors[candidates] @ query
+        scores = inner_products(self.vectors[:self.size], query)
+        return scores if len(candidates) == self.size else scores[candidates]
 
     def candidates(self, request: ReadRequest) -> np.ndarray:
         """Indices of the spans that pass the request's filters, in write order."""
         f = request.filters
+        if f.episode_id is None and not f.tags and f.since is None and f.until is None:
+            return np.arange(self.size)
         mask = np.ones(self.size, dtype=bool)
         if f.episode_id is not None:
             mask &= _index_mask(self.episode_index.get(f.episode_id, []), self.size)
@@ -105,6 +112,19 @@ class ActorSpans:
         if f.until is not None:
             mask &= self.created_at[:self.size] <= f.until.timestamp()
         return np.flatnonzero(mask)
+
+
+def inner_products(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """`vectors @ query` for float32 rows, by faiss's SIMD kernel on the calling thread: a memory-bound
+    scan, about twice as fast here as a one-thread BLAS matrix-vector product."""
+    if vectors.dtype != np.float32 or query.shape != vectors.shape[1:]:
+        raise ValueError(f"inner_products: float32 rows as long as the query {query.shape} expected, "
+                         f"got {vectors.dtype} {vectors.shape}")
+    query = np.ascontiguousarray(query, dtype=np.float32)
+    out = np.empty(len(vectors), dtype=np.float32)
+    faiss.fvec_inner_products_ny(faiss.swig_ptr(out), faiss.swig_ptr(query), faiss.swig_ptr(vectors),
+                                 vectors.shape[1], len(vectors))
+    return out
 
 
 def _index_mask(indices: list[int], size: int) -> np.ndarray:
@@ -210,7 +230,7 @@ class ShardMemory:
 
     def read_json(self, request: ReadRequest) -> bytes:
         """The response as UTF-8 JSON (what the shard actor returns and HTTP passes through)."""
-        return json.dumps(self.read_dict(request), ensure_ascii=False).encode("utf-8")
+        return orjson.dumps(self.read_dict(request))
 
     def read_dict(self, request: ReadRequest) -> dict:
         """The response as plain JSON-ready data, in the shape of `ReadResponse`."""
@@ -304,8 +324,7 @@ class ShardMemory:
                 "glyphs": tape_record.glyph if tape_record else None, "rendered_as": line.rendered_as,
                 "text": text if line.rendered_as == "text" or len(text) <= EXCERPT_CHARS
                 else text[:EXCERPT_CHARS - 1] + "…",
-                "score": round(line.score, 6),
-                "created_at": datetime.fromtimestamp(record["created_at"], timezone.utc).isoformat()}
+                "score": round(line.score, 6), "created_at": actor.created_iso[i]}
 
     def stats(self) -> dict:
         return {"actors": len(self.actors), "records": self.records,

@@ -30,13 +30,13 @@ def _top(scores: np.ndarray, limit: int) -> np.ndarray:
     if limit >= len(scores):
         picked = np.arange(len(scores))
     else:
-        picked = np.argpartition(-scores, limit - 1)[:limit]
+        picked = np.argpartition(scores, len(scores) - limit)[len(scores) - limit:]
     return picked[np.lexsort((-picked, -scores[picked]))]
 
 
 def recency(n: int) -> np.ndarray:
-    """1.0 for the newest candidate down to 0.0 for the oldest."""
-    return np.linspace(0.0, 1.0, n) if n > 1 else np.ones(n)
+    """1.0 for the newest candidate down to 0.0 for the oldest (float32, like the similarities)."""
+    return np.linspace(0.0, 1.0, n, dtype=np.float32) if n > 1 else np.ones(n, dtype=np.float32)
 
 
 class Recent(ReadPolicy):
@@ -60,7 +60,9 @@ class Mixed(ReadPolicy):
     name = "mixed"
 
     def rank(self, relevance, weights, limit):
-        scores = weights.relevance * relevance + weights.recency * recency(len(relevance))
+        scores = recency(len(relevance))
+        scores *= weights.recency
+        scores += np.float32(weights.relevance) * relevance
         picked = _top(scores, limit)
         return picked, scores[picked]
 
