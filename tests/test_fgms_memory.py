@@ -196,3 +196,25 @@ def test_inner_products_match_numpy_and_refuse_a_wrong_query():
         inner_products(vectors, query[:16])
     with pytest.raises(ValueError, match="float32 rows"):
         inner_products(vectors.astype(np.float64), query)
+
+
+@settings(max_examples=50, deadline=None)
+@given(n=st.integers(1, 3000), limit=st.integers(1, 600), seed=st.integers(0, 2**16),
+       policy=st.sampled_from(["relevant", "mixed"]))
+def test_ranking_policies_return_the_best_scores_best_first(n, limit, seed, policy):
+    """`relevant` and `mixed` pick exactly the `limit` best candidates by their score, best first."""
+    from glyph_dist.fgms.policies import get_policy, recency
+    from glyph_dist.fgms.schema import PolicyWeights
+
+    relevance = np.random.default_rng(seed).uniform(-1, 1, n).astype(np.float32)
+    weights = PolicyWeights()
+    expected = (relevance if policy == "relevant"
+                else weights.recency * recency(n).astype(np.float64) + weights.relevance * relevance.astype(np.float64))
+    picked, scores = get_policy(policy).rank(relevance, weights, limit)
+    tolerance = 1e-6  # float32 arithmetic
+    assert len(picked) == len(set(picked.tolist())) == min(n, limit)
+    assert scores == pytest.approx(expected[picked], abs=tolerance)
+    assert (np.diff(expected[picked]) <= tolerance).all(), "best first"
+    left_out = np.setdiff1d(np.arange(n), picked)
+    if len(left_out):
+        assert expected[left_out].max() <= expected[picked].min() + tolerance, "no better candidate left out"
