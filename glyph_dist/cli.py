@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from glyph_dist.commands import models
 from glyph_dist.errors import GlyphDistError
 
 
@@ -134,8 +135,11 @@ def _report_memory(args) -> None:
 
 def _tape_build(args) -> None:
     from glyph_dist.fgt.build import TapeConfig, build_tape
+    from glyph_dist.models.catalog import CATALOG, resolve_model
 
-    config = TapeConfig(clusters=args.clusters, embedder=args.embedder, tokenizer=args.tokenizer,
+    # fgt takes a directory; a catalog name is resolved here, above both layers
+    embedder = str(resolve_model(args.embedder)) if args.embedder in CATALOG else args.embedder
+    config = TapeConfig(clusters=args.clusters, embedder=embedder, tokenizer=args.tokenizer,
                         seed=args.seed, depth=args.depth, projection=args.projection)
     build_tape(args.corpus, args.out, config)
 
@@ -257,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = TapeConfig()
     parser = argparse.ArgumentParser(prog="glyph-dist", description=__doc__)
     groups = parser.add_subparsers(dest="group", required=True)
+    models.register(groups)
 
     data = groups.add_parser("data", help="prepare data sets").add_subparsers(dest="command", required=True)
     corpus = data.add_parser("corpus", help="the shared SGD dialogues as train/held-out JSONL episodes")
@@ -340,7 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--out", type=Path, required=True, help="tape root; the build adds a new version under it")
     build.add_argument("--clusters", type=int, default=defaults.clusters, help="number of families K (default: %(default)s)")
     build.add_argument("--embedder", default=defaults.embedder,
-                       help="'static' (fitted to the corpus, default), 'static:DIM', or a local sentence-transformers model")
+                       help="'static' (fitted to the corpus, default), 'static:DIM', 'minilm' (the catalog's all-MiniLM-L6-v2), "
+                            "or a local sentence-transformers model")
     build.add_argument("--tokenizer", default=defaults.tokenizer,
                        help="'bpe' (trained on the corpus, default) or a local Hugging Face tokenizer")
     build.add_argument("--seed", type=int, default=defaults.seed)

@@ -1,0 +1,1 @@
+"""Command groups of the `glyph-dist` command, one module each."""
