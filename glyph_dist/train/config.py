@@ -5,7 +5,7 @@
     val_file: data/phase5/glyph_aware/val.jsonl
     where: {variant: glyph}         # keep the pairs whose fields equal these values
     tape: data/tapes/sgd            # tokenizer: the tape's, with the glyph tokens (or `tokenizer: DIR`)
-    gpt2: {n_layer: 2, n_embd: 64}  # a tiny GPT-2 built from these values (or `model: DIR`)
+    gpt2: {n_layer: 2, n_embd: 64}  # a tiny GPT-2 built from these values (or `model: smollm2` or DIR)
     num_workers: 2
     zero_stage: 2
 
@@ -25,10 +25,11 @@ from pathlib import Path
 from transformers import GPT2Config
 
 from glyph_dist.errors import GlyphDistError
+from glyph_dist.models.catalog import resolve_model
 from glyph_dist.yamlconf import parse_override, read_mapping
 
 ZERO_STAGES = (0, 1, 2, 3)
-PATH_KEYS = ("storage_path", "train_file", "val_file", "tape", "tokenizer", "model", "resume_from")
+PATH_KEYS = ("storage_path", "train_file", "val_file", "tape", "tokenizer", "resume_from")
 
 
 def default_gpt2() -> dict:
@@ -50,7 +51,7 @@ class SFTConfig:
     # tokenizer: the tape's (with glyph tokens), a local directory, or else the model's
     tape: str | None = None
     tokenizer: str | None = None
-    # model: a local Hugging Face causal LM, or else a tiny GPT-2 from `gpt2`
+    # model: a catalog name (smollm2) or a local Hugging Face causal LM, or else a tiny GPT-2 from `gpt2`
     model: str | None = None
     gpt2: dict = field(default_factory=default_gpt2)
     # optimisation (AdamW, linear warmup then cosine decay to min_lr, as in nanoGPT)
@@ -145,9 +146,10 @@ def check_config(config: SFTConfig, source: str = "config") -> SFTConfig:
 
 
 def absolute_paths(config: SFTConfig) -> SFTConfig:
-    """The config with its relative paths made absolute against the working directory."""
-    return dataclasses.replace(config, **{k: str(Path(getattr(config, k)).expanduser().resolve())
-                                          for k in PATH_KEYS if getattr(config, k)})
+    """The config with its relative paths made absolute against the working directory, and `model`
+    (a catalog name or a local directory) resolved to its directory."""
+    paths = {k: str(Path(getattr(config, k)).expanduser().resolve()) for k in PATH_KEYS if getattr(config, k)}
+    return dataclasses.replace(config, **paths, **({"model": str(resolve_model(config.model))} if config.model else {}))
 
 
 def _set(values: dict, key: str, value, source: str) -> None:
