@@ -66,3 +66,14 @@ def ray_session():
     ray.init(num_cpus=2, include_dashboard=False, dashboard_port=0, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    """The catalog's SmolLM2-135M-Instruct, prepared under the repository's models/ (`make test` prepares
+    it; otherwise the first session converts it once, about 25 s)."""
+    from glyph_dist.models.catalog import ROOT_ENV, prepare
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(ROOT_ENV, str(Path(__file__).resolve().parents[1]))
+        return prepare("smollm2")
