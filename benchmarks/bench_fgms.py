@@ -143,6 +143,19 @@ def queries(workload: Workload, n: int, offset: int = 0) -> list[str]:
     return list(islice(cycle(workload.queries[offset:] + workload.queries[:offset]), n))
 
 
+def pick_agents(n: int, shards: int = 2) -> list[str]:
+    """`n` agent ids spread evenly over the shards of a `shards`-shard layout, one of each shard in turn."""
+    from glyph_dist.fgms.shard import shard_for
+
+    by_shard: dict[int, list[str]] = {i: [] for i in range(shards)}
+    i = 0
+    while min(len(v) for v in by_shard.values()) < -(-n // shards):
+        agent = f"agent-{i:03d}"
+        by_shard[shard_for(agent, shards)].append(agent)
+        i += 1
+    return [a for group in zip(*by_shard.values()) for a in group][:n]
+
+
 def start_ray():
     import ray
 

@@ -17,20 +17,8 @@ import threading
 import time
 from pathlib import Path
 
-from bench_fgms import READ, Workload, latency_summary, prepare, print_machine, queries, records, start_ray
-
-
-def pick_agents(n: int) -> list[str]:
-    """`n` agent ids, half of them on each shard of a 2-shard layout."""
-    from glyph_dist.fgms.shard import shard_for
-
-    by_shard: dict[int, list[str]] = {0: [], 1: []}
-    i = 0
-    while min(len(v) for v in by_shard.values()) < (n + 1) // 2:
-        agent = f"agent-{i:03d}"
-        by_shard[shard_for(agent, 2)].append(agent)
-        i += 1
-    return [a for pair in zip(by_shard[0], by_shard[1]) for a in pair][:n]
+from bench_fgms import (READ, Workload, latency_summary, pick_agents, prepare, print_machine, queries, records,
+                        start_ray)
 
 
 def readers(ray, router, agents: list[str], workload: Workload, seconds: float) -> tuple[float, list[float]]:
