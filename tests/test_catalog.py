@@ -153,3 +153,15 @@ def test_train_config_resolves_model_names(smollm2_dir, monkeypatch):
     assert config.model == str(smollm2_dir)
     with pytest.raises(GlyphDistError, match="'nope' is neither a catalog name"):
         config_from_dict({"train_file": "train.jsonl", "val_file": "val.jsonl", "model": "nope"})
+
+
+def test_tape_build_with_the_catalog_embedder(root, tmp_path):
+    from glyph_dist.fgt.store import load_tape
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(f"The train to city number {n} leaves at {n % 12 + 1} pm." for n in range(30)))
+    assert main(["tape", "build", "--corpus", str(corpus), "--out", str(tmp_path / "tape"), "--clusters", "4",
+                 "--embedder", "minilm"]) == 0
+    tape = load_tape(tmp_path / "tape")
+    assert tape.meta["embedder"] == str(root / "models" / "minilm")
+    assert tape.embedder.dim == 384  # all-MiniLM-L6-v2, not the corpus-fitted default
