@@ -43,7 +43,7 @@ def weights(tmp_path, monkeypatch) -> Path:
     monkeypatch.syspath_prepend(str(site))
     path = model_dir / "model.safetensors"
     monkeypatch.setitem(CATALOG, "tiny", CatalogModel(
-        "tiny", "sentence-transformers", "test weights", PACKAGE, VERSION, f"{MODULE}/model/model.safetensors",
+        "tiny", "sentence-transformers", PACKAGE, VERSION, f"{MODULE}/model/model.safetensors",
         sha256(path), copy_package_dir, prepare_on_use=True))
     return path
 

