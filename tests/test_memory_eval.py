@@ -15,6 +15,7 @@ from glyph_dist.memory.baselines import Core, LongCtx, Rag
 from glyph_dist.memory.combined import AllMemory
 from glyph_dist.memory.suites import generate_suite
 from glyph_dist.models.answerers import PROMPT, HFAnswerer
+from glyph_dist.models.judges import LLMJudge, RuleJudge
 from glyph_dist.runner import memory_trial
 from glyph_dist.runner.config import load_experiment
 
@@ -68,7 +69,7 @@ def test_bad_presets_suites_sizes_and_overrides_are_refused(tmp_path, tape_root,
 def test_one_date_holds_runs_of_one_setting(tmp_path, tape_root):
     planned = tmp_path / "runs" / "2026-01-02" / "planned.json"
     planned.parent.mkdir(parents=True)
-    setting = {"answerer": "context-recall", "profile": "easy", "budget": 256, "window": 2048, "max_items": None,
+    setting = {"answerer": "context-recall", "judge": "rule", "profile": "easy", "budget": 256, "window": 2048, "max_items": None,
                "tape": str(tape_root.resolve()), "tokenizer": None}
     planned.write_text(json.dumps({"setting": setting, "trials": []}))
     assert trials_of(tmp_path, tape_root, "suite=episodic")  # the same setting adds to the date
@@ -151,15 +152,17 @@ def untrained_lm(path: Path, texts: list[str]) -> Path:
 def test_memory_content_reaches_the_answerers_prompt(services, tmp_path):
     items = generate_suite("episodic", 6, 11)
     texts = [s.text for item in items for s in item.teach] + [PROMPT]
-    answerer = HFAnswerer(str(untrained_lm(tmp_path / "tiny-gpt2", texts)), max_new_tokens=2)
+    model = untrained_lm(tmp_path / "tiny-gpt2", texts)
+    answerer, judge = HFAnswerer(str(model), max_new_tokens=2), LLMJudge(str(model))
     prompts: list[str] = []
     generate = answerer.lm.generate  # the real model still answers; the prompts it is given are kept
     answerer.lm.generate = lambda batch, *args, **kwargs: prompts.extend(batch) or generate(batch, *args, **kwargs)
     for memory in (Rag(services), Core(services)):
         prompts.clear()
-        metrics = memory_trial.evaluate(memory, items, 256, answerer, services.count)
+        metrics = memory_trial.evaluate(memory, items, 256, answerer, judge, services.count)
         evidence_in_prompts = [all(e in prompt for e in item.evidence) for item, prompt in zip(items, prompts)]
         assert len(prompts) == len(items)
+        assert {"contains", "llm_equivalent", "llm_em_agreement", "llm_contains_agreement"} <= set(metrics)
         assert sum(evidence_in_prompts) == round(len(items) * metrics["memory_hit_rate"])
         assert (metrics["memory_hit_rate"] > 0) == (memory.name == "rag")
 
@@ -174,7 +177,7 @@ def test_hei_nw_takes_surprise_from_the_answering_model_when_there_is_one(servic
     scores = surprise([items[0].teach[0].text, items[1].teach[0].text])
     assert scores.shape == (2,) and np.all(scores > 0) and scores[0] != scores[1]
     with_model = HeiNw(Services(services.embed, services.count, surprise))
-    memory_trial.evaluate(with_model, items, 128, model, services.count)
+    memory_trial.evaluate(with_model, items, 128, model, RuleJudge(), services.count)
     assert with_model.counters()["surprise_source"] == "model"
     assert memory_trial._model_surprise(ContextRecall(), items) is None
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import re
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -52,10 +58,42 @@ def test_bad_experiment_files(tmp_path):
         load_experiment(tmp_path / "missing.yaml")
 
 
+def _overrides(tmp_path, data: Path, tape: Path, *extra: str) -> list[str]:
+    return [f"dataset={data}", "strategy=[raw_truncate,fgt_context,bm25_topk]", "budget=256", "seed=1337",
+            f"tape={tape}", f"out={tmp_path / 'out'}", f"report={tmp_path / 'RESULTS.md'}", *extra]
+
+
 def _small(tmp_path, data: Path, tape: Path, *extra: str):
-    return load_experiment(PHASE5, [f"dataset={data}", "strategy=[raw_truncate,fgt_context,bm25_topk]", "budget=256",
-                                    "seed=1337", f"tape={tape}", f"out={tmp_path / 'out'}",
-                                    f"report={tmp_path / 'RESULTS.md'}", *extra])
+    return load_experiment(PHASE5, _overrides(tmp_path, data, tape, *extra))
+
+
+def trial_reported(run_dir: Path) -> bool:
+    """Whether a trial of the run has reported its row (Tune writes it to the trial's result.json)."""
+    return any(path.stat().st_size for path in run_dir.glob("tune/trial_*/result.json"))
+
+
+@contextlib.contextmanager
+def sigint_once_a_trial_reports(run_dir: Path):
+    """SIGINT to this process, as Ctrl-C sends it, once a trial of the run in `run_dir` has reported.
+    A signal that lands outside Tune's own handler is ignored rather than ending the test session."""
+    previous = signal.signal(signal.SIGINT, lambda *_: None)
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            if trial_reported(run_dir):
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.mark.parametrize("override, message", [
@@ -73,7 +111,10 @@ def test_bad_trials_fail_before_any_trial_starts(tmp_path, tape_root, override, 
     assert not (tmp_path / "run").exists()
 
 
-def test_tune_run_rows_meta_failure_and_resume(ray_session, tmp_path, tape_root):
+def test_tune_run_interrupted_then_resumed_rows_meta_failure(ray_session, tmp_path, tape_root, capsys):
+    """Ctrl-C during a real run: exit 130, meta says interrupted, no report from the partial grid;
+    the resume runs only the missing trials, counts on from the finished ones and writes the report."""
+    from glyph_dist.cli import main
     from glyph_dist.data.phase5 import prepare_phase5
     from glyph_dist.runner.run import run_experiment
 
@@ -84,31 +125,51 @@ def test_tune_run_rows_meta_failure_and_resume(ray_session, tmp_path, tape_root)
     long = next(e for e in episodes if e["split"] == "test")
     long["turns"][0]["text"] = "This note is long. " * 1000
     (tmp_path / "long.jsonl").write_text(json.dumps(long) + "\n")
-    experiment = _small(tmp_path, data, tape_root, f"dataset=[{data},{tmp_path / 'long.jsonl'}]")
-    summary = run_experiment(experiment, tmp_path / "run")
-    assert (summary["trials"], summary["finished"], summary["failed"]) == (6, 5, 1)
+    overrides = _overrides(tmp_path, data, tape_root, f"dataset=[{data},{tmp_path / 'long.jsonl'}]")
+    run_dir = tmp_path / "run"
+    with sigint_once_a_trial_reports(run_dir):
+        assert main(["run", str(PHASE5), *overrides, "--run-dir", str(run_dir)]) == 130
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "interrupted" and meta["trials"] == 6 and meta["ended_at"]
+    assert meta["finished"] + meta["failed"] < 6 and meta["failed"] <= 1, "trials in flight are not failures"
+    partial = (run_dir / "results.jsonl").read_text().splitlines()
+    assert len(partial) == meta["finished"]
+    assert not (tmp_path / "out").exists() and not (tmp_path / "RESULTS.md").exists(), "no report from a partial grid"
+    assert f"glyph-dist run --resume {run_dir}" in capsys.readouterr().out
 
-    rows = pd.read_csv(tmp_path / "run" / "results.csv")
+    start = time.monotonic()
+    assert main(["run", "--resume", str(run_dir)]) == 0
+    resume_seconds = time.monotonic() - start
+    err = capsys.readouterr().err
+    progress = [(int(done), float(elapsed)) for done, elapsed in
+                re.findall(r"\[trials (\d+)/6\] \d+ failed, (\d+) s elapsed", err)]
+    assert [done for done, _ in progress] == list(range(meta["finished"] + meta["failed"] + 1, 7))
+    assert all(elapsed <= resume_seconds + 1 for _, elapsed in progress), "elapsed counts this process only"
+    assert re.search(r"\[trials 6/6\][^\r\n]*\n", err), "the progress line is ended"
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert (meta["status"], meta["trials"], meta["finished"], meta["failed"]) == ("finished", 6, 5, 1)
+    assert meta["config_hash"] == load_experiment(PHASE5, overrides).config_hash() and str(data) in meta["data"]
+    assert {"ray", "torch"} <= set(meta["versions"]) and meta["git_commit"] and len(meta["resumes"]) == 1
+
+    rows = pd.read_csv(run_dir / "results.csv")
     assert len(rows) == 5 and {"dataset", "strategy", "budget", "seed", "success_rate", "tokens",
                                "time_ms_per_100", "rss_mb", "latency_ms_mean"} <= set(rows.columns)
     assert (rows["avg_tokens"] <= 256).all() and (rows["rss_mb"] > 0).all()
-    meta = json.loads((tmp_path / "run" / "meta.json").read_text())
-    assert meta["config_hash"] == experiment.config_hash() and str(data) in meta["data"]
-    assert {"ray", "torch"} <= set(meta["versions"]) and meta["git_commit"]
+    final = (run_dir / "results.jsonl").read_text()
+    assert all(line in final for line in partial), "trials finished before the interruption are not recomputed"
     cell = json.loads((tmp_path / "out" / "agent_logs_b256_s1337_context-recall_rule.json").read_text())
     assert set(cell["results"]) == {"raw_truncate", "fgt_context", "bm25_topk"}
     assert (tmp_path / "RESULTS.md").exists() and (tmp_path / "out" / "summary_table.md").exists()
 
-    before = (tmp_path / "run" / "results.jsonl").read_text()
-    again = run_experiment(None, tmp_path / "run", resume=True)
-    assert again["finished"] == 5
-    assert (tmp_path / "run" / "results.jsonl").read_text() == before, "finished trials are not recomputed"
+    again = run_experiment(None, run_dir, resume=True)
+    assert (again["status"], again["finished"]) == ("finished", 5)
+    assert (run_dir / "results.jsonl").read_text() == final, "a finished run's resume recomputes nothing"
     with pytest.raises(GlyphDistError, match="already holds a run"):
-        run_experiment(experiment, tmp_path / "run")
+        run_experiment(load_experiment(PHASE5, overrides), run_dir)
 
 
-def test_trials_share_one_model_answerer_actor(ray_session, tmp_path, tape_root):
-    """A local causal LM answers in one actor that every trial calls (random weights: the mechanics)."""
+def test_trials_share_one_model_actor_for_answerer_and_judge(ray_session, tmp_path, tape_root):
+    """A local causal LM answers and judges in one actor that every trial calls (random weights: the mechanics)."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -124,10 +185,11 @@ def test_trials_share_one_model_answerer_actor(ray_session, tmp_path, tape_root)
     prepare_phase5(tmp_path / "data", seed=4, agent_episodes=8, quiet=True)
     data = tmp_path / "data" / "phase5" / "agent_logs.jsonl"
     experiment = _small(tmp_path, data, tape_root, "strategy=[raw_truncate,bm25_topk]", "budget=128",
-                        f"answerer=hf:{tmp_path / 'lm'}", "resources.cpu=0.5")
+                        f"answerer=hf:{tmp_path / 'lm'}", f"judge=llm:{tmp_path / 'lm'}", "resources.cpu=0.5")
     summary = run_experiment(experiment, tmp_path / "run")
     assert summary["finished"] == 2
     rows = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
-    assert {r["answerer"] for r in rows} == {"hf:lm"}
+    assert {r["answerer"] for r in rows} == {"hf:lm"} and {r["judge"] for r in rows} == {"llm:lm"}
+    assert all(0 <= r["llm_contains_agreement"] <= 1 and 0 <= r["llm_equivalent"] <= 1 for r in rows)
     named = ray_session.util.list_named_actors(all_namespaces=True)
-    assert not [a for a in named if a["name"].startswith("answerer-")], "the model actor ends with the run"
+    assert not [a for a in named if a["name"].startswith("model-")], "the model actor ends with the run"

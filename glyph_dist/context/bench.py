@@ -1,7 +1,9 @@
 """One cell of the context benchmark: a data set, a budget, an answerer and a judge; every strategy.
 
 For each strategy and question: build the context (timed), ask the answerer, score the answer with
-the judge. Besides the judged success, each context is measured model-free: whether every sentence
+the judge (`success` is containment of the gold answer; an LLM judge adds its verdicts and their
+agreement with the rule). Besides the judged scores, each context is measured model-free, whatever
+the answerer: whether every sentence
 of the evidence turns is in it verbatim (`evidence_recall`), whether the gold answer is
 (`answer_recall`), and whether evidence missing verbatim is there as a glyph code (`glyph_evidence`,
 counted apart: a family's code does not carry a turn's particular facts). Results are also broken
@@ -22,7 +24,7 @@ from glyph_dist.context.strategies import STRATEGIES, Context, Memory, Strategy,
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.fgt.hybrid import HybridTokenizer
 from glyph_dist.models.answerers import ContextRecall, QARequest
-from glyph_dist.models.judges import contains
+from glyph_dist.models.judges import contains, llm_rates
 
 DEFAULT_STRATEGIES = ("raw_truncate", "fgt_context", "rag_topk", "bm25_topk", "full")
 LENGTH_BUCKETS = ((0, 49), (50, 99), (100, 199), (200, None))  # turns per episode, lowest first
@@ -58,7 +60,7 @@ class Answerer(Protocol):
 class Judge(Protocol):
     name: str
 
-    def score(self, predictions: list[str], golds: list[str]) -> list[dict[str, float]]: ...
+    def score(self, predictions: list[str], golds: list[str], questions: list[str]) -> list[dict[str, float]]: ...
 
 
 class PairwiseJudge(Protocol):
@@ -122,17 +124,20 @@ def answer_with(strategy: Strategy, episodes: list[Episode], budget: int, answer
     start = time.perf_counter()
     outcomes = [ask(e, q, strategy.context(e, q, budget)) for e in episodes for q in e.questions]
     answers = answerer.answer([o.request for o in outcomes])
-    for outcome, answer, scores in zip(outcomes, answers, judge.score(answers, [o.question.answer for o in outcomes])):
+    scored = judge.score(answers, [o.question.answer for o in outcomes], [o.question.question for o in outcomes])
+    for outcome, answer, scores in zip(outcomes, answers, scored):
         outcome.answer, outcome.scores = answer, scores
     return outcomes, time.perf_counter() - start
 
 
 def summarise(outcomes: list[Outcome], seconds: float) -> dict:
-    """The strategy's row of the cell: success, recalls, tokens, latency and the two breakdowns."""
+    """The strategy's row of the cell: success (containment), EM, F1, an LLM judge's rates, recalls, tokens,
+    latency and the two breakdowns."""
     return {
         "success_rate": fmean(o.scores["success"] for o in outcomes),
         "em": fmean(o.scores["em"] for o in outcomes),
         "f1": fmean(o.scores["f1"] for o in outcomes),
+        **llm_rates([o.scores for o in outcomes]),
         "avg_tokens": fmean(o.context.tokens for o in outcomes),
         "max_tokens": max(o.context.tokens for o in outcomes),
         "evidence_recall": fmean(o.evidence_present for o in outcomes),

@@ -1,7 +1,9 @@
 """A Hugging Face causal LM loaded from a local directory: batched greedy generation and next-token scores.
 
 Prompts are tokenized once, sorted by length (less padding) and left-padded per batch; position ids
-follow the attention mask, so a prompt gets the same result alone or in any batch.
+follow the attention mask, so a prompt gets the same result alone or in any batch. With `chat=True`
+each prompt is one user message rendered by the tokenizer's chat template, followed by the opening
+of the assistant's turn (instruct models answer there).
 """
 
 from __future__ import annotations
@@ -38,14 +40,29 @@ class LocalLM:
         self.name = path.resolve().name
         self.max_length: int | None = getattr(model.config, "max_position_embeddings", None)
 
-    def encode(self, texts: list[str]) -> list[list[int]]:
-        return self.tokenizer(texts)["input_ids"] if texts else []
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    def encode(self, texts: list[str], chat: bool = False, special_tokens: bool = True) -> list[list[int]]:
+        """Token ids of each text (with the tokenizer's special tokens, such as a BOS, unless `special_tokens`
+        is False); with `chat`, of the text as a user message in the chat template."""
+        if not texts:
+            return []
+        if not chat:
+            return self.tokenizer(texts, add_special_tokens=special_tokens)["input_ids"]
+        if not self.has_chat_template:
+            raise GlyphDistError(f"the tokenizer of model {self.name} has no chat template")
+        rendered = [self.tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
+                                                       add_generation_prompt=True) for text in texts]
+        return self.tokenizer(rendered, add_special_tokens=False)["input_ids"]  # the template holds them
 
     @torch.inference_mode()
-    def generate(self, prompts: list[str], max_new_tokens: int, batch_size: int, first_line: bool = True) -> list[str]:
+    def generate(self, prompts: list[str], max_new_tokens: int, batch_size: int, first_line: bool = True,
+                 chat: bool = False) -> list[str]:
         """Greedy continuation of each prompt, stripped; cut at its first newline unless `first_line` is False."""
         out = [""] * len(prompts)
-        for indices, ids, mask in self._batches(self.encode(prompts), batch_size, reserve=max_new_tokens):
+        for indices, ids, mask in self._batches(self.encode(prompts, chat), batch_size, reserve=max_new_tokens):
             generated = self.model.generate(
                 input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
                 pad_token_id=self.tokenizer.pad_token_id, tokenizer=self.tokenizer,

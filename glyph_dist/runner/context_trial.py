@@ -1,7 +1,8 @@
 """The `context_bench` trial kind: one (dataset, strategy, budget, seed, answerer) cell row per trial.
 
 Driver side (`prepare`): checks every trial's keys and values before any trial starts, writes the
-seeded Phase-5 data sets a trial names, starts the shared FGMS shard actors and model actors.
+seeded Phase-5 data sets a trial names, starts the shared FGMS shard actors and the model actors that
+the answerer and judge read through (one per model).
 Trial side (`run`): builds the context strategy and answers the questions; the tape, tokenizer and
 episodes are loaded once per trial actor (Tune reuses the actors). `finish` groups the rows into
 one JSON file per (dataset, budget, seed, answerer, judge) in the context-benchmark schema and
@@ -22,9 +23,9 @@ from glyph_dist.context.episodes import load_episodes
 from glyph_dist.context.strategies import FgtContext, make_strategy
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.fgms.schema import ReadRequest, ReadResponse, WriteResponse
-from glyph_dist.models.actors import SharedAnswerer, start_shared_answerer
-from glyph_dist.models.answerers import ANSWERERS
-from glyph_dist.models.judges import get_judge
+from glyph_dist.models.actors import serve_models, shared_answerer, shared_judge
+from glyph_dist.models.answerers import answerer_spec
+from glyph_dist.models.judges import judge_spec
 from glyph_dist.runner.trial import Prepared
 
 GENERATED = ("agent_logs", "public_dialog")  # data set names made by `glyph-dist data prepare`
@@ -44,17 +45,18 @@ def dataset_path(value: str, seed: int, data_dir: str) -> Path:
 
 
 def check(trials: list[dict]) -> list[dict]:
-    """The trials to run; every error a trial would meet on its inputs is raised before any starts."""
+    """The trials to run, their answerer and judge naming models by absolute directory; every error a
+    trial would meet on its inputs is raised before any starts."""
+    checked = []
     for trial in trials:
         unknown = set(trial) - KEYS
         if unknown:
             raise GlyphDistError(f"context_bench: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(KEYS))}")
         CellConfig(dataset=str(trial["dataset"]), budget=int(trial["budget"]), strategies=(trial["strategy"],))
-        if trial["answerer"] not in ANSWERERS and not Path(str(trial["answerer"]).removeprefix("hf:")).is_dir():
-            raise GlyphDistError(f"unknown answerer {trial['answerer']!r}: use {', '.join(ANSWERERS)} or a local model directory")
-        get_judge(trial["judge"])
         dataset_path(str(trial["dataset"]), int(trial["seed"]), trial["data_dir"])
-    return trials
+        checked.append({**trial, "answerer": answerer_spec(str(trial["answerer"])),
+                        "judge": judge_spec(str(trial["judge"]))})
+    return checked
 
 
 def prepare(trials: list[dict], run_dir: Path) -> Prepared:
@@ -85,8 +87,8 @@ def prepare(trials: list[dict], run_dir: Path) -> Prepared:
                              tokenizer, shard_cpus=0)
         ray.get(router.stats())
         prepared.actors += router.handles
-    for spec in sorted({t["answerer"] for t in trials} - set(ANSWERERS)):
-        prepared.actors.append(start_shared_answerer(spec, float(trials[0].get("model_gpus", 0))))
+    prepared.actors += serve_models({t["answerer"] for t in trials}, {t["judge"] for t in trials},
+                                    float(trials[0].get("model_gpus", 0)))
     return prepared
 
 
@@ -128,8 +130,7 @@ def run(trial: dict) -> dict:
         memory = RouterMemory(str(Path(trial["tape"]).resolve()), trial["fgms_storage"], int(trial["fgms_shards"]),
                               trial.get("tokenizer"))
     strategy = make_strategy(trial["strategy"], hybrid, memory, policy=trial["policy"], mode=trial["mode"])
-    answerer = (ANSWERERS[trial["answerer"]]() if trial["answerer"] in ANSWERERS else SharedAnswerer(trial["answerer"]))
-    judge = get_judge(trial["judge"])
+    answerer, judge = shared_answerer(trial["answerer"]), shared_judge(trial["judge"])
     episodes = _episodes(dataset_path(str(trial["dataset"]), int(trial["seed"]), trial["data_dir"]), trial.get("split"))
     row = run_strategy(strategy, episodes, int(trial["budget"]), answerer, judge)
     tokens = row["avg_tokens"] * row["n_questions"]

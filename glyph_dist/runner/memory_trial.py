@@ -1,12 +1,14 @@
 """The `memory_eval` trial kind: one (preset, suite, size, seed, ablation) run of a memory module.
 
-Driver side (`check`, `prepare`): resolves presets, knobs and the date, drops trials that the
-ablation axis leaves identical, generates the seeded suite files (`data/memory/...`, recorded in
-`data/MANIFEST.json`), records the planned trials in `runs/<DATE>/planned.json` and starts a shared
-model answerer. Trial side (`run`): builds the memory in the trial actor, writes the whole teach
-stream, reads one context per question under the budget and hands exactly that context to the
-answerer (it is the `context` of the prompt). `finish` writes `metrics.json`, `metrics.csv` and
-`meta.json` per trial under `runs/<DATE>/<variant>/<suite>/<n>_<seed>/` and the roll-up report.
+Driver side (`check`, `prepare`): resolves presets, knobs, the date and the answerer's and judge's
+models, drops trials that the ablation axis leaves identical, generates the seeded suite files
+(`data/memory/...`, recorded in `data/MANIFEST.json`), records the planned trials in
+`runs/<DATE>/planned.json` and starts the shared model actors. Trial side (`run`): builds the memory
+in the trial actor, writes the whole teach stream, reads one context per question under the budget
+and hands exactly that context to the answerer (it is the `context` of the prompt); the judge scores
+the answers (containment, and an LLM judge's verdicts with their agreement with the rule). `finish`
+writes `metrics.json`, `metrics.csv` and `meta.json` per trial under
+`runs/<DATE>/<variant>/<suite>/<n>_<seed>/` and the roll-up report.
 """
 
 from __future__ import annotations
@@ -30,17 +32,18 @@ from glyph_dist.files import read_json, write_text
 from glyph_dist.memory.base import PROFILES, SPATIAL_METRICS, SUITES, Item, MemoryModule, Services
 from glyph_dist.memory.combined import AllConfig
 from glyph_dist.memory.registry import MEMORIES, build_config, build_memory, changed_settings, check_knobs
-from glyph_dist.models.actors import SharedAnswerer, start_shared_answerer
-from glyph_dist.models.answerers import ANSWERERS, Answerer, ContextRecall, QARequest
+from glyph_dist.models.actors import serve_models, shared_answerer, shared_judge
+from glyph_dist.models.answerers import Answerer, ContextRecall, QARequest, answerer_spec
+from glyph_dist.models.judges import Judge, judge_spec, llm_rates
 from glyph_dist.runner.trial import Prepared
 from glyph_dist.yamlconf import parse_override
 
 KNOBS = ("gate", "hopfield", "schema", "macro")  # module settings an ablation may change
-KEYS = {"preset", "presets", "suite", "n", "seeds", "profile", "ablation", "answerer", "budget", "window", "date",
-        "max_items", "tape", "tokenizer", "data_dir", "runs_dir", "model_gpus", *KNOBS}
+KEYS = {"preset", "presets", "suite", "n", "seeds", "profile", "ablation", "answerer", "judge", "budget", "window",
+        "date", "max_items", "tape", "tokenizer", "data_dir", "runs_dir", "model_gpus", *KNOBS}
 PATH_KEYS = ("tape", "tokenizer", "data_dir", "runs_dir")
 NO_ABLATION = "none"
-SHARED_BY_DATE = ("answerer", "profile", "budget", "window", "max_items", "tape", "tokenizer")
+SHARED_BY_DATE = ("answerer", "judge", "profile", "budget", "window", "max_items", "tape", "tokenizer")
 LOG_LINES = 20  # of a trial's memory log kept in metrics.json and shown
 
 
@@ -116,14 +119,11 @@ def check(trials: list[dict]) -> list[dict]:
                 raise GlyphDistError(f"{key}={value!r}: expected {'an' if key == 'seeds' else 'a positive'} integer")
         if not isinstance(trial["model_gpus"], (int, float)) or trial["model_gpus"] < 0:
             raise GlyphDistError(f"model_gpus={trial['model_gpus']!r}: expected a number >= 0")
-        model = str(trial["answerer"]).removeprefix("hf:")
-        if trial["answerer"] not in ANSWERERS and not Path(model).is_dir():
-            raise GlyphDistError(f"unknown answerer {trial['answerer']!r}: use {', '.join(ANSWERERS)} or a local model directory")
         if not Path(trial["tape"]).exists():
             raise GlyphDistError(f"tape not found: {trial['tape']} (build one with glyph-dist tape build, or set tape=DIR)")
         trial = {**trial, "date": str(trial.get("date") or today),  # trials run in their own directories
                  **{key: str(Path(trial[key]).resolve()) for key in PATH_KEYS if trial.get(key)},
-                 "answerer": trial["answerer"] if trial["answerer"] in ANSWERERS else f"hf:{Path(model).resolve()}"}
+                 "answerer": answerer_spec(str(trial["answerer"])), "judge": judge_spec(str(trial["judge"]))}
         variant = trial_config(trial)[2]
         key = trial_dir(trial, variant)
         if key in seen:
@@ -206,20 +206,22 @@ def prepare(trials: list[dict], run_dir: Path) -> Prepared:
     paths = _write_suites(trials)
     for tape in sorted({t["tape"] for t in trials}):
         load_tape(tape)
-    actors = [start_shared_answerer(spec, float(trials[0].get("model_gpus", 0)))
-              for spec in sorted({t["answerer"] for t in trials} - set(ANSWERERS))]
+    actors = serve_models({t["answerer"] for t in trials}, {t["judge"] for t in trials},
+                          float(trials[0].get("model_gpus", 0)))
     _write_planned(trials)  # last: only trials that can start are planned
     return Prepared({}, actors, paths)
 
 
 @functools.lru_cache(maxsize=2)
-def _services(tape: str, tokenizer: str | None) -> Services:
+def _services(tape: str, tokenizer: str | None) -> tuple[Services, str]:
+    """The tape's embedder and the budget's token counter, and the counter's name for the reports."""
     from glyph_dist.fgt.store import load_tape, load_tokenizer
 
     loaded = load_tape(tape)
     counter = load_tokenizer(tokenizer) if tokenizer else loaded.tokenizer
+    name = f"tokenizer {tokenizer}" if tokenizer else f"tokenizer of tape {loaded.version}"
     return Services(embed=loaded.embedder.encode,
-                    count=lambda text: len(counter(text, add_special_tokens=False).input_ids))
+                    count=lambda text: len(counter(text, add_special_tokens=False).input_ids)), name
 
 
 @functools.lru_cache(maxsize=8)
@@ -229,8 +231,9 @@ def _items(path: Path) -> list[Item]:
     return read_suite(path)
 
 
-def evaluate(memory: MemoryModule, items: list[Item], budget: int, answerer: Answerer, count) -> dict:
-    """Teach the whole stream, then ask every question with the memory's context in the prompt."""
+def evaluate(memory: MemoryModule, items: list[Item], budget: int, answerer: Answerer, judge: Judge, count) -> dict:
+    """Teach the whole stream, then ask every question with the memory's context in the prompt; the suite's
+    scores, the judge's containment (and an LLM judge's rates), and the model-free evidence recalls."""
     from glyph_dist.memory.suites.scoring import aggregate, score
 
     start = time.perf_counter()
@@ -254,6 +257,8 @@ def evaluate(memory: MemoryModule, items: list[Item], budget: int, answerer: Ans
     answer_seconds = time.perf_counter() - start
     present = [[ContextRecall.recalled(replace(r, evidence_texts=(e,))) for e in r.evidence_texts] for r in requests]
     metrics = aggregate([score(item, answer) for item, answer in zip(items, answers)])
+    judged = judge.score(answers, [item.answer for item in items], [item.question for item in items])
+    metrics |= {"contains": sum(s["contains"] for s in judged) / len(items), **llm_rates(judged)}
     if items[0].suite == "spatial":  # null where undefined, e.g. sub-optimality without a successful route
         metrics = {key: None for key in SPATIAL_METRICS} | metrics
     return {**metrics,
@@ -280,17 +285,19 @@ def _model_surprise(answerer: Answerer, items: list[Item]):
 def run(trial: dict) -> dict:
     """One trial: the memory's metrics and counters on the suite, with telemetry."""
     memory_name, config, variant, changes = trial_config(trial)
-    answerer = ANSWERERS[trial["answerer"]]() if trial["answerer"] in ANSWERERS else SharedAnswerer(trial["answerer"])
+    answerer, judge = shared_answerer(trial["answerer"]), shared_judge(trial["judge"])
     items = _items(suite_path(trial))
     logged: list[str] = []
-    services = Services(**{**vars(_services(trial["tape"], trial.get("tokenizer"))), "log": logged.append,
+    base, token_counter = _services(trial["tape"], trial.get("tokenizer"))
+    services = Services(**{**vars(base), "log": logged.append,
                            "surprise": _model_surprise(answerer, items) if memory_name in ("hei_nw", "all") else None})
     memory = build_memory(memory_name, services, config)
     budget = int(trial["window"]) if memory_name == "longctx" else int(trial["budget"])
-    metrics = evaluate(memory, items, budget, answerer, services.count)
+    metrics = evaluate(memory, items, budget, answerer, judge, services.count)
     log = logged[:LOG_LINES] + ([f"... and {len(logged) - LOG_LINES} more lines"] if len(logged) > LOG_LINES else [])
     return {**metrics, "rss_mb": psutil.Process().memory_info().rss / 2**20,  # now, not the reused actor's peak
             "variant": variant, "memory": memory_name, "ablation": changes, "answerer_name": answerer.name,
+            "judge_name": judge.name, "token_counter": token_counter,
             "counters": memory.counters(), "log": log, "config": config.model_dump()}
 
 
@@ -308,6 +315,7 @@ def finish(trials_and_rows: list[tuple[dict, dict]], out: Path, report: Path | N
         config = {"date": trial["date"], "preset": trial["preset"], "variant": row["variant"], "memory": row["memory"],
                   "ablation": row["ablation"], "suite": trial["suite"], "n": int(trial["n"]),
                   "seed": int(trial["seeds"]), "profile": trial["profile"], "answerer": row["answerer_name"],
+                  "judge": row["judge_name"], "token_counter": row["token_counter"],
                   "budget": int(trial["budget"]), "window": int(trial["window"]), "config_hash": _config_hash(trial)}
         metrics = {k: v for k, v in row.items()
                    if (isinstance(v, (int, float)) and not isinstance(v, bool)) or k in SPATIAL_METRICS}
