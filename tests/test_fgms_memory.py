@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.fgms.memory import ShardMemory, inner_products
-from glyph_dist.fgms.schema import MemoryRecord, ReadRequest
+from glyph_dist.fgms.schema import MAX_TOKEN_BUDGET, MemoryRecord, ReadRequest
 
 TURNS = [
     "Hi, I need to find a restaurant in San Jose.",
@@ -218,3 +218,173 @@ def test_ranking_policies_return_the_best_scores_best_first(n, limit, seed, poli
     left_out = np.setdiff1d(np.arange(n), picked)
     if len(left_out):
         assert expected[left_out].max() <= expected[picked].min() + tolerance, "no better candidate left out"
+
+
+# -- reliability: atomic writes, exact date-times, quarantine at restore, glyph tags in user text
+EXTREME_TIMES = ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00"]
+
+
+def _rows(memory, table: str) -> int:
+    return memory.storage.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+def _snapshot(memory) -> dict:
+    return {a: (s.size, list(s.seq), list(s.text), {k: list(v) for k, v in s.episode_index.items()},
+                {k: list(v) for k, v in s.tag_index.items()}) for a, s in memory.actors.items()}
+
+
+@pytest.mark.parametrize("created_at", EXTREME_TIMES)
+def test_date_times_whose_utc_instant_leaves_the_calendar_are_kept_exactly(memory, tape_root, tmp_path, created_at):
+    """A date-time that is valid as written but whose UTC instant is year 10000 or year 0 is stored
+    and returned as written, and poisons neither later writes nor the restore."""
+    memory.write([MemoryRecord(actor_id="t", record_id="edge", text="The edge of the calendar.", created_at=created_at)])
+    memory.write([MemoryRecord(actor_id="t", record_id="next", text="A write after it.")])
+    exact = {"since": created_at, "until": created_at}
+    request = ReadRequest(actor_id="t", token_budget=400, mode="text", filters=exact)
+    response = memory.read(request)
+    assert [i.record_id for i in response.items] == ["edge"]
+    assert response.items[0].created_at == datetime.fromisoformat(created_at)
+    assert response.items[0].created_at.utcoffset() == datetime.fromisoformat(created_at).utcoffset()
+    reopened = ShardMemory.open(tape_root, tmp_path)
+    assert reopened.read(request) == response and reopened.stats()["records"] == 2
+    assert reopened.write([MemoryRecord(actor_id="t", record_id="after", text="Still writable.")]).written == 1
+    assert reopened.health()["status"] == "ok"
+
+
+class _InjectedFault(RuntimeError):
+    pass
+
+
+def test_a_fault_in_the_index_step_stores_nothing_and_later_writes_work(memory, tape_root, tmp_path, monkeypatch):
+    from glyph_dist.fgms.memory import ActorSpans
+
+    memory.write(episode(tags=["booking"]))
+    before, seq, stored = _snapshot(memory), memory.next_seq, (_rows(memory, "records"), _rows(memory, "spans"))
+    batch = episode(episode_id="ep-2", tags=["booking", "more"]) + episode(actor="newcomer", episode_id="ep-3")
+    real_append, calls = ActorSpans.append, []
+
+    def failing_append(self, entry):
+        calls.append(entry)
+        real_append(self, entry)  # the record is half in the index when the fault strikes
+        if len(calls) == 12:
+            raise _InjectedFault("index step failed")
+
+    monkeypatch.setattr(ActorSpans, "append", failing_append)
+    with pytest.raises(_InjectedFault):
+        memory.write(batch)
+    assert (_rows(memory, "records"), _rows(memory, "spans")) == stored, "the transaction was rolled back"
+    assert _snapshot(memory) == before and memory.next_seq == seq and "newcomer" not in memory.actors
+    health = memory.health()
+    assert health["status"] == "degraded" and health["failed_writes"] == 1
+    assert "index step failed" in health["last_write_error"]
+    monkeypatch.setattr(ActorSpans, "append", real_append)
+    assert memory.write(batch).written == 20
+    assert memory.health()["status"] == "ok" and memory.health()["failed_writes"] == 1
+    reopened = ShardMemory.open(tape_root, tmp_path)
+    assert _snapshot(reopened) == _snapshot(memory) and reopened.next_seq == memory.next_seq
+
+
+def test_a_failed_commit_leaves_neither_store_nor_index_holding_the_batch(memory, tape_root, tmp_path):
+    import sqlite3
+
+    class CommitFails:
+        def __init__(self, db):
+            self.db = db
+
+        def __getattr__(self, name):
+            return getattr(self.db, name)
+
+        def execute(self, sql, *args):
+            if sql == "COMMIT":
+                raise sqlite3.OperationalError("disk I/O error")
+            return self.db.execute(sql, *args)
+
+    memory.write(episode())
+    before, seq = _snapshot(memory), memory.next_seq
+    db, memory.storage.db = memory.storage.db, CommitFails(memory.storage.db)
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        memory.write(episode(episode_id="ep-2"))
+    memory.storage.db = db
+    assert _snapshot(memory) == before and memory.next_seq == seq and _rows(memory, "records") == 10
+    assert memory.write(episode(episode_id="ep-2")).written == 10
+    assert ShardMemory.open(tape_root, tmp_path).stats()["records"] == 20
+
+
+def _corrupt(memory) -> dict[str, str]:
+    """Rows a restore cannot use, written straight into the shard's SQLite file: record id -> what the
+    quarantine reason names."""
+    import json
+
+    db, seq = memory.storage.db, memory.next_seq
+    vector = np.ones(memory.tape.meta["dim"], dtype=np.float32).tobytes()
+
+    def body(record_id, created_at=0, **fields):
+        return json.dumps({"actor_id": "agent-1", "record_id": record_id, "role": "user", "text": "Damaged.",
+                           "created_at": created_at, **fields})
+
+    def span(record_id, text="Damaged.", family=-1, vector=vector):
+        nonlocal seq
+        db.execute("INSERT INTO spans VALUES (?, 'agent-1', ?, 0, ?, ?, 0.0, ?)", (seq, record_id, text, family, vector))
+        seq += 1
+
+    rows = {  # record id -> stored body
+        "poison": body("poison", created_at=253402343999.0),  # what an earlier version committed for
+        "not-json": "{not json",                                # 9999-12-31T23:59:59-12:00, then failed to index
+        "short-vector": body("short-vector"), "bad-utf8": body("bad-utf8"), "no-family": body("no-family"),
+        "other-id": body("someone-else")}
+    for record_id, stored in rows.items():
+        db.execute("INSERT INTO records VALUES ('agent-1', ?, ?)", (record_id, stored))
+        span(record_id, vector=vector[:8] if record_id == "short-vector" else vector,
+             family=10**6 if record_id == "no-family" else -1)
+    db.execute("UPDATE spans SET text = CAST(x'636166e9' AS TEXT) WHERE record_id = 'bad-utf8'")  # "caf" + latin-1 é
+    span("orphan")
+    return {"poison": "created_at", "not-json": "JSON", "short-vector": "vector", "bad-utf8": "UTF-8",
+            "no-family": "family", "other-id": "another actor or record id", "orphan": "without a record"}
+
+
+def test_restore_quarantines_unreadable_rows_and_serves_the_rest(memory, tape_root, tmp_path):
+    memory.write(episode())
+    request = ReadRequest(actor_id="agent-1", token_budget=MAX_TOKEN_BUDGET, mode="text", policy="recent")
+    served = memory.read(request)
+    damage = _corrupt(memory)
+
+    reopened = ShardMemory.open(tape_root, tmp_path)
+    assert reopened.read(request) == served, "the readable records serve as before"
+    stats, health = reopened.stats(), reopened.health()
+    assert stats["records"] == 10 and stats["quarantined"] == len(damage) == health["quarantined"]
+    assert health["status"] == "degraded"
+    reasons = {q["record_id"]: q["reason"] for q in stats["quarantine"]}
+    assert reasons.keys() == damage.keys()
+    for record_id, what in damage.items():
+        assert what in reasons[record_id], (record_id, reasons[record_id])
+    assert _rows(reopened, "quarantined_spans") == 7 and _rows(reopened, "records") == 10
+
+    again = ShardMemory.open(tape_root, tmp_path)  # quarantined rows stay reported, nothing more is set aside
+    assert again.stats()["quarantined"] == len(damage) and again.read(request) == served
+    assert again.write([MemoryRecord(actor_id="agent-1", record_id="poison", text="Written again, intact.")]).written == 1
+    assert ShardMemory.open(tape_root, tmp_path).stats()["records"] == 11
+
+
+def test_glyph_tags_in_user_text_are_escaped_in_contexts(memory):
+    """Only real glyph codes carry `<GLYPH>`; a user's tags read `&lt;GLYPH>`, and budgets stay exact."""
+    from glyph_dist.fgt.hybrid import GLYPH_CLOSE, GLYPH_OPEN
+
+    memory.write(episode() + [MemoryRecord(actor_id="agent-1", record_id="fake", role=f"{GLYPH_OPEN}x{GLYPH_CLOSE}",
+                                           text=f"Your code is {GLYPH_OPEN}甲乙{GLYPH_CLOSE} now.")])
+    for mode in ("text", "glyph", "mixed"):
+        response = memory.read(ReadRequest(actor_id="agent-1", token_budget=MAX_TOKEN_BUDGET, mode=mode, policy="recent"))
+        fake = [i for i in response.items if i.record_id == "fake"]
+        assert fake and "&lt;GLYPH>甲乙&lt;/GLYPH>" in response.context and "[&lt;GLYPH>x&lt;/GLYPH>]" in response.context
+        codes = sum(i.rendered_as == "glyph" for i in response.items)
+        assert response.context.count(GLYPH_OPEN) == response.context.count(GLYPH_CLOSE) == codes
+        assert response.token_estimate == len(memory.hybrid.token_ids([response.context])[0])
+    assert memory.storage.db.execute("SELECT text FROM spans WHERE record_id = 'fake'").fetchone()[0] == \
+        f"Your code is {GLYPH_OPEN}甲乙{GLYPH_CLOSE} now.", "stored as written"
+
+
+def test_the_blank_pattern_names_every_whitespace_character():
+    import sys
+
+    from glyph_dist.fgms.schema import WHITESPACE
+
+    assert WHITESPACE == "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())

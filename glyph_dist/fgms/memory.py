@@ -5,11 +5,18 @@ similarity reaches the hybrid tokenizer's threshold. Spans live per actor in wri
 order is the memory's chronology). A read filters the actor's spans, ranks them with a policy,
 renders them verbatim or as glyph codes by mode, and packs lines into the budget; the returned
 `token_estimate` is the exact token count of the returned context.
+
+A write is atomic: every derived value (spans, vectors, families, token counts, timestamps) is
+computed first, the in-memory index is extended inside the storage transaction, and a failure
+anywhere rolls back both, leaving the sequence counter where it was. A restore sets aside (quarantines)
+each stored record it cannot read and serves the rest. User text and roles are stored as written; in
+contexts and items, the glyph tags in them read `&lt;GLYPH>` and `&lt;/GLYPH>`, so only real codes
+carry the tags.
 """
 
 from __future__ import annotations
 
-import itertools
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,14 +26,35 @@ import numpy as np
 import orjson
 
 from glyph_dist.fgms.policies import get_policy
-from glyph_dist.fgms.schema import MemoryRecord, ReadRequest, ReadResponse, WriteResponse
-from glyph_dist.fgms.storage import ShardStorage, StoredSpan
+from glyph_dist.fgms.schema import MemoryRecord, ReadRequest, ReadResponse, WriteResponse, microseconds
+from glyph_dist.fgms.storage import RestoredRecord, ShardStorage, StoredRecord, StoredSpan
 from glyph_dist.fgt.hybrid import GLYPH_CLOSE, GLYPH_OPEN, HybridTokenizer
 from glyph_dist.fgt.store import load_tape, load_tokenizer
 
 EXCERPT_CHARS = 80
 MAX_RANKED = 4096  # candidates a policy ranks per read, at most
 MIN_LINE_TOKENS = 4  # "[", role, "]", content: no line is shorter under a byte-level BPE
+QUARANTINE_SHOWN = 20  # quarantined records listed in the stats, latest first
+_GLYPH_TAG = re.compile("|".join(re.escape(tag) for tag in (GLYPH_OPEN, GLYPH_CLOSE)))
+
+
+def escape_glyph_tags(text: str) -> str:
+    """`<GLYPH>` and `</GLYPH>` in user text as `&lt;GLYPH>` and `&lt;/GLYPH>`: only real codes carry the tags."""
+    return _GLYPH_TAG.sub(lambda tag: "&lt;" + tag.group()[1:], text)
+
+
+@dataclass
+class _Entry:
+    """A record ready for the in-memory index, every value derived: its spans, their texts as
+    rendered (tags escaped), token counts, and its created_at as microseconds and as ISO 8601."""
+
+    record: StoredRecord
+    spans: list[StoredSpan]
+    texts: list[str]
+    prefix_tokens: int
+    text_tokens: list[int]
+    created_us: int
+    created_iso: str
 
 
 @dataclass
@@ -36,58 +64,70 @@ class ActorSpans:
     dim: int
     size: int = 0
     vectors: np.ndarray = field(init=False)
-    created_at: np.ndarray = field(init=False)
+    created_us: np.ndarray = field(init=False)  # the record's created_at, microseconds since the Unix epoch
     family_id: np.ndarray = field(init=False)
     prefix_tokens: np.ndarray = field(init=False)  # tokens of the line prefix "[t3 user]"
     text_tokens: np.ndarray = field(init=False)  # tokens of " " + the span's text
     seq: list[int] = field(default_factory=list)
     record_id: list[str] = field(default_factory=list)
     span: list[int] = field(default_factory=list)
-    text: list[str] = field(default_factory=list)
-    record: list[dict] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)  # tags escaped
+    record: list[StoredRecord] = field(default_factory=list)
     created_iso: list[str] = field(default_factory=list)  # the record's created_at as ISO 8601, per span
     episode_index: dict[str, list[int]] = field(default_factory=dict)
     tag_index: dict[str, list[int]] = field(default_factory=dict)
 
     def __post_init__(self):
         self.vectors = np.zeros((16, self.dim), dtype=np.float32)
-        self.created_at = np.zeros(16)
+        self.created_us = np.zeros(16, dtype=np.int64)
         self.family_id = np.zeros(16, dtype=np.int64)
         self.prefix_tokens = np.zeros(16, dtype=np.int64)
         self.text_tokens = np.zeros(16, dtype=np.int64)
 
     def _reserve(self, extra: int) -> None:
         needed = self.size + extra
-        if needed <= len(self.created_at):
+        if needed <= len(self.created_us):
             return
-        capacity = max(needed, 2 * len(self.created_at))
+        capacity = max(needed, 2 * len(self.created_us))
         self.vectors = np.resize(self.vectors, (capacity, self.dim))
-        self.created_at = np.resize(self.created_at, capacity)
+        self.created_us = np.resize(self.created_us, capacity)
         self.family_id = np.resize(self.family_id, capacity)
         self.prefix_tokens = np.resize(self.prefix_tokens, capacity)
         self.text_tokens = np.resize(self.text_tokens, capacity)
 
-    def append(self, spans: list[StoredSpan], record: dict, prefix_tokens: int, text_tokens: list[int]) -> None:
-        self._reserve(len(spans))
-        created_iso = datetime.fromtimestamp(record["created_at"], timezone.utc).isoformat()
-        for s, tokens in zip(spans, text_tokens):
+    def append(self, entry: _Entry) -> None:
+        self._reserve(len(entry.spans))
+        record = entry.record
+        for s, text, tokens in zip(entry.spans, entry.texts, entry.text_tokens):
             i = self.size
             self.vectors[i] = s.vector
-            self.created_at[i] = record["created_at"]
+            self.created_us[i] = entry.created_us
             self.family_id[i] = s.family_id
-            self.prefix_tokens[i] = prefix_tokens
+            self.prefix_tokens[i] = entry.prefix_tokens
             self.text_tokens[i] = tokens
             self.seq.append(s.seq)
             self.record_id.append(s.record_id)
             self.span.append(s.span)
-            self.text.append(s.text)
+            self.text.append(text)
             self.record.append(record)
-            self.created_iso.append(created_iso)
-            if record.get("episode_id") is not None:
-                self.episode_index.setdefault(record["episode_id"], []).append(i)
-            for tag in record.get("tags", []):
+            self.created_iso.append(entry.created_iso)
+            if record.episode_id is not None:
+                self.episode_index.setdefault(record.episode_id, []).append(i)
+            for tag in record.tags:
                 self.tag_index.setdefault(tag, []).append(i)
             self.size += 1
+
+    def truncate(self, size: int) -> None:
+        """Forget every span from index `size` on (undoes appends)."""
+        self.size = min(self.size, size)
+        for column in (self.seq, self.record_id, self.span, self.text, self.record, self.created_iso):
+            del column[size:]
+        for index in (self.episode_index, self.tag_index):
+            for key in list(index):
+                while index[key] and index[key][-1] >= size:
+                    index[key].pop()
+                if not index[key]:
+                    del index[key]
 
     def similarity(self, query: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         """Exact cosine similarity of the candidates to the query: a gather for a small subset, else
@@ -108,9 +148,9 @@ class ActorSpans:
         for tag in f.tags:
             mask &= _index_mask(self.tag_index.get(tag, []), self.size)
         if f.since is not None:
-            mask &= self.created_at[:self.size] >= f.since.timestamp()
+            mask &= self.created_us[:self.size] >= microseconds(f.since)
         if f.until is not None:
-            mask &= self.created_at[:self.size] <= f.until.timestamp()
+            mask &= self.created_us[:self.size] <= microseconds(f.until)
         return np.flatnonzero(mask)
 
 
@@ -133,9 +173,9 @@ def _index_mask(indices: list[int], size: int) -> np.ndarray:
     return mask
 
 
-def line_prefix(record: dict) -> str:
-    turn = f"t{record['turn']} " if record.get("turn") is not None else ""
-    return f"[{turn}{record['role']}]"
+def line_prefix(record: StoredRecord) -> str:
+    turn = f"t{record.turn} " if record.turn is not None else ""
+    return f"[{turn}{escape_glyph_tags(record.role)}]"
 
 
 @dataclass
@@ -153,6 +193,8 @@ class ShardMemory:
         self.actors: dict[str, ActorSpans] = {}
         self.records = 0
         self.next_seq = 0
+        self.failed_writes = 0
+        self.last_write_error: str | None = None
         self.newline_tokens = len(hybrid.token_ids(["\n"])[0])
         self.additive = hybrid.counts_lines_additively
         self.glyph_tokens = np.array([len(ids) for ids in hybrid.token_ids(
@@ -164,27 +206,44 @@ class ShardMemory:
              tokenizer: str | None = None) -> "ShardMemory":
         tape = load_tape(tape_dir)
         base = load_tokenizer(tokenizer) if tokenizer else None
-        storage = ShardStorage(Path(storage_dir) / f"shard-{shard:03d}.sqlite", tape.version, tape.meta["dim"])
-        return cls(HybridTokenizer(tape, base=base), storage)
+        return cls.on(HybridTokenizer(tape, base=base), storage_dir, shard)
+
+    @classmethod
+    def on(cls, hybrid: HybridTokenizer, storage_dir: Path | str, shard: int = 0) -> "ShardMemory":
+        """The shard's memory over a tokenizer (and tape) already loaded, which shards may share."""
+        tape = hybrid.tape
+        return cls(hybrid, ShardStorage(Path(storage_dir) / f"shard-{shard:03d}.sqlite", tape.version, tape.meta["dim"]))
 
     def _restore(self) -> None:
-        records = self.storage.records()
-        self.records = len(records)
-        grouped = [(records[key], list(spans)) for key, spans in itertools.groupby(
-            self.storage.spans(), key=lambda s: (s.actor_id, s.record_id))]
-        self._index(grouped)
-        if grouped:
-            self.next_seq = grouped[-1][1][-1].seq + 1
+        """Index every stored record that can be read; quarantine the others (see `storage`)."""
+        stored = self.storage.restorable()
+        for entry in stored:
+            if entry.problem is None:
+                entry.problem = self._check(entry)
+        self.storage.quarantine([e for e in stored if e.problem is not None])
+        restored = [(e.record, e.spans) for e in stored if e.problem is None]
+        for entry in self._entries(restored):
+            self._actor(entry.record.actor_id).append(entry)
+        self.records = len(restored)
+        self.next_seq = self.storage.last_seq() + 1
 
-    def _index(self, grouped: list[tuple[dict, list[StoredSpan]]]) -> None:
-        """Add stored records and their spans to the actors' in-memory columns, counting tokens in one batch."""
-        prefixes = [line_prefix(record) for record, _ in grouped]
-        contents = [f" {s.text}" for _, spans in grouped for s in spans]
-        counts = [len(ids) for ids in self.hybrid.token_ids(prefixes + contents)]
+    def _check(self, entry: RestoredRecord) -> str | None:
+        """What keeps a readable record from being indexed, if anything."""
+        if [s.span for s in entry.spans] != list(range(len(entry.spans))):
+            return "its spans are not numbered 0, 1, ... in write order"
+        if any(not -1 <= s.family_id < len(self.tape.records) for s in entry.spans):
+            return f"a span's family is not one of the tape's {len(self.tape.records)}"
+        return None
+
+    def _entries(self, records: list[tuple[StoredRecord, list[StoredSpan]]]) -> list[_Entry]:
+        """The records' index entries, token counts taken in one batch."""
+        prefixes = [line_prefix(record) for record, _ in records]
+        texts = [[escape_glyph_tags(s.text) for s in spans] for _, spans in records]
+        counts = [len(ids) for ids in self.hybrid.token_ids(prefixes + [f" {t}" for ts in texts for t in ts])]
         prefix_counts, content_counts = counts[:len(prefixes)], iter(counts[len(prefixes):])
-        for (record, spans), prefix_tokens in zip(grouped, prefix_counts):
-            self._actor(record["actor_id"]).append(spans, record, prefix_tokens,
-                                                   [next(content_counts) for _ in spans])
+        return [_Entry(record, spans, ts, prefix_tokens, [next(content_counts) for _ in spans],
+                       microseconds(record.created_at), record.created_at.isoformat())
+                for (record, spans), ts, prefix_tokens in zip(records, texts, prefix_counts)]
 
     def _actor(self, actor_id: str) -> ActorSpans:
         if actor_id not in self.actors:
@@ -193,7 +252,18 @@ class ShardMemory:
 
     # -- writes
     def write(self, records: list[MemoryRecord]) -> WriteResponse:
-        """Store new records durably; records already stored (same actor and record id) are skipped."""
+        """Store new records durably; records already stored (same actor and record id) are skipped.
+        All or nothing: on any failure neither the storage nor the index holds any of the batch."""
+        try:
+            response = self._write(records)
+        except Exception as exc:
+            self.failed_writes += 1
+            self.last_write_error = f"{type(exc).__name__}: {exc}"[:200]
+            raise
+        self.last_write_error = None
+        return response
+
+    def _write(self, records: list[MemoryRecord]) -> WriteResponse:
         keys = [(r.actor_id, r.record_id) for r in records]
         known = self.storage.known_records(keys)
         new, seen = [], set(known)
@@ -203,9 +273,8 @@ class ShardMemory:
                 new.append(record)
         if not new:
             return WriteResponse(written=0, duplicates=len(records), spans=0)
-        now = datetime.now(timezone.utc).timestamp()
-        bodies = [{**r.model_dump(mode="json", exclude={"created_at"}),
-                   "created_at": r.created_at.timestamp() if r.created_at else now} for r in new]
+        now = datetime.now(timezone.utc)
+        bodies = [r.model_dump(mode="json") | {"created_at": (r.created_at or now).isoformat()} for r in new]
         plans = self.hybrid.plan([r.text for r in new])
         spans_per_record, seq = [], self.next_seq
         for record, plan in zip(new, plans):
@@ -217,11 +286,27 @@ class ShardMemory:
                                         float(similarity[i]), plan.vectors[i]))
                 seq += 1
             spans_per_record.append(spans)
-        self.storage.append(bodies, [s for spans in spans_per_record for s in spans])
-        self._index(list(zip(bodies, spans_per_record)))
+        entries = self._entries([(StoredRecord.model_validate(body), spans)
+                                 for body, spans in zip(bodies, spans_per_record)])
+        sizes = {actor_id: actor.size for actor_id, actor in self.actors.items()}
+        try:
+            with self.storage.appending(bodies, [s for spans in spans_per_record for s in spans]):
+                for entry in entries:
+                    self._actor(entry.record.actor_id).append(entry)
+        except BaseException:
+            self._truncate(sizes)
+            raise
         self.next_seq, self.records = seq, self.records + len(new)
         return WriteResponse(written=len(new), duplicates=len(records) - len(new),
                              spans=sum(len(s) for s in spans_per_record))
+
+    def _truncate(self, sizes: dict[str, int]) -> None:
+        """Back to the given span count per actor; actors not listed are dropped."""
+        for actor_id in list(self.actors):
+            if actor_id in sizes:
+                self.actors[actor_id].truncate(sizes[actor_id])
+            else:
+                del self.actors[actor_id]
 
     # -- reads
     def read(self, request: ReadRequest) -> ReadResponse:
@@ -318,8 +403,8 @@ class ShardMemory:
         family = int(actor.family_id[i])
         tape_record = self.tape.records[family] if family >= 0 else None
         text = actor.text[i]
-        return {"record_id": actor.record_id[i], "span": actor.span[i], "episode_id": record.get("episode_id"),
-                "turn": record.get("turn"), "role": record["role"],
+        return {"record_id": actor.record_id[i], "span": actor.span[i], "episode_id": record.episode_id,
+                "turn": record.turn, "role": record.role,
                 "address": tape_record.address if tape_record else None,
                 "glyphs": tape_record.glyph if tape_record else None, "rendered_as": line.rendered_as,
                 "text": text if line.rendered_as == "text" or len(text) <= EXCERPT_CHARS
@@ -327,6 +412,14 @@ class ShardMemory:
                 "score": round(line.score, 6), "created_at": actor.created_iso[i]}
 
     def stats(self) -> dict:
+        quarantined, latest = self.storage.quarantined(QUARANTINE_SHOWN)
         return {"actors": len(self.actors), "records": self.records,
                 "spans": sum(a.size for a in self.actors.values()),
-                "tape_version": self.tape.version, "storage": str(self.storage.path)}
+                "tape_version": self.tape.version, "storage": str(self.storage.path),
+                "quarantined": quarantined, "quarantine": latest, "failed_writes": self.failed_writes}
+
+    def health(self) -> dict:
+        """`degraded` while stored records are quarantined or since the latest write failed."""
+        quarantined = self.storage.quarantined(0)[0]
+        return {"status": "degraded" if quarantined or self.last_write_error else "ok", "quarantined": quarantined,
+                "failed_writes": self.failed_writes, "last_write_error": self.last_write_error}
