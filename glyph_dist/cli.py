@@ -10,6 +10,8 @@ from pathlib import Path
 from glyph_dist.commands import models
 from glyph_dist.errors import GlyphDistError
 
+INTERRUPTED = 130  # the exit status of a command ended by SIGINT (128 + 2)
+
 
 def _data_corpus(args) -> None:
     from glyph_dist.data.corpus import make_sgd_corpus
@@ -38,7 +40,7 @@ def _data_glyph_aware(args) -> None:
         print(f"{split}: {entry['pairs']} pairs -> {entry['path']}")
 
 
-def _run(args) -> None:
+def _run(args) -> int | None:
     import time
 
     from glyph_dist.runner.config import load_experiment
@@ -56,6 +58,9 @@ def _run(args) -> None:
         summary = run_experiment(experiment, run_dir, args.address)
     print(f"{summary['finished']}/{summary['trials']} trials finished ({summary['failed']} failed) "
           f"in {summary['seconds']:.0f} s; rows: {summary['run_dir'] / 'results.csv'}")
+    if summary["status"] == "interrupted":
+        print(f"interrupted: no report from a partial grid; finish it with: glyph-dist run --resume {summary['run_dir']}")
+        return INTERRUPTED
     outputs = summary["outputs"]
     shown = outputs if len(outputs) <= 30 else [path for path in outputs if Path(path).suffix == ".md"]
     print(f"{len(outputs)} output files" + (f", of which the {len(shown)} reports:" if shown != outputs else ":"))
@@ -428,11 +433,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.group == "memory" and args.command == "write" and not args.file and not (args.text and args.record_id):
         parser.error("memory write needs TEXT and --record-id, or --file")
     try:
-        args.func(args)
+        return args.func(args) or 0
     except GlyphDistError as exc:
         print(f"glyph-dist: error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    except KeyboardInterrupt:
+        print("glyph-dist: interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -67,35 +67,6 @@ def _small(tmp_path, data: Path, tape: Path, *extra: str):
     return load_experiment(PHASE5, _overrides(tmp_path, data, tape, *extra))
 
 
-def trial_reported(run_dir: Path) -> bool:
-    """Whether a trial of the run has reported its row (Tune writes it to the trial's result.json)."""
-    return any(path.stat().st_size for path in run_dir.glob("tune/trial_*/result.json"))
-
-
-@contextlib.contextmanager
-def sigint_once_a_trial_reports(run_dir: Path):
-    """SIGINT to this process, as Ctrl-C sends it, once a trial of the run in `run_dir` has reported.
-    A signal that lands outside Tune's own handler is ignored rather than ending the test session."""
-    previous = signal.signal(signal.SIGINT, lambda *_: None)
-    stop = threading.Event()
-
-    def watch() -> None:
-        while not stop.is_set():
-            if trial_reported(run_dir):
-                os.kill(os.getpid(), signal.SIGINT)
-                return
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-        signal.signal(signal.SIGINT, previous)
-
-
 @pytest.mark.parametrize("override, message", [
     ("strategy=[oracle]", "unknown strategy 'oracle'"),
     ("answerer=gpt-9", "unknown answerer 'gpt-9'"),
@@ -111,7 +82,32 @@ def test_bad_trials_fail_before_any_trial_starts(tmp_path, tape_root, override, 
     assert not (tmp_path / "run").exists()
 
 
-def test_tune_run_interrupted_then_resumed_rows_meta_failure(ray_session, tmp_path, tape_root, capsys):
+@contextlib.contextmanager
+def sigint_after_the_first_trial(monkeypatch):
+    """SIGINT to this process, as Ctrl-C sends it, when the run's first trial has ended (from the
+    run's own progress callback, in this process). A signal outside Tune's handler is ignored."""
+    from glyph_dist.runner.run import Progress
+
+    previous = signal.signal(signal.SIGINT, lambda *_: None)
+    sent = threading.Event()
+    trial_ended = Progress.on_trial_complete
+
+    def interrupt(self, *args, **kwargs):
+        trial_ended(self, *args, **kwargs)
+        if not sent.is_set():
+            sent.set()
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Progress, "on_trial_complete", interrupt)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    assert sent.is_set()
+
+
+def test_tune_run_interrupted_then_resumed_rows_meta_failure(ray_session, tmp_path, tape_root, capsys, monkeypatch):
     """Ctrl-C during a real run: exit 130, meta says interrupted, no report from the partial grid;
     the resume runs only the missing trials, counts on from the finished ones and writes the report."""
     from glyph_dist.cli import main
@@ -127,7 +123,7 @@ def test_tune_run_interrupted_then_resumed_rows_meta_failure(ray_session, tmp_pa
     (tmp_path / "long.jsonl").write_text(json.dumps(long) + "\n")
     overrides = _overrides(tmp_path, data, tape_root, f"dataset=[{data},{tmp_path / 'long.jsonl'}]")
     run_dir = tmp_path / "run"
-    with sigint_once_a_trial_reports(run_dir):
+    with sigint_after_the_first_trial(monkeypatch):
         assert main(["run", str(PHASE5), *overrides, "--run-dir", str(run_dir)]) == 130
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "interrupted" and meta["trials"] == 6 and meta["ended_at"]

@@ -46,10 +46,14 @@ def versions() -> dict[str, str]:
     return found
 
 
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
 def run_meta(experiment, data_files: list[Path]) -> dict:
     return {
         "experiment": experiment.name, "source": experiment.source, "config_hash": experiment.config_hash(),
-        "git_commit": git_commit(), "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": git_commit(), "started_at": utc_now(),
         "python": sys.version.split()[0], "os": platform.platform(), "versions": versions(),
         "data": {str(p): file_sha256(p) for p in sorted(set(data_files))},
     }

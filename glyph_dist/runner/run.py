@@ -6,6 +6,9 @@ at most `max_concurrent` at once; Tune reuses the trial actors, so what a trial 
 tokenizer, episodes) serves the next. A run directory keeps the resolved experiment, `meta.json`,
 Tune's state (`--resume RUN_DIR` finishes an interrupted run without redoing finished trials) and
 the result rows (`results.jsonl`, `results.csv`); a failed trial is reported and the others go on.
+`meta.json` says how the run ended (`status`: running, finished, interrupted or failed). An
+interrupted run (Ctrl-C, SIGINT) keeps the rows of its finished trials but writes no cell files or
+report from the partial grid: the resume that finishes the grid writes them.
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ import pandas as pd
 import ray
 import yaml
 from ray import tune
+from ray.tune.experiment import Trial
 
 from glyph_dist.errors import GlyphDistError
-from glyph_dist.files import write_text
+from glyph_dist.files import read_json, write_text
 from glyph_dist.runner import context_trial, memory_trial
 from glyph_dist.runner.config import Experiment
-from glyph_dist.runner.meta import run_meta
+from glyph_dist.runner.meta import run_meta, utc_now
 
 TRIAL_KINDS = {"context_bench": context_trial, "memory_eval": memory_trial}
 EXPERIMENT_FILE, TUNE_DIR = "experiment.yaml", "tune"
@@ -39,25 +43,35 @@ def _trainable(config: dict) -> None:
 
 
 class Progress(tune.Callback):
-    """`[trials 7/24] 1 failed, 41 s elapsed, about 100 s left` on one line of standard error."""
+    """`[trials 27/120] 1 failed, 41 s elapsed, about 100 s left` on one line of standard error.
 
-    def __init__(self, total: int):
-        self.total, self.done, self.failed, self.start = total, 0, 0, time.monotonic()
+    Counts include the trials a resumed run finished before; elapsed time and the time left come
+    from this process's trials only. The line is ended when the run ends, finished or not.
+    """
 
-    def _print(self) -> None:
+    def setup(self, total_num_samples: int | None = None, **info):  # at the start of every fit, resumed too
+        self.total, self.start, self.ended_here, self.line_open = total_num_samples, time.monotonic(), 0, False
+
+    def _print(self, trials: list[Trial], trial: Trial, failed_now: bool) -> None:
+        # `trials` holds the trials created so far (Tune creates them as slots free up)
+        ended = [t for t in trials if t is not trial and t.status in (Trial.TERMINATED, Trial.ERROR)]
+        done, failed = len(ended) + 1, sum(t.status == Trial.ERROR for t in ended) + failed_now
+        self.ended_here += 1
         elapsed = time.monotonic() - self.start
-        left = elapsed / self.done * (self.total - self.done) if self.done else float("nan")
-        print(f"\r[trials {self.done}/{self.total}] {self.failed} failed, {elapsed:.0f} s elapsed, "
-              f"about {left:.0f} s left ", end="" if self.done < self.total else "\n", file=sys.stderr, flush=True)
+        left = elapsed / self.ended_here * (self.total - done)
+        self.line_open = done < self.total
+        print(f"\r[trials {done}/{self.total}] {failed} failed, {elapsed:.0f} s elapsed, about {left:.0f} s left ",
+              end="" if self.line_open else "\n", file=sys.stderr, flush=True)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self.done += 1
-        self._print()
+        self._print(trials, trial, failed_now=False)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self.done += 1
-        self.failed += 1
-        self._print()
+        self._print(trials, trial, failed_now=True)
+
+    def on_experiment_end(self, trials, **info):
+        if self.line_open:
+            print(file=sys.stderr, flush=True)
 
 
 def _kind(experiment: Experiment):
@@ -91,7 +105,7 @@ def _tuner(experiment: Experiment, run_dir: Path, shared: dict, trials: list[dic
         tune_config=tune.TuneConfig(max_concurrent_trials=int(experiment.spec["max_concurrent"]), reuse_actors=True,
                                     trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}"),
         run_config=tune.RunConfig(name=TUNE_DIR, storage_path=str(run_dir), verbose=0,
-                                  callbacks=[Progress(len(trials))],
+                                  callbacks=[Progress()],
                                   failure_config=tune.FailureConfig(max_failures=0)))
 
 
@@ -103,9 +117,39 @@ def _write_rows(run_dir: Path, rows: list[tuple[dict, dict]]) -> None:
     write_text(run_dir / "results.csv", pd.DataFrame(flat).to_csv(index=False))
 
 
+def _meta(experiment: Experiment, data_files: list[Path], run_dir: Path, resume: bool) -> dict:
+    """A new run's provenance; a resumed run keeps its first and adds this process's."""
+    meta = run_meta(experiment, data_files)
+    if resume and (run_dir / "meta.json").exists():
+        first = read_json(run_dir / "meta.json")
+        meta = {**first, "resumes": [*first.get("resumes", []), meta]}
+    return meta
+
+
+def _record(run_dir: Path, meta: dict, **fields) -> dict:
+    meta.update(fields)
+    write_text(run_dir / "meta.json", json.dumps(meta, indent=1) + "\n")
+    return meta
+
+
+def _collect(grid, trials: list[dict]) -> tuple[list[tuple[dict, dict]], list[tuple[dict, object]]]:
+    """(trial, row) of the finished trials in the experiment's order, and (trial, error) of the failed."""
+    rows, failed = [], []
+    for result in grid:
+        trial = result.config["trial"]
+        if result.error is not None:
+            failed.append((trial, result.error))
+        elif (result.metrics or {}).get("done") and "row" in result.metrics:  # reported, then returned
+            rows.append((trial, json.loads(result.metrics["row"])))
+    order = {json.dumps(t, sort_keys=True): k for k, t in enumerate(trials)}
+    rows.sort(key=lambda pair: order.get(json.dumps(pair[0], sort_keys=True), len(order)))
+    return rows, failed
+
+
 def run_experiment(experiment: Experiment | None, run_dir: Path, address: str | None = None,
                    resume: bool = False) -> dict:
-    """Run (or resume) the experiment in `run_dir`; returns a summary with the output paths."""
+    """Run (or resume) the experiment in `run_dir`; returns a summary with its `status` (finished or
+    interrupted), the trial counts and the output paths."""
     run_dir = run_dir.resolve()
     if resume:
         if not (run_dir / EXPERIMENT_FILE).exists() or not (run_dir / TUNE_DIR).exists():
@@ -120,29 +164,31 @@ def run_experiment(experiment: Experiment | None, run_dir: Path, address: str | 
     _connect(address)
     print(f"{experiment.name}: {len(trials)} trials over {', '.join(experiment.axes)} -> {run_dir}", file=sys.stderr)
     prepared = kind.prepare(trials, run_dir)
+    meta = _record(run_dir, _meta(experiment, prepared.data_files, run_dir, resume), status="running")
     try:
-        write_text(run_dir / "meta.json", json.dumps(run_meta(experiment, prepared.data_files), indent=1) + "\n")
-        start = time.monotonic()
-        grid = _tuner(experiment, run_dir, prepared.shared, trials, resume).fit()
-        seconds = time.monotonic() - start
-    finally:
-        for actor in prepared.actors:
-            ray.kill(actor, no_restart=True)
-    rows, failed = [], []
-    for result in grid:
-        trial = result.config["trial"]
-        if result.error is not None or "row" not in (result.metrics or {}):
-            failed.append((trial, result.error))
-        else:
-            rows.append((trial, json.loads(result.metrics["row"])))
-    order = {json.dumps(t, sort_keys=True): k for k, t in enumerate(trials)}
-    rows.sort(key=lambda pair: order.get(json.dumps(pair[0], sort_keys=True), len(order)))
-    for trial, error in failed:
-        print(f"failed trial {json.dumps(trial)}: {str(error).strip().splitlines()[-1] if error else 'no result'}",
-              file=sys.stderr)
-    _write_rows(run_dir, rows)
-    out = Path(experiment.spec.get("out") or run_dir / "out")
-    report = experiment.spec.get("report")
-    outputs = kind.finish(rows, out, Path(report) if report else None, run_dir) if rows else []
-    return {"run_dir": run_dir, "trials": len(trials), "finished": len(rows), "failed": len(failed),
-            "seconds": seconds, "outputs": outputs}
+        try:
+            start = time.monotonic()
+            grid = _tuner(experiment, run_dir, prepared.shared, trials, resume).fit()
+            seconds = time.monotonic() - start
+        finally:
+            for actor in prepared.actors:
+                ray.kill(actor, no_restart=True)
+        rows, failed = _collect(grid, trials)
+        for trial, error in failed:
+            print(f"failed trial {json.dumps(trial)}: {str(error).strip().splitlines()[-1]}", file=sys.stderr)
+        _write_rows(run_dir, rows)
+        # Tune ends a fit before every trial has ended only when it is interrupted.
+        interrupted = len(rows) + len(failed) < len(trials)
+        outputs = []
+        if rows and not interrupted:
+            out = Path(experiment.spec.get("out") or run_dir / "out")
+            report = experiment.spec.get("report")
+            outputs = kind.finish(rows, out, Path(report) if report else None, run_dir)
+    except BaseException as error:
+        _record(run_dir, meta, status="interrupted" if isinstance(error, KeyboardInterrupt) else "failed",
+                ended_at=utc_now(), error=f"{type(error).__name__}: {error}")
+        raise
+    summary = {"status": "interrupted" if interrupted else "finished", "trials": len(trials),
+               "finished": len(rows), "failed": len(failed)}
+    _record(run_dir, meta, **summary, ended_at=utc_now())
+    return {**summary, "run_dir": run_dir, "seconds": seconds, "outputs": outputs}
