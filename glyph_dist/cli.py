@@ -22,9 +22,10 @@ def _data_corpus(args) -> None:
 
 
 def _data_prepare(args) -> None:
-    from glyph_dist.data.phase5 import prepare_phase5
+    from glyph_dist.data.phase5 import prepare_long_conversations, prepare_phase5
 
-    manifest = prepare_phase5(args.out, seed=args.seed, sgd_dir=args.sgd)
+    prepare_phase5(args.out, seed=args.seed, sgd_dir=args.sgd)
+    manifest = prepare_long_conversations(args.out, seed=args.long_seed, sgd_dir=args.sgd)
     for name, entry in manifest["files"].items():
         if name.startswith("phase5/"):
             counts = ", ".join(f"{split} {c['episodes']} episodes / {c['questions']} questions"
@@ -259,6 +260,7 @@ def _thresholds(text: str) -> list[float]:
 def build_parser() -> argparse.ArgumentParser:
     from glyph_dist.context.bench import DEFAULT_STRATEGIES
     from glyph_dist.data.corpus import DEFAULT_SGD
+    from glyph_dist.data.long_conversations import SEED as LONG_SEED
     from glyph_dist.fgt.build import TapeConfig
     from glyph_dist.fgt.efficiency import DEFAULT_THRESHOLDS
     from glyph_dist.fgt.hybrid import DEFAULT_THRESHOLD
@@ -275,9 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
     corpus.add_argument("--heldout", type=float, default=0.2, help="held-out share of dialogues (default: %(default)s)")
     corpus.add_argument("--seed", type=int, default=0)
     corpus.set_defaults(func=_data_corpus)
-    prepare = data.add_parser("prepare", help="the Phase-5 context data sets (agent logs, SGD dialogue questions)")
+    prepare = data.add_parser("prepare", help="the Phase-5 context data sets (agent logs, SGD dialogue questions, "
+                                              "long dated conversations)")
     prepare.add_argument("--out", type=Path, default=Path("data"), help="data directory (default: %(default)s)")
     prepare.add_argument("--seed", type=int, default=1337, help="generation seed (default: %(default)s)")
+    prepare.add_argument("--long-seed", type=int, default=LONG_SEED,
+                         help="seed of the long conversations, their own (default: %(default)s)")
     prepare.add_argument("--sgd", type=Path, default=DEFAULT_SGD, help="SGD split directory (default: %(default)s)")
     prepare.set_defaults(func=_data_prepare)
     glyph_aware = data.add_parser("glyph-aware", help="RAW and GLYPH-CONTEXT (prompt, target) pairs for the mini-models")

@@ -20,9 +20,9 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def split_counts(episodes: list[dict]) -> dict[str, dict[str, int]]:
-    """Episodes, questions and turns per split, in train/val/test order."""
-    counts = {split: {"episodes": 0, "questions": 0, "turns": 0} for split in SPLITS}
+def split_counts(episodes: list[dict], splits: tuple[str, ...] = SPLITS) -> dict[str, dict[str, int]]:
+    """Episodes, questions and turns per split, in the order of `splits`."""
+    counts = {split: {"episodes": 0, "questions": 0, "turns": 0} for split in splits}
     for episode in episodes:
         split = counts[episode["split"]]
         split["episodes"] += 1
@@ -31,10 +31,11 @@ def split_counts(episodes: list[dict]) -> dict[str, dict[str, int]]:
     return counts
 
 
-def file_entry(out_dir: Path, path: Path, episodes: list[dict], seed: int, generator: str, **extra) -> dict:
+def file_entry(out_dir: Path, path: Path, episodes: list[dict], seed: int, generator: str,
+               splits: tuple[str, ...] = SPLITS, **extra) -> dict:
     """The manifest entry of a written episode file; `path` lies under `out_dir`."""
     return {"path": path.relative_to(out_dir).as_posix(), "sha256": sha256(path), "generator": generator,
-            "seed": seed, "splits": split_counts(episodes), **extra}
+            "seed": seed, "splits": split_counts(episodes, splits), **extra}
 
 
 def read_manifest(out_dir: Path) -> dict:

@@ -6,13 +6,17 @@
   turns (glyph_dist.data.agent_logs).
 
 Both are deterministic in the seed: the same seed writes byte-identical files.
+
+`prepare_long_conversations` writes, beside them and with a seed of its own,
+`phase5/long_conversations.jsonl`: dated multi-session histories of 300-700 turns with revision,
+multi-hop and temporal questions, in a dev and a test split (glyph_dist.data.long_conversations).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from glyph_dist.data import agent_logs, public_dialog
+from glyph_dist.data import agent_logs, long_conversations, public_dialog
 from glyph_dist.data.corpus import DEFAULT_SGD, write_jsonl
 from glyph_dist.data.manifest import file_entry, read_manifest, write_manifest
 from glyph_dist.errors import GlyphDistError
@@ -54,3 +58,21 @@ def prepare_phase5(out_dir: Path = Path("data"), seed: int = 1337, sgd_dir: Path
             write_jsonl(path, episodes)
             entries.append(file_entry(out_dir, path, episodes, seed, generator, **extra))
         return write_manifest(out_dir, manifest, entries)
+
+
+def prepare_long_conversations(out_dir: Path = Path("data"), seed: int = long_conversations.SEED,
+                               sgd_dir: Path = DEFAULT_SGD, quiet: bool = False) -> dict:
+    """Write `out_dir/phase5/long_conversations.jsonl`, merge its entry into `out_dir/MANIFEST.json`
+    and return the manifest. Bad input raises GlyphDistError before anything is written."""
+    manifest = read_manifest(out_dir)
+    steps = Steps(2, quiet)
+    with steps.step(f"long conversations from {sgd_dir}"):
+        episodes = add_evidence_positions(long_conversations.long_conversation_episodes(sgd_dir, seed))
+    with steps.step("write file and manifest"):
+        path = out_dir / "phase5" / "long_conversations.jsonl"
+        write_jsonl(path, episodes)
+        source = {"sgd": str(sgd_dir), "heldout_fraction": public_dialog.HELDOUT_FRACTION,
+                  "heldout_seed": public_dialog.HELDOUT_SEED}
+        entry = file_entry(out_dir, path, episodes, seed, long_conversations.__name__,
+                           splits=long_conversations.SPLITS, source=source)
+        return write_manifest(out_dir, manifest, [entry])

@@ -127,7 +127,7 @@ def _is_word_char(char: str) -> bool:
     return char.isalnum() or char == "_"
 
 
-def _occurs(value: str, text: str) -> bool:
+def occurs(value: str, text: str) -> bool:
     """`value` is in `text` verbatim, not inside a longer word or number."""
     start = text.find(value)
     while start >= 0:
@@ -145,7 +145,7 @@ def _user_informs(turn: dict) -> Iterator[tuple[str, str, str]]:
         for action in frame.get("actions", []):
             if action.get("act") == "INFORM":
                 for value in action.get("values", []):
-                    if value and _occurs(value, text):
+                    if value and occurs(value, text):
                         yield frame["service"], action["slot"], value
 
 
@@ -185,13 +185,13 @@ def load_descriptions(sgd_dir: Path) -> dict[tuple[str, str], str]:
             for service in schema for slot in service.get("slots", [])}
 
 
-def _domain(service: str) -> str:
+def domain(service: str) -> str:
     return service.split("_")[0]
 
 
 def question_text(fact: SlotFact, descriptions: dict[tuple[str, str], str]) -> str:
     """A readable question per slot name; otherwise one built from the schema's description."""
-    thing = DOMAIN_NOUNS.get(_domain(fact.service), _domain(fact.service).lower())
+    thing = DOMAIN_NOUNS.get(domain(fact.service), domain(fact.service).lower())
     if fact.slot in SLOT_QUESTIONS:
         return SLOT_QUESTIONS[fact.slot].format(thing=thing)
     description = descriptions.get((fact.service, fact.slot), fact.slot.replace("_", " ")).rstrip(".")
@@ -205,13 +205,13 @@ def _least_used_first(items: Sequence, uses: Counter, rng: random.Random, key=la
 
 
 def _domains(dialogue: dict) -> Counter:
-    return Counter(_domain(s) for s in dialogue.get("services", []))
+    return Counter(domain(s) for s in dialogue.get("services", []))
 
 
 def askable_facts(dialogue: dict) -> list[SlotFact]:
     """The dialogue's facts whose domain has one service in it (one answer per question)."""
     domains = _domains(dialogue)
-    return [f for f in dialogue_facts(dialogue) if domains[_domain(f.service)] == 1]
+    return [f for f in dialogue_facts(dialogue) if domains[domain(f.service)] == 1]
 
 
 def split_pools(dialogue_ids: Sequence[str], seed: int) -> dict[str, list[str]]:
