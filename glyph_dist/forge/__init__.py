@@ -1,0 +1,1 @@
+"""The model forge: Cognate tiny recursive models (cognate/) and, above them, their evolutionary merging."""

@@ -1,0 +1,1 @@
+"""Cognate: tiny recursive reasoning models (TRM) with a Titans memory (MAG) and ACT halting."""
