@@ -1,0 +1,1 @@
+"""Glyph emergence: unify math problems, glyph traces from teachers, filter, latent rewrite, held-out evaluation."""
