@@ -1,10 +1,12 @@
 """A local Ray head for trying jobs before a cluster: start it, submit to it, stop it.
 
     python cluster/local_head.py start --num-cpus 4
-    python cluster/local_head.py submit http://127.0.0.1:PORT -- python cluster/smoke_job.py --out /tmp/s
+    python cluster/local_head.py submit http://127.0.0.1:PORT -- glyph-dist run experiments/phase5.yaml
     python cluster/local_head.py stop /tmp/gd-XXXXXXXX
 
-`stop` ends only the processes this head started, never another Ray on the machine.
+`submit` sends the job from the current directory with the runtime env of
+`cluster/runtime_env.py` (the current directory is the project root), as `ray job submit` does
+with it. `stop` ends only the processes this head started, never another Ray on the machine.
 """
 
 from __future__ import annotations
@@ -17,22 +19,19 @@ from pathlib import Path
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.runner.jobs import LocalHead, submit_and_wait
 
-REPO = Path(__file__).resolve().parents[1]
-
-
 def _start(args: argparse.Namespace) -> None:
     head = LocalHead(num_cpus=args.num_cpus).start()
     print(f"dashboard: {head.dashboard_url}\naddress:   {head.address}\n"
           f"processes: {len(head.pids)} (recorded in {head.temp_dir}/head.json)\n"
           f"submit:    RAY_AUTH_MODE=token ray job submit --address {head.dashboard_url} "
-          f"--runtime-env cluster/runtime_env.yaml -- <command>\n"
+          f"--runtime-env-json \"$(python cluster/runtime_env.py)\" -- glyph-dist run experiments/phase5.yaml\n"
           f"stop:      python cluster/local_head.py stop {head.temp_dir}")
 
 
 def _submit(args: argparse.Namespace) -> None:
     if not args.entrypoint:
         raise GlyphDistError("submit needs the job's command after --")
-    status, logs = submit_and_wait(args.dashboard, shlex.join(args.entrypoint), REPO,
+    status, logs = submit_and_wait(args.dashboard, shlex.join(args.entrypoint), Path.cwd(),
                                    timeout=args.timeout)
     print(logs, end="")
     print(status)
@@ -52,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     start = commands.add_parser("start", help="start a head on 127.0.0.1")
     start.add_argument("--num-cpus", type=int, default=2)
     start.set_defaults(run=_start)
-    submit = commands.add_parser("submit", help="run a job from the repository root and wait")
+    submit = commands.add_parser("submit", help="run a job from the current directory (the project root) and wait")
     submit.add_argument("dashboard", help="the dashboard URL, e.g. http://127.0.0.1:8265")
     submit.add_argument("--timeout", type=float, default=3600.0)
     submit.set_defaults(run=_submit)

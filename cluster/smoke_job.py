@@ -1,7 +1,7 @@
 """A job that checks a cluster end to end: the driver imports glyph_dist, connects to the cluster,
 runs one remote task that imports it too, and writes what it saw to <out>/smoke.json.
 
-    ray job submit --runtime-env cluster/runtime_env.yaml -- python cluster/smoke_job.py --out /tmp/x
+    ray job submit --runtime-env-json "$(python cluster/runtime_env.py)" -- python cluster/smoke_job.py --out /tmp/x
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from glyph_dist.commands import models
 from glyph_dist.errors import GlyphDistError
+from glyph_dist.runner.job_env import enter_project_root
 
 INTERRUPTED = 130  # the exit status of a command ended by SIGINT (128 + 2)
 
@@ -438,6 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.group == "memory" and args.command == "write" and not args.file and not (args.text and args.record_id):
         parser.error("memory write needs TEXT and --record-id, or --file")
     try:
+        enter_project_root()  # a submitted job runs in the project root its submitter named
         return args.func(args) or 0
     except GlyphDistError as exc:
         print(f"glyph-dist: error: {exc}", file=sys.stderr)

@@ -3,7 +3,7 @@
 A head started by `LocalHead` lives in its own temp dir (so `ray.init()` elsewhere never finds it)
 and its own process session (so `stop` ends exactly its processes, never another Ray on the host).
 `submit_and_wait` talks to any dashboard, local or a cluster's, with the token-auth header Ray 2.60
-expects.
+expects, and submits with the runtime env of `job_env` (project root, commit, PATH).
 """
 
 from __future__ import annotations
@@ -26,11 +26,8 @@ from typing import Any
 import psutil
 
 from glyph_dist.errors import GlyphDistError
+from glyph_dist.runner import job_env
 
-# Paths the working-dir upload leaves out, as gitignore patterns anchored at the working dir:
-# "data/" unanchored would also drop the package's own glyph_dist/data/ (same for reports/).
-RUNTIME_ENV_EXCLUDES = ["/.venv", "/data", "/reports", "__pycache__", "*.egg-info",
-                        "/.hypothesis", "/.pytest_cache", "/build"]
 STATE_FILE = "head.json"
 LOG_TAIL_LINES = 60
 
@@ -151,9 +148,8 @@ class LocalHead:
         _ensure_token()
         env = {k: v for k, v in os.environ.items()
                if k not in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS")}
-        # Job entrypoints (`python`, `glyph-dist`) resolve to this interpreter's environment,
-        # and every head process (so every job driver) runs with token auth on.
-        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        # Every head process (so every job driver) runs with token auth on. PATH is left as it
+        # is: a job finds `glyph-dist` through the PATH its runtime env carries (job_env).
         env["RAY_AUTH_MODE"] = "token"
         # A new session: `ray start` leads it, and every daemon it spawns keeps its pid as their
         # session id, so the head's processes are exactly the members of that session.
@@ -246,26 +242,23 @@ class LocalHead:
 
 def submit_and_wait(dashboard_url: str, entrypoint: str, working_dir: str | Path,
                     runtime_env: dict[str, Any] | None = None, timeout: float = 600.0,
-                    token: str | None = None, poll: float = 0.5) -> tuple[str, str]:
-    """Submit `entrypoint` with `working_dir` uploaded (minus RUNTIME_ENV_EXCLUDES and anything
-    .gitignore'd), wait for it, return (status, logs).
+                    token: str | None = None, poll: float = 0.5, root: str | None = None) -> tuple[str, str]:
+    """Submit `entrypoint` with `working_dir` uploaded (minus job_env.EXCLUDES and anything
+    .gitignore'd) and `root` as the project root (default: `working_dir`), wait for it, return
+    (status, logs).
 
-    `runtime_env` adds to the environment (its `excludes` extend the defaults). Raises
-    JobFailedError with the logs when the job fails or is stopped, TimeoutError (after stopping
-    the job) when it runs past `timeout` seconds.
+    `runtime_env` adds to the environment (its `excludes` and `env_vars` extend the defaults).
+    Raises JobFailedError with the logs when the job fails or is stopped, TimeoutError (after
+    stopping the job) when it runs past `timeout` seconds.
     """
     from ray.job_submission import JobStatus, JobSubmissionClient
 
     url = dashboard_url.rstrip("/")
     if "://" not in url:
         raise GlyphDistError(f"the dashboard address needs a scheme: http://{url}")
-    from glyph_dist.runner.meta import COMMIT_ENV, git_commit
-
-    extra = dict(runtime_env or {})
-    env = {**extra, "working_dir": str(Path(working_dir).resolve()),
-           "excludes": RUNTIME_ENV_EXCLUDES + list(extra.get("excludes", [])),
-           # the upload carries no .git: the run's meta.json gets the commit from here
-           "env_vars": {COMMIT_ENV: git_commit(), **extra.get("env_vars", {})}}
+    extra, base = dict(runtime_env or {}), job_env.runtime_env(working_dir, root)
+    env = {**extra, "working_dir": base["working_dir"], "excludes": base["excludes"] + extra.get("excludes", []),
+           "env_vars": {**base["env_vars"], **extra.get("env_vars", {})}}
     client = JobSubmissionClient(url, headers=auth_headers(token))
     if client.get_address() != url:
         raise GlyphDistError(f"asked for {url} but RAY_API_SERVER_ADDRESS / RAY_ADDRESS in the "

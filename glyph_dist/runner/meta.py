@@ -12,12 +12,13 @@ from importlib import metadata
 from pathlib import Path
 
 LIBRARIES = ("ray", "torch", "transformers", "sentence-transformers", "faiss-cpu", "faiss-gpu-cu12", "deepspeed")
-COMMIT_ENV = "GLYPH_DIST_GIT_COMMIT"  # set by a job submitter: `ray job submit` uploads no .git
+COMMIT_ENV = "GLYPH_DIST_GIT_COMMIT"  # set by a job's submitter (runner.job_env): Ray uploads no .git
 
 
-def git_commit() -> str:
-    """The checkout's commit (with "+dirty" when tracked files differ), else $GLYPH_DIST_GIT_COMMIT."""
-    root = Path(__file__).resolve().parents[2]
+def git_commit(root: Path | None = None) -> str:
+    """The commit of the checkout at `root` (default: this package's) with "+dirty" when tracked
+    files differ, else $GLYPH_DIST_GIT_COMMIT (a submitted job's), else "unknown"."""
+    root = root or Path(__file__).resolve().parents[2]
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                                 check=True).stdout.strip()
