@@ -24,13 +24,18 @@ EPISODIC = {"baselines/core": (0.40, 0.44), "baselines/rag": (0.20, 0.22), "memo
 SPATIAL = {"baselines/core": (0.50, 0.60), "memory/hei_nw": (0.80,)}
 
 
-def write_run(runs: Path, variant: str, suite: str, n: int, seed: int, em: float, **metrics) -> Path:
+MODEL, COUNTER = "hf:smollm2", "tokenizer of tape v0001"
+
+
+def write_run(runs: Path, variant: str, suite: str, n: int, seed: int, em: float, answerer: str = MODEL,
+              **metrics) -> Path:
     """One metrics.json as an evaluation trial writes it; `metrics` overrides the derived values."""
     memory = variant.split("/")[1].split("+")[0]
     ablation = {"gate.enabled": False} if "+" in variant else {}
     config = {"date": DATE, "preset": variant.split("+")[0], "variant": variant, "memory": memory,
               "ablation": ablation, "suite": suite, "n": n, "seed": seed, "profile": "easy",
-              "answerer": "context-recall", "budget": 256, "window": 2048, "config_hash": "abc"}
+              "answerer": answerer, "judge": "rule", "token_counter": COUNTER, "budget": 256, "window": 2048,
+              "config_hash": "abc"}
     values = {"em": em, "em_raw": round(em - 0.02, 4), "f1": round(em + 0.05, 4),
               "memory_hit_rate": 0.0 if variant.startswith("baselines/") else round(em + 0.1, 4),
               "evidence_recall": em, "n_items": n, "tokens": 10000.0, "avg_context_tokens": 200.0,
@@ -44,12 +49,12 @@ def write_run(runs: Path, variant: str, suite: str, n: int, seed: int, em: float
     return path
 
 
-def write_matrix(runs: Path) -> None:
+def write_matrix(runs: Path, answerer: str = MODEL) -> None:
     planned = []
     for suite, n, table in (("episodic", 50, EPISODIC), ("spatial", 20, SPATIAL)):
         for variant, ems in table.items():
             for seed, em in zip(SEEDS, ems):
-                write_run(runs, variant, suite, n, seed, em)
+                write_run(runs, variant, suite, n, seed, em, answerer)
             planned += [{"variant": variant, "suite": suite, "n": n, "seed": seed} for seed in SEEDS]
     (runs / DATE / "planned.json").write_text(json.dumps({"trials": planned}))
 
@@ -87,7 +92,11 @@ def test_index_means_intervals_and_verdicts_against_core(report):
     assert row(index, heading, "baselines/rag")[-2:] == ["-0.210 ± 0.127", "worse than core"]
     assert row(index, heading, "memory/hei_nw+gate.enabled=false")[-2:] == ["+0.000 ± 0.254", "within noise"]
     assert "spatial success" not in table_rows(index, heading)[0]
-    assert "budget(s): 256 tokens" in index and "answerer(s): context-recall" in index
+    assert table_rows(index, heading)[0] == ["variant", "seeds", "EM", "F1", "evidence recall (model-free upper bound)",
+                                             "tokens", "latency ms", "EM − core (paired 95% CI)", "verdict"]
+    assert "budget(s): 256 tokens" in index and f"- answerer: {MODEL}\n- judge: rule" in index
+    # every table: two suites, each against the baselines, and the episodic ablations
+    assert index.count(f"Answerer {MODEL}, judge rule, token counter {COUNTER}.") == 5
 
 
 def test_index_one_seed_and_memories_against_every_baseline(report):
@@ -127,7 +136,7 @@ def test_summaries_counters_and_plots(report):
     assert all(path.exists() for path in paths)
     episodic = _read(report, "episodic/summary.md")
     first = table_rows(episodic, "## All metrics, n = 50")
-    assert first[0][:4] == ["variant", "em", "em_raw", "f1"]
+    assert first[0][:4] == ["variant", "EM", "EM (exact string)", "F1"]
     assert row(episodic, "## All metrics, n = 50", "memory/hei_nw")[1] == "0.670 ± 0.381"
     counters = table_rows(episodic, "## Counters (numeric ones, means over seeds)")
     assert ["memory/hei_nw", "50", "written", "310.000 ± 127.062", "2"] in counters
@@ -137,7 +146,7 @@ def test_summaries_counters_and_plots(report):
                                                                               "0.100 ± 0.000"]
     pngs = sorted(path.name for path in (out / "assets").glob("*.png"))
     assert pngs == sorted(f"{stem}-{suite}.png" for suite in ("episodic", "spatial")
-                          for stem in ("em_by_variant", "hit_rate_vs_em", "em_minus_core"))
+                          for stem in ("em_by_variant", "evidence_recall_vs_em", "em_minus_core"))
     assert matplotlib.image.imread(out / "assets" / "em_by_variant-episodic.png").shape[2] in (3, 4)
 
 
@@ -183,3 +192,27 @@ def test_empty_date_directory_is_an_error(tmp_path):
     (tmp_path / "runs" / DATE).mkdir(parents=True)
     with pytest.raises(GlyphDistError, match=f"no runs were found under .*runs/{DATE}"):
         write_memory_report(tmp_path / "runs", tmp_path / "reports", DATE)
+
+
+def test_context_recall_is_reported_as_evidence_recall_with_no_em_f1_or_success(tmp_path):
+    """The model-free answerer's EM would restate evidence recall: the tables compare evidence recall (the runs'
+    memory_hit_rate, 0.0 for baselines and EM + 0.1 for memories here) and show none of its answers' scores."""
+    write_matrix(tmp_path / "runs", answerer="context-recall")
+    paths = write_memory_report(tmp_path / "runs", tmp_path / "reports", DATE)
+    out = tmp_path / "reports" / DATE
+    index, spatial = (out / "index.md").read_text(), (out / "spatial" / "summary.md").read_text()
+    heading = "### spatial, n = 20"
+    assert table_rows(index, heading)[0] == ["variant", "seeds", "evidence recall (model-free upper bound)", "tokens",
+                                             "latency ms", "evidence recall (model-free upper bound) − core (paired "
+                                             "95% CI)", "verdict"]
+    assert row(index, heading, "memory/hei_nw")[2] == "0.900 ± n/a"
+    assert row(index, heading, "memory/hei_nw")[-2] == "+0.900, n/a (1 seed)"
+    for text in [index, spatial, (out / "episodic" / "summary.md").read_text()]:
+        headers = [cells for cells in (line.strip("| ").split(" | ") for line in text.splitlines())
+                   if cells[0] in ("variant", "ablation")]
+        assert headers and not any(name in cells for cells in headers for name in ("EM", "F1", "spatial success"))
+    assert "## Spatial metrics" not in spatial and "no EM, F1 or success" in index
+    assert "Answerer context-recall, judge rule" in spatial
+    assert sorted(path.name for path in paths if path.suffix == ".png") == sorted(
+        f"{stem}-{suite}.png" for suite in ("episodic", "spatial")
+        for stem in ("evidence_recall_by_variant", "evidence_recall_minus_core"))

@@ -27,17 +27,17 @@ def write_memory_report(runs_dir: Path, reports_dir: Path, date: str) -> list[Pa
     out = Path(reports_dir) / date
     order = variant_order(data.runs)
     summary, counters = summarize(data.metrics, order), summarize(data.counters, order)
-    differences = paired_differences(data.metrics, order)
+    differences = paired_differences(data.metrics, order, data.setting.score)
     missing = missing_trials(data)
     links, summaries, plots = {}, [], []
     for suite in suite_order(data.runs["suite"]):
         slug = _slug(suite)
-        suite_plots = [(title, path.relative_to(out).as_posix())
-                       for title, path in write_suite_plots(summary, differences, suite, slug, out / "assets")]
+        suite_plots = [(title, path.relative_to(out).as_posix()) for title, path
+                       in write_suite_plots(summary, differences, suite, slug, out / "assets", data.setting)]
         plots += [out / path for _, path in suite_plots]
         links[suite] = {"summary": f"{slug}/summary.md", "plots": suite_plots}
         summaries.append(write_text(out / slug / "summary.md",
-                                    suite_markdown(suite, date, summary, counters, suite_plots)))
+                                    suite_markdown(suite, date, summary, counters, suite_plots, data.setting)))
     smoke = write_text(out / "smoke.md", smoke_markdown(data, date, order, health_problems(data), missing))
     index = write_text(out / "index.md", index_markdown(data, date, summary, differences, missing, links))
     return [index, smoke, *summaries, *plots]

@@ -4,6 +4,11 @@ Each trial wrote `runs/<DATE>/<variant>/<suite>/<n>_<seed>/metrics.json` (the va
 `runs/<DATE>/planned.json`, when present, lists every trial that was planned. Metrics and numeric counters are
 kept in long frames (one row per run and name), so a value the trial wrote as NaN stays apart from one it did
 not write.
+
+The runs of a date share one answerer and judge (`Setting`). With the model-free `context-recall` answerer the
+reports compare evidence recall (model-free upper bound: `memory_hit_rate`, every evidence statement verbatim in
+the context) and show none of the scores of its answers (EM, F1, containment, spatial success), which would only
+restate it; with a model answerer they compare EM and show the other scores beside evidence recall.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import pandas as pd
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.files import json_field, read_json
 from glyph_dist.memory.base import SPATIAL_METRICS, SUITES
+from glyph_dist.reports.phase5_load import LLM_RATES, MODEL_FREE
 
 BASELINE_PREFIX = "baselines/"
 CORE = "baselines/core"
@@ -26,18 +32,60 @@ TRIAL = ("variant", "suite", "n", "seed")
 OPTIONAL_SETTINGS = ("profile", "window")
 # Every run writes these; the spatial suite also writes SPATIAL_METRICS.
 METRICS = ("em", "f1", "memory_hit_rate", "tokens", "latency_ms_mean", "n_items")
+# Scores of the answers, shown only with a model answerer.
+ANSWER_SCORES = ("em", "em_raw", "f1", "contains", *SPATIAL_METRICS, *LLM_RATES)
+LABELS = {"em": "EM", "em_raw": "EM (exact string)", "f1": "F1", "contains": "containment",
+          "memory_hit_rate": "evidence recall (model-free upper bound)",
+          "evidence_recall": "evidence statements recalled (share, model-free)",
+          "llm_equivalent": "LLM judge: equivalent", "llm_contains_agreement": "LLM–rule agreement",
+          "llm_contains_kappa": "Cohen's κ", "llm_em_agreement": "LLM–EM agreement", "llm_em_kappa": "Cohen's κ (EM)",
+          "spatial_success": "spatial success", "tokens": "tokens", "latency_ms_mean": "latency ms"}
+NOT_RECORDED = "not recorded"
+
+
+def label(name: str) -> str:
+    return LABELS.get(name, name)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """The answerer, judge and token counter of a date's runs, and the score its reports compare."""
+
+    answerer: str
+    judge: str
+    token_counter: str
+
+    @property
+    def model_free(self) -> bool:
+        return self.answerer == MODEL_FREE
+
+    @property
+    def score(self) -> str:
+        return "memory_hit_rate" if self.model_free else "em"
+
+    @property
+    def label(self) -> str:
+        return label(self.score)
+
+    def caption(self) -> str:
+        return f"Answerer {self.answerer}, judge {self.judge}, token counter {self.token_counter}."
+
+    def shown(self, names) -> list[str]:
+        """`names` without the answers' scores when the answerer is model-free."""
+        return [name for name in names if not (self.model_free and name in ANSWER_SCORES)]
 
 
 @dataclass(frozen=True)
 class MemoryRuns:
     """`runs`: one row per metrics.json; `metrics`, `counters`: one row per run and written number;
-    `planned`: the planned trials (None without planned.json)."""
+    `planned`: the planned trials (None without planned.json); `setting`: their answerer, judge and counter."""
 
     root: Path
     runs: pd.DataFrame
     metrics: pd.DataFrame
     counters: pd.DataFrame
     planned: pd.DataFrame | None
+    setting: Setting
 
 
 def _is_number(value: object) -> bool:
@@ -90,6 +138,8 @@ def _read_run(path: Path) -> tuple[dict, list[dict], list[dict]]:
            "suite": str(json_field(config, "suite", "config", path)),
            **{key: _integer(config, key, "config", path) for key in ("n", "seed", "budget")},
            "answerer": str(json_field(config, "answerer", "config", path)),
+           "judge": str(config.get("judge") or "rule"),  # runs from before the judge setting: the rule judged
+           "token_counter": str(config.get("token_counter") or NOT_RECORDED),
            **{key: config.get(key) for key in OPTIONAL_SETTINGS}}
     run["kind"] = variant_kind(run["variant"], config.get("ablation"))
     for key in METRICS + (SPATIAL_METRICS if run["suite"] == "spatial" else ()):
@@ -134,5 +184,15 @@ def load_runs(runs_dir: Path, date: str) -> MemoryRuns:
         metrics += values
         counters += numeric
     long = [*TRIAL, "name", "value"]
-    return MemoryRuns(root, pd.DataFrame(runs), pd.DataFrame(metrics, columns=long),
-                      pd.DataFrame(counters, columns=long), _planned(root))
+    frame = pd.DataFrame(runs)
+    return MemoryRuns(root, frame, pd.DataFrame(metrics, columns=long), pd.DataFrame(counters, columns=long),
+                      _planned(root), _setting(root, frame))
+
+
+def _setting(root: Path, runs: pd.DataFrame) -> Setting:
+    """The date's one answerer and judge (the trials refuse to mix them under one date)."""
+    values = {key: sorted(set(runs[key])) for key in ("answerer", "judge", "token_counter")}
+    for key in ("answerer", "judge"):
+        if len(values[key]) > 1:
+            raise GlyphDistError(f"{root}: the runs of one date must share one {key}, found {', '.join(values[key])}")
+    return Setting(values["answerer"][0], values["judge"][0], "; ".join(values["token_counter"]))

@@ -1,5 +1,7 @@
 """Memory-evaluation markdown: the index (one table per suite and size, differences to the baselines, missing
-trials), the smoke check and the per-suite summaries, all generated from the numbers."""
+trials), the smoke check and the per-suite summaries, all generated from the numbers. Every table is captioned
+with the answerer, judge and token counter; with the model-free answerer the tables compare evidence recall and
+show no EM, F1 or success (see `memory_eval_load.Setting`)."""
 
 from __future__ import annotations
 
@@ -7,22 +9,34 @@ import math
 
 import pandas as pd
 
-from glyph_dist.reports.memory_eval_load import BASELINE_PREFIX, CORE, SPATIAL_METRICS, MemoryRuns, suite_order
+from glyph_dist.reports.memory_eval_load import (BASELINE_PREFIX, CORE, SPATIAL_METRICS, MemoryRuns, Setting, label,
+                                                 suite_order)
 from glyph_dist.reports.memory_eval_stats import KEYS, ONE_SEED, parent, short_name
 from glyph_dist.reports.phase5_markdown import interval, table
 
 # Suite links: {"summary": path, "plots": [(title, path), ...]}, relative to the index.
 Links = dict[str, dict]
 Cells = dict[tuple, pd.Series]
-METRIC_ORDER = ("em", "em_raw", "f1", "memory_hit_rate", "evidence_recall", *SPATIAL_METRICS, "n_items", "tokens",
-                "avg_context_tokens", "time_ms_per_100", "rss_mb", "latency_ms_mean", "write_seconds")
-INDEX_METRICS = {"f1": "F1", "memory_hit_rate": "memory hit rate", "spatial_success": "spatial success",
-                 "tokens": "tokens", "latency_ms_mean": "latency ms"}
-STATISTICS = ("EM is the mean over seeds ± the half-width of the 95% Student-t interval across seeds (n/a with one "
-              "seed); the other columns are means over seeds. EM − core is paired by seed: the mean of the per-seed "
-              "differences ± the half-width of their 95% t-interval; the verdict is better or worse when that "
-              "interval excludes 0 and within noise when it contains 0; — where baselines/core has no run with "
-              "the same seed.")
+METRIC_ORDER = ("em", "em_raw", "f1", "contains", "llm_equivalent", "llm_contains_agreement", "llm_contains_kappa",
+                "llm_em_agreement", "llm_em_kappa", "memory_hit_rate", "evidence_recall", *SPATIAL_METRICS, "n_items",
+                "tokens", "avg_context_tokens", "time_ms_per_100", "rss_mb", "latency_ms_mean", "write_seconds")
+# The index's columns beside the compared score, in order (those of the answers only with a model answerer).
+INDEX_METRICS = ("f1", "contains", "llm_equivalent", "llm_contains_agreement", "llm_contains_kappa", "memory_hit_rate",
+                 "spatial_success", "tokens", "latency_ms_mean")
+
+
+def statistics(setting: Setting) -> str:
+    score = setting.label
+    note = (f"{score} is the mean over seeds ± the half-width of the 95% Student-t interval across seeds (n/a with "
+            f"one seed); the other columns are means over seeds. {score} − core is paired by seed: the mean of the "
+            "per-seed differences ± the half-width of their 95% t-interval; the verdict is better or worse when that "
+            "interval excludes 0 and within noise when it contains 0; — where baselines/core has no run with the "
+            "same seed.")
+    if setting.model_free:
+        note += (f" The answerer `{setting.answerer}` is model-free: it answers with the gold answer exactly when the "
+                 "evidence is in the memory's context, so the tables report evidence recall (model-free upper bound) "
+                 "and no EM, F1 or success, which would only restate it.")
+    return note
 
 
 def cells(summary: pd.DataFrame) -> Cells:
@@ -51,27 +65,28 @@ def _listed(values) -> str:
 
 def sections(summary: pd.DataFrame):
     """(suite, n, variants in report order) for every suite and size with runs."""
-    em = summary[summary["name"] == "em"]
-    for (suite, n), rows in em.groupby(["suite", "n"], sort=False):
+    counted = summary[summary["name"] == "n_items"]
+    for (suite, n), rows in counted.groupby(["suite", "n"], sort=False):
         yield suite, n, list(rows["variant"])
 
 
-def _index_table(found: Cells, against: dict, suite: str, n: int, variants: list[str]) -> str:
-    names = [name for name in INDEX_METRICS if name != "spatial_success" or suite == "spatial"]
-    header = ("variant", "seeds", "EM", *(INDEX_METRICS[name] for name in names), "EM − core (paired 95% CI)",
+def _index_table(found: Cells, against: dict, suite: str, n: int, variants: list[str], setting: Setting) -> str:
+    present = {key[3] for key in found if key[:2] == (suite, n)}
+    names = [name for name in setting.shown(INDEX_METRICS) if name in present and name != setting.score]
+    header = ("variant", "seeds", setting.label, *map(label, names), f"{setting.label} − core (paired 95% CI)",
               "verdict")
     rows = []
     for variant in variants:
         versus = against.get((suite, n, variant, CORE))
-        em = (suite, n, variant, "em")
-        rows.append([variant, str(found[em]["seeds"]), _interval(found, em),
+        score = (suite, n, variant, setting.score)
+        rows.append([variant, str(found[score]["seeds"]), _interval(found, score),
                      *(_mean(found, (suite, n, variant, name)) for name in names),
                      "reference" if variant == CORE else difference(versus),
                      "—" if versus is None else versus["verdict"]])
-    return table(header, rows)
+    return f"{setting.caption()}\n\n" + table(header, rows)
 
 
-def _versus_baselines(against: dict, suite: str, sizes: list[tuple[int, list[str]]]) -> str:
+def _versus_baselines(against: dict, suite: str, sizes: list[tuple[int, list[str]]], setting: Setting) -> str:
     """Every memory and ablation minus every baseline that ran on the suite, paired by seed."""
     baselines = list(dict.fromkeys(v for _, variants in sizes for v in variants if v.startswith(BASELINE_PREFIX)))
     header = ("variant", "n", *(f"− {short_name(b)}" for b in baselines))
@@ -83,10 +98,11 @@ def _versus_baselines(against: dict, suite: str, sizes: list[tuple[int, list[str
                                                               f" ({row['verdict']})") for row in found)])
     if not rows or not baselines:
         return "No memory and baseline ran on this suite together: nothing to compare."
-    return "EM of each memory minus each baseline, paired by seed (± 95% t half-width):\n\n" + table(header, rows)
+    return (f"{setting.label} of each memory minus each baseline, paired by seed (± 95% t half-width). "
+            f"{setting.caption()}\n\n" + table(header, rows))
 
 
-def _ablations(against: dict, suite: str, sizes: list[tuple[int, list[str]]]) -> str | None:
+def _ablations(against: dict, suite: str, sizes: list[tuple[int, list[str]]], setting: Setting) -> str | None:
     """Every ablation minus the memory it changes, paired by seed: which parts of a memory matter."""
     rows = []
     for n, variants in sizes:
@@ -96,8 +112,9 @@ def _ablations(against: dict, suite: str, sizes: list[tuple[int, list[str]]]) ->
                 rows.append([variant, parent(variant), str(n), difference(row), row["verdict"]])
     if not rows:
         return None
-    return ("EM of each ablation minus its memory with every setting on, paired by seed (± 95% t half-width):\n\n"
-            + table(("ablation", "memory", "n", "EM − memory", "verdict"), rows))
+    return (f"{setting.label} of each ablation minus its memory with every setting on, paired by seed (± 95% t "
+            f"half-width). {setting.caption()}\n\n"
+            + table(("ablation", "memory", "n", f"{setting.label} − memory", "verdict"), rows))
 
 
 def _missing_section(missing: pd.DataFrame | None, data: MemoryRuns) -> str:
@@ -114,23 +131,26 @@ def _missing_section(missing: pd.DataFrame | None, data: MemoryRuns) -> str:
 
 def index_markdown(data: MemoryRuns, date: str, summary: pd.DataFrame, differences: pd.DataFrame,
                    missing: pd.DataFrame | None, links: Links) -> str:
-    runs = data.runs
+    runs, setting = data.runs, data.setting
     found = cells(summary)
     against = {(r["suite"], r["n"], r["variant"], r["reference"]): r for _, r in differences.iterrows()}
     parts = [f"# Memory evaluation matrix, {date}\n\n"
              f"Generated by `glyph-dist report --date {date}` from {len(runs)} runs under `{data.root}`.\n\n"
-             f"- answerer(s): {_listed(runs['answerer'])}\n- budget(s): {_listed(runs['budget'])} tokens\n"
-             f"- profile(s): {_listed(runs['profile'])}\n- window(s): {_listed(runs['window'])}\n\n{STATISTICS}"]
+             f"- answerer: {setting.answerer}\n- judge: {setting.judge}\n- token counter: {setting.token_counter}\n"
+             f"- compared score: {setting.label}\n- budget(s): {_listed(runs['budget'])} tokens\n"
+             f"- profile(s): {_listed(runs['profile'])}\n- window(s): {_listed(runs['window'])}\n\n"
+             f"{statistics(setting)}"]
     by_suite: dict[str, list] = {}
     for suite, n, variants in sections(summary):
         by_suite.setdefault(suite, []).append((n, variants))
     for suite, sizes in by_suite.items():
         plots = ", ".join(f"[{title}]({path})" for title, path in links[suite]["plots"])
         parts.append(f"## {suite}\n\nSummary: [{suite}/summary.md]({links[suite]['summary']}). Plots: {plots}.")
-        parts += [f"### {suite}, n = {n}\n\n" + _index_table(found, against, suite, n, variants)
+        parts += [f"### {suite}, n = {n}\n\n" + _index_table(found, against, suite, n, variants, setting)
                   for n, variants in sizes]
-        parts.append(f"### {suite}: memories against every baseline\n\n" + _versus_baselines(against, suite, sizes))
-        ablations = _ablations(against, suite, sizes)
+        parts.append(f"### {suite}: memories against every baseline\n\n"
+                     + _versus_baselines(against, suite, sizes, setting))
+        ablations = _ablations(against, suite, sizes, setting)
         if ablations:
             parts.append(f"### {suite}: ablations against their memory\n\n" + ablations)
     parts.append(_missing_section(missing, data))
@@ -167,22 +187,26 @@ def _ordered(names) -> list[str]:
     return known + sorted(set(names) - set(known))
 
 
-def _metric_tables(found: Cells, suite: str, sizes: list, names: list[str], title: str) -> list[str]:
-    return [f"## {title}, n = {n}\n\n" + table(("variant", *names), [
+def _metric_tables(found: Cells, suite: str, sizes: list, names: list[str], title: str, setting: Setting) -> list[str]:
+    return [f"## {title}, n = {n}\n\n{setting.caption()}\n\n" + table(("variant", *map(label, names)), [
         [variant, *(_interval(found, (suite, n, variant, name)) for name in names)] for variant in variants])
         for n, variants in sizes]
 
 
-def suite_markdown(suite: str, date: str, summary: pd.DataFrame, counters: pd.DataFrame, plots: list) -> str:
-    """All metrics per variant and n, the spatial metrics apart, and the numeric counters' means."""
+def suite_markdown(suite: str, date: str, summary: pd.DataFrame, counters: pd.DataFrame, plots: list,
+                   setting: Setting) -> str:
+    """All metrics per variant and n (none of the answers' scores with the model-free answerer), the spatial
+    metrics apart, and the numeric counters' means."""
     rows = summary[summary["suite"] == suite]
     found = cells(rows)
     sizes = [(n, variants) for s, n, variants in sections(summary) if s == suite]
     parts = [f"# {suite}: memory evaluation summary, {date}\n\n[Back to the index](../index.md). Every cell is the "
-             "mean over seeds ± the half-width of the 95% Student-t interval across seeds (n/a with one seed)."]
-    parts += _metric_tables(found, suite, sizes, _ordered(rows["name"]), "All metrics")
-    if suite == "spatial":
-        parts += _metric_tables(found, suite, sizes, list(SPATIAL_METRICS), "Spatial metrics")
+             "mean over seeds ± the half-width of the 95% Student-t interval across seeds (n/a with one seed)."
+             + (" The answerer is model-free: evidence recall (model-free upper bound) is reported and the scores of "
+                "its answers are not." if setting.model_free else "")]
+    parts += _metric_tables(found, suite, sizes, setting.shown(_ordered(rows["name"])), "All metrics", setting)
+    if suite == "spatial" and not setting.model_free:
+        parts += _metric_tables(found, suite, sizes, list(SPATIAL_METRICS), "Spatial metrics", setting)
     numeric = counters[counters["suite"] == suite]
     counter_rows = [[r["variant"], str(r["n"]), r["name"], interval(r["mean"], r["ci"]), str(r["seeds"])]
                     for _, r in numeric.iterrows()]

@@ -1,5 +1,6 @@
-"""Memory-evaluation plots, per suite: EM by variant (one bar per size n), memory hit rate against EM, and the EM
-difference to baselines/core paired by seed; error bars are 95% t-intervals (none with one seed)."""
+"""Memory-evaluation plots, per suite: the compared score by variant (one bar per size n), the score's difference
+to baselines/core paired by seed, and with a model answerer evidence recall against EM; error bars are 95%
+t-intervals (none with one seed). The score is EM, or evidence recall with the model-free answerer."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from glyph_dist.reports.atomic import save_png  # noqa: E402
-from glyph_dist.reports.memory_eval_load import CORE  # noqa: E402
+from glyph_dist.reports.memory_eval_load import CORE, Setting, label  # noqa: E402
 
 INTERVALS = "error bars: 95% t-interval across seeds"
 
@@ -23,22 +24,22 @@ def _metric(summary: pd.DataFrame, name: str) -> pd.DataFrame:
     return summary[summary["name"] == name].set_index(["n", "variant"])
 
 
-def _em_by_variant(summary: pd.DataFrame, suite: str) -> Figure:
-    em = _metric(summary, "em")
-    variants = list(dict.fromkeys(em.index.get_level_values("variant")))
-    sizes = sorted(set(em.index.get_level_values("n")))
+def _score_by_variant(summary: pd.DataFrame, suite: str, setting: Setting) -> Figure:
+    scores = _metric(summary, setting.score)
+    variants = list(dict.fromkeys(scores.index.get_level_values("variant")))
+    sizes = sorted(set(scores.index.get_level_values("n")))
     fig, ax = plt.subplots(figsize=(max(6.0, 1.0 * len(variants) + 2), 4.6))
     width = 0.8 / len(sizes)
     for i, n in enumerate(sizes):
-        rows = em.loc[n].reindex(variants)
+        rows = scores.loc[n].reindex(variants)
         x = np.arange(len(variants)) - 0.4 + width * (i + 0.5)
         ax.bar(x, rows["mean"], width, yerr=rows["ci"].fillna(0.0), capsize=3, label=f"n = {n}", color=f"C{i}")
     ax.set_xticks(np.arange(len(variants)), variants, rotation=30, ha="right", fontsize=8)
-    ax.set(ylabel="EM", ylim=(0, 1.05), title=f"{suite}: EM by variant\n{INTERVALS}")
+    ax.set(ylabel=setting.label, ylim=(0, 1.05), title=f"{suite}: {setting.label} by variant\n{INTERVALS}")
     return fig
 
 
-def _hit_rate_vs_em(summary: pd.DataFrame, suite: str) -> Figure:
+def _recall_vs_em(summary: pd.DataFrame, suite: str, setting: Setting) -> Figure:
     em, hits = _metric(summary, "em"), _metric(summary, "memory_hit_rate")
     both = em.join(hits, rsuffix="_hits", how="inner")
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
@@ -48,12 +49,12 @@ def _hit_rate_vs_em(summary: pd.DataFrame, suite: str) -> Figure:
         for (_, variant), row in rows.iterrows():
             ax.annotate(variant, (row["mean_hits"], row["mean"]), textcoords="offset points", xytext=(4, 4),
                         fontsize=7)
-    ax.set(xlabel="memory hit rate", ylabel="EM", xlim=(-0.03, 1.03), ylim=(-0.03, 1.03),
-           title=f"{suite}: memory hit rate vs EM\n{INTERVALS}")
+    ax.set(xlabel=label("memory_hit_rate"), ylabel="EM", xlim=(-0.03, 1.03), ylim=(-0.03, 1.03),
+           title=f"{suite}: evidence recall vs EM\n{INTERVALS}")
     return fig
 
 
-def _em_minus_core(differences: pd.DataFrame, suite: str) -> Figure:
+def _score_minus_core(differences: pd.DataFrame, suite: str, setting: Setting) -> Figure:
     variants = list(dict.fromkeys(differences["variant"]))
     sizes = sorted(set(differences["n"]))
     fig, ax = plt.subplots(figsize=(6.8, max(3.0, 0.45 * len(variants) + 1.6)))
@@ -65,7 +66,8 @@ def _em_minus_core(differences: pd.DataFrame, suite: str) -> Figure:
     ax.axvline(0.0, color="black", linewidth=1)
     ax.set_yticks(np.arange(len(variants)), variants, fontsize=8)
     ax.invert_yaxis()
-    ax.set(xlabel="EM − baselines/core (paired by seed)", title=f"{suite}: EM difference to core\n{INTERVALS}")
+    ax.set(xlabel=f"{setting.label} − baselines/core (paired by seed)",
+           title=f"{suite}: {setting.label} difference to core\n{INTERVALS}")
     return fig
 
 
@@ -81,13 +83,17 @@ def _save(fig: Figure, path: Path) -> Path:
         plt.close(fig)
 
 
-def write_suite_plots(summary: pd.DataFrame, differences: pd.DataFrame, suite: str, slug: str,
-                      assets_dir: Path) -> list[tuple[str, Path]]:
-    """The plots of one suite as (title, path); the difference plot only where baselines/core ran."""
+def write_suite_plots(summary: pd.DataFrame, differences: pd.DataFrame, suite: str, slug: str, assets_dir: Path,
+                      setting: Setting) -> list[tuple[str, Path]]:
+    """The plots of one suite as (title, path); the difference plot only where baselines/core ran, evidence
+    recall against EM only with a model answerer."""
     rows = summary[summary["suite"] == suite]
     to_core = differences[(differences["suite"] == suite) & (differences["reference"] == CORE)]
-    specs = [("EM by variant", _em_by_variant, rows, "em_by_variant"),
-             ("memory hit rate vs EM", _hit_rate_vs_em, rows, "hit_rate_vs_em")]
+    score = "evidence_recall" if setting.model_free else "em"  # in file names
+    specs = [(f"{setting.label} by variant", _score_by_variant, rows, f"{score}_by_variant")]
+    if not setting.model_free:
+        specs.append(("evidence recall vs EM", _recall_vs_em, rows, "evidence_recall_vs_em"))
     if not to_core.empty:
-        specs.append(("EM difference to core", _em_minus_core, to_core, "em_minus_core"))
-    return [(title, _save(draw(frame, suite), assets_dir / f"{stem}-{slug}.png")) for title, draw, frame, stem in specs]
+        specs.append((f"{setting.label} difference to core", _score_minus_core, to_core, f"{score}_minus_core"))
+    return [(title, _save(draw(frame, suite, setting), assets_dir / f"{stem}-{slug}.png"))
+            for title, draw, frame, stem in specs]

@@ -1,5 +1,6 @@
-"""Memory-evaluation aggregation: means and 95% Student-t intervals across seeds, EM differences paired by seed,
-and the health checks of the smoke report.
+"""Memory-evaluation aggregation: means and 95% Student-t intervals across seeds, differences of the compared
+score (EM, or evidence recall with the model-free answerer) paired by seed, and the health checks of the smoke
+report.
 
 A difference between a variant and a baseline is computed per seed (both ran the same items), and its interval
 is the t-interval of those per-seed differences: the verdict is "better" or "worse" when it excludes 0.
@@ -14,7 +15,8 @@ from glyph_dist.reports.phase5_stats import t_half_width
 
 KEYS = ["suite", "n", "variant", "name"]
 # Metrics that are shares of items: a value outside [0, 1] is a bug in the trial.
-RATES = ("em", "em_raw", "f1", "memory_hit_rate", "evidence_recall", "spatial_success")
+RATES = ("em", "em_raw", "f1", "contains", "memory_hit_rate", "evidence_recall", "spatial_success", "llm_equivalent",
+         "llm_em_agreement", "llm_contains_agreement")
 ONE_SEED = "n/a (1 seed)"
 
 
