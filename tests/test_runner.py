@@ -7,6 +7,8 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -189,3 +191,51 @@ def test_trials_share_one_model_actor_for_answerer_and_judge(ray_session, tmp_pa
     assert all(0 <= r["llm_contains_agreement"] <= 1 and 0 <= r["llm_equivalent"] <= 1 for r in rows)
     named = ray_session.util.list_named_actors(all_namespaces=True)
     assert not [a for a in named if a["name"].startswith("model-")], "the model actor ends with the run"
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_glyph_dist_run_then_resume(tmp_path, tape_root):
+    """`glyph-dist run` in a process of its own (with its own Ray): Ctrl-C to its process group after
+    the first trial exits 130 and leaves no report; `--resume` finishes every row and the report."""
+    from glyph_dist.data.phase5 import prepare_phase5
+
+    prepare_phase5(tmp_path / "data", seed=3, agent_episodes=12, quiet=True)
+    data = tmp_path / "data" / "phase5" / "agent_logs.jsonl"
+    run_dir = tmp_path / "run"
+    glyph_dist = str(Path(sys.executable).with_name("glyph-dist"))
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    overrides = _overrides(tmp_path, data, tape_root, "budget=[128,256]", "max_concurrent=1")
+    run = subprocess.Popen([glyph_dist, "run", str(PHASE5), *overrides, "--run-dir", str(run_dir)], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    err, first_trial = [], threading.Event()
+
+    def read_stderr() -> None:  # the progress line has no newline until the run ends: read characters
+        while char := run.stderr.read(1):
+            err.append(char)
+            if char == "]" and "[trials 1/" in "".join(err[-16:]):
+                first_trial.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    try:
+        assert first_trial.wait(600), "".join(err)[-3000:]
+        os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+        out = run.stdout.read()
+        assert run.wait(300) == 130, "".join(err)[-3000:]
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+        reader.join(10)
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "interrupted" and meta["finished"] + meta["failed"] < meta["trials"] == 6
+    assert f"glyph-dist run --resume {run_dir}" in out
+    assert not (tmp_path / "out").exists() and not (tmp_path / "RESULTS.md").exists()
+
+    resumed = subprocess.run([glyph_dist, "run", "--resume", str(run_dir)], env=env, capture_output=True, text=True,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert re.search(rf"\[trials {meta['finished'] + meta['failed'] + 1}/6\]", resumed.stderr)
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert (meta["status"], meta["finished"], meta["failed"]) == ("finished", 6, 0)
+    assert len((run_dir / "results.jsonl").read_text().splitlines()) == 6
+    assert len(list((tmp_path / "out").glob("agent_logs_b*_s1337_*.json"))) == 2 and (tmp_path / "RESULTS.md").exists()
