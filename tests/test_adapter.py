@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,7 @@ from glyph_dist.fgt.hybrid import GLYPH_CLOSE, GLYPH_OPEN, HybridTokenizer
 from glyph_dist.fgt.store import load_tokenizer
 from glyph_dist.models.adapter import ADAPTER_FILE, GlyphAdapter, glyph_tokens
 from glyph_dist.models.catalog import resolve_model
-from glyph_dist.train.data import Pair, collate, tokenize_pairs
-from glyph_dist.train.loop import masked_loss_sum, scored_tokens
+from glyph_dist.train.data import Pair
 
 
 @pytest.fixture(scope="module")
@@ -195,27 +195,38 @@ def test_bad_input_changes_nothing(tokenizer, tape, hybrid):
         GlyphAdapter(model, tokenizer, tape)
 
     adapter = GlyphAdapter(model, tokenizer, other)  # the adapted pair is taken as it is
-    coded = adapter.sft_pairs([Pair("Context: x", "y", 1)])[0]
+    glyph = f"{GLYPH_OPEN}{tape.records[0].glyph}{GLYPH_CLOSE}"
     with pytest.raises(GlyphDistError, match=r"f\.jsonl, line 4: the pair already holds glyph codes"):
-        adapter.sft_pairs([Pair(f"{GLYPH_OPEN}{tape.records[0].glyph}{GLYPH_CLOSE} when?", "7 pm", 4)], source="f.jsonl")
-    assert adapter.sft_pairs([Pair(coded.prompt, "7 pm", 4)], use_hybrid=False)[0].target == "7 pm"
+        adapter.sft_pairs([Pair(f"{glyph} when?", "7 pm", 4)], source="f.jsonl")
+    with pytest.raises(GlyphDistError, match=r"line 5: the pair already holds glyph codes"):
+        adapter.sft_pairs([Pair("When?", glyph, 5)], hybrid_targets=True)
+    assert adapter.sft_pairs([Pair("When?", glyph, 5)])[0].target == glyph  # targets kept as they are
+    assert adapter.sft_pairs([Pair(f"{glyph} when?", "7 pm", 4)], use_hybrid=False)[0].prompt.count(glyph) == 1
 
 
-def test_score_is_the_sft_loss_with_token_accuracy(adapter, tape, hybrid):
+def test_score_covers_the_target_tokens(adapter, tape, hybrid):
     phrases = [p for p, _ in coded_phrases(tape, hybrid)]
-    pairs = adapter.sft_pairs([Pair(f"Context:\n{p}\nAnswer:", f"{p} Right.", i) for i, p in enumerate(phrases, 1)])
+    plain = [Pair(f"Context:\n{p}\nAnswer:", f"{p} Right.", i) for i, p in enumerate(phrases, 1)]
+    assert [p.target for p in adapter.sft_pairs(plain)] == [p.target for p in plain]
+    pairs = adapter.sft_pairs(plain, hybrid_targets=True)
     assert all(GLYPH_OPEN in p.prompt and GLYPH_OPEN in p.target for p in pairs)
-    metrics = adapter.score(pairs, batch_size=2)
-    batch = collate([tokenize_pairs(pairs, adapter.tokenizer, 1024)[i] for i in range(len(pairs))], adapter.pad_id)
-    with torch.no_grad():
-        loss = masked_loss_sum(adapter.model, batch).item() / scored_tokens(batch)
-        logits = adapter.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    labels = batch["labels"][:, 1:]
-    scored = labels != -100
-    assert metrics["target_tokens"] == scored_tokens(batch) and metrics["pairs"] == 3
-    assert metrics["loss"] == pytest.approx(loss, rel=1e-5)
-    assert metrics["perplexity"] == pytest.approx(torch.tensor(loss).exp().item(), rel=1e-5)
-    assert metrics["token_accuracy"] == ((logits[:, :-1].argmax(-1) == labels) & scored).sum().item() / scored.sum().item()
+    metrics = adapter.score(pairs)
+    # by hand: each pair's full logits, the target tokens and eos scored from the token before each
+    loss, correct, scored = 0.0, 0, 0
+    for pair in pairs:
+        prompt = adapter.tokenizer(pair.prompt, add_special_tokens=False)["input_ids"]
+        target = adapter.tokenizer(pair.target, add_special_tokens=False)["input_ids"] + [adapter.tokenizer.eos_token_id]
+        with torch.no_grad():
+            logits = adapter.model(torch.tensor([prompt + target])).logits[0, len(prompt) - 1:-1]
+        loss += torch.nn.functional.cross_entropy(logits, torch.tensor(target), reduction="sum").item()
+        correct += sum(int(i == t) for i, t in zip(logits.argmax(-1).tolist(), target))
+        scored += len(target)
+    assert metrics["pairs"] == 3 and metrics["target_tokens"] == scored
+    assert metrics["loss"] == pytest.approx(loss / scored, rel=1e-5)
+    assert metrics["perplexity"] == pytest.approx(math.exp(loss / scored), rel=1e-5)
+    assert metrics["token_accuracy"] == correct / scored
+    short = adapter.score(pairs, max_length=8)  # truncation keeps the target
+    assert short["target_tokens"] == scored and short["prompt_tokens_mean"] < metrics["prompt_tokens_mean"]
 
 
 def test_cli_generate_and_test(adapter, tape, hybrid, tmp_path, capsys):
@@ -262,7 +273,7 @@ def test_cli_train_end_to_end(ray_session, tokenizer, tape, hybrid, tmp_path, ca
 
     init, trained = GlyphAdapter.load(out / "init", device="cpu"), GlyphAdapter.load(out / "adapter", device="cpu")
     val = [Pair(**json.loads(line), line=i) for i, line in enumerate((out / "data" / "val.jsonl").read_text().splitlines())]
-    before, after = init.score(val, batch_size=2, max_length=512), trained.score(val, batch_size=2, max_length=512)
+    before, after = init.score(val, max_length=512), trained.score(val, max_length=512)
     assert f"val loss before {before['loss']:.4f}, after {history[-1]['eval_loss']:.4f}" in shown
     assert after["loss"] == pytest.approx(history[-1]["eval_loss"], rel=1e-4) and after["loss"] < before["loss"]
     assert trained.token_ids == init.token_ids and trained.tape.path == out / "adapter" / "tape"

@@ -77,11 +77,11 @@ def _train(args) -> None:
     config = _sft_config(args, out)  # checked before any work
     use_hybrid, where = not args.no_hybrid, _where(args.where)
     adapter = GlyphAdapter.load(args.model, args.tape, args.threshold, device="cpu")
-    pairs = {split: adapter.sft_pairs(read_pairs(path, where), use_hybrid, str(path))
+    pairs = {split: adapter.sft_pairs(read_pairs(path, where), use_hybrid, args.hybrid_targets, str(path))
              for split, path in (("train", args.train), ("val", args.val))}
     for split, split_pairs in pairs.items():
         write_jsonl(out / "data" / f"{split}.jsonl", [{"prompt": p.prompt, "target": p.target} for p in split_pairs])
-    before = adapter.score(pairs["val"], config.micro_batch_size, config.max_length)
+    before = adapter.score(pairs["val"], config.max_length)
     adapter.save(out / "init")
     print(f"{len(pairs['train'])} train / {len(pairs['val'])} val pairs ({'hybrid' if use_hybrid else 'plain'}), "
           f"val loss before training {before['loss']:.4f}; initial adapter: {out / 'init'}", flush=True)
@@ -104,7 +104,7 @@ def _test(args) -> None:
     adapter = _load(args)
     use_hybrid = not args.no_hybrid
     pairs = read_pairs(args.pairs, _where(args.where))
-    metrics = adapter.score(adapter.sft_pairs(pairs, use_hybrid, str(args.pairs)), args.batch_size, args.max_length)
+    metrics = adapter.score(adapter.sft_pairs(pairs, use_hybrid, args.hybrid_targets, str(args.pairs)), args.max_length)
     print(f"{args.pairs}, {'hybrid' if use_hybrid else 'plain'} prompts: "
           + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
     generations = []
@@ -113,8 +113,9 @@ def _test(args) -> None:
         generations.append({"line": pair.line, "target": pair.target, "output": output})
         print(f"line {pair.line}: target {pair.target!r}\n    output {output!r}")
     if args.out:
-        write_text(args.out, json.dumps({"model": str(args.model), "pairs": str(args.pairs), "hybrid": use_hybrid,
-                                         "metrics": metrics, "generations": generations}, indent=1) + "\n")
+        result = {"model": str(args.model), "pairs": str(args.pairs), "hybrid": use_hybrid,
+                  "hybrid_targets": use_hybrid and args.hybrid_targets, "metrics": metrics, "generations": generations}
+        write_text(args.out, json.dumps(result, indent=1) + "\n")
         print(f"results: {args.out}")
 
 
@@ -133,9 +134,11 @@ def register(groups: argparse._SubParsersAction) -> None:
         sub.add_argument("--no-hybrid", action="store_true", help="plain prompts, without glyph codes")
         return sub
 
-    def with_where(sub: argparse.ArgumentParser) -> None:
+    def with_pairs(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--where", action="append", metavar="KEY=VALUE",
                          help="keep the pairs whose field KEY equals VALUE (repeatable), e.g. variant=raw")
+        sub.add_argument("--hybrid-targets", action="store_true",
+                         help="hybrid-encode the targets too (a glyph then stands in for the exact answer)")
 
     generate = with_model(commands.add_parser("generate", help="greedy generation, decoded with glyph expansion"),
                           "the model")
@@ -148,7 +151,7 @@ def register(groups: argparse._SubParsersAction) -> None:
         "the base model")
     train.add_argument("--train", type=Path, required=True, help="training pairs (JSONL, plain text)")
     train.add_argument("--val", type=Path, required=True, help="validation pairs (JSONL, plain text)")
-    with_where(train)
+    with_pairs(train)
     train.add_argument("--out", type=Path, required=True, help="a new directory for the adapter, data and run")
     train.add_argument("--config", type=Path, default=DEFAULT_SFT_CONFIG,
                        help="SFT settings (YAML; default: %(default)s)")
@@ -159,8 +162,7 @@ def register(groups: argparse._SubParsersAction) -> None:
         "test", help="evaluate only: target loss, perplexity and token accuracy on held-out pairs, and generations"),
         "the adapter")
     test.add_argument("--pairs", type=Path, required=True, help="held-out pairs (JSONL)")
-    with_where(test)
-    test.add_argument("--batch-size", type=int, default=8, help="(default: %(default)s)")
+    with_pairs(test)
     test.add_argument("--max-length", type=int, default=1024,
                       help="longer pairs lose the start of their prompt, as in training (default: %(default)s)")
     test.add_argument("--generations", type=int, default=3, help="pairs to generate for (default: %(default)s)")

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -38,12 +39,13 @@ import torch.nn.functional as F
 from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 
 from glyph_dist.errors import GlyphDistError
-from glyph_dist.fgt.hybrid import _GLYPH_SPAN, DEFAULT_THRESHOLD, GLYPH_CLOSE, GLYPH_OPEN, HybridTokenizer
+from glyph_dist.fgt.hybrid import DEFAULT_THRESHOLD, GLYPH_CLOSE, GLYPH_OPEN, HybridTokenizer
 from glyph_dist.fgt.store import Tape, load_tape, load_tokenizer
-from glyph_dist.train.data import IGNORE, Pair, collate, tokenize_pairs
+from glyph_dist.train.data import Pair, tokenize_pairs
 
 ADAPTER_FILE = "glyph_adapter.json"
 TAPE_DIR = "tape"
+_GLYPH_SPAN = re.compile(re.escape(GLYPH_OPEN) + r"(.*?)" + re.escape(GLYPH_CLOSE))
 
 
 def glyph_tokens(tape: Tape) -> list[str]:
@@ -213,18 +215,22 @@ class GlyphAdapter:
         """Token ids of the rendered prompt (the template holds any special tokens it needs)."""
         return self.tokenizer(self.render([prompt], use_hybrid)[0], add_special_tokens=False)["input_ids"]
 
-    def sft_pairs(self, pairs: Sequence[Pair], use_hybrid: bool = True, source: str = "pairs") -> list[Pair]:
-        """(prompt, target) pairs as the model is trained on them: prompts rendered, targets hybrid-encoded
-        unless `use_hybrid` is False. Hybrid encoding takes plain text only."""
-        if use_hybrid:
-            coded = next((p for p in pairs if GLYPH_OPEN in p.prompt or GLYPH_OPEN in p.target), None)
-            if coded is not None:
-                raise GlyphDistError(f"{source}, line {coded.line}: the pair already holds glyph codes; hybrid "
-                                     f"encoding takes plain pairs (e.g. --where variant=raw), or use --no-hybrid")
+    def sft_pairs(self, pairs: Sequence[Pair], use_hybrid: bool = True, hybrid_targets: bool = False,
+                  source: str = "pairs") -> list[Pair]:
+        """(prompt, target) pairs as the model is trained on them: prompts rendered (hybrid-encoded unless
+        `use_hybrid` is False); targets as they are, or hybrid-encoded too with `hybrid_targets` (a
+        glyph then stands for its family's representative in place of the exact answer). Hybrid
+        encoding takes plain text only."""
+        hybrid_targets = use_hybrid and hybrid_targets
+        coded = next((p for p in pairs if use_hybrid and GLYPH_OPEN in p.prompt
+                      or hybrid_targets and GLYPH_OPEN in p.target), None)
+        if coded is not None:
+            raise GlyphDistError(f"{source}, line {coded.line}: the pair already holds glyph codes; hybrid "
+                                 f"encoding takes plain pairs (e.g. --where variant=raw), or use --no-hybrid")
         targets = [p.target for p in pairs]
         return [Pair(prompt, target, p.line) for p, prompt, target in
                 zip(pairs, self.render([p.prompt for p in pairs], use_hybrid),
-                    self.hybrid_texts(targets) if use_hybrid else targets)]
+                    self.hybrid_texts(targets) if hybrid_targets else targets)]
 
     # -- text out
     def expand(self, text: str) -> str:
@@ -251,23 +257,25 @@ class GlyphAdapter:
         return self.decode(out[0, ids.shape[1]:].tolist(), expand)
 
     @torch.inference_mode()
-    def score(self, pairs: Sequence[Pair], batch_size: int = 8, max_length: int = 1024) -> dict:
+    def score(self, pairs: Sequence[Pair], max_length: int = 1024) -> dict:
         """Teacher-forced metrics of pairs already rendered (`sft_pairs`) over their target tokens and eos,
-        tokenized and truncated as the SFT job does: mean cross-entropy (nats), perplexity and the share
-        of target tokens that are the model's most likely next token."""
+        tokenized and truncated as the SFT job does (a target token is scored when a token precedes it):
+        mean cross-entropy (nats), perplexity, and the share of target tokens that are the model's most
+        likely next token. One pair a forward pass, so nothing is padded."""
         if not pairs:
             raise GlyphDistError("no pairs to score")
         data = tokenize_pairs(list(pairs), self.tokenizer, max_length)
         loss, correct, scored = 0.0, 0, 0
-        for start in range(0, len(data), batch_size):
-            batch = collate([data[i] for i in range(start, min(start + batch_size, len(data)))], self.pad_id)
-            batch = {k: v.to(self.model.device) for k, v in batch.items()}
-            logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
-            labels = batch["labels"][:, 1:]
-            loss += F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE,
-                                    reduction="sum").item()
-            correct += int(((logits.argmax(-1) == labels) & (labels != IGNORE)).sum())
-            scored += int((labels != IGNORE).sum())
+        for ids, prompt_len in (data[i] for i in range(len(data))):
+            ids = torch.as_tensor(ids, device=self.model.device)
+            first = max(prompt_len, 1)  # the first scored target position
+            if first >= len(ids):
+                continue
+            logits = self.model(input_ids=ids[None], logits_to_keep=len(ids) - first + 1).logits[0, :-1].float()
+            targets = ids[first:]
+            loss += F.cross_entropy(logits, targets, reduction="sum").item()
+            correct += int((logits.argmax(-1) == targets).sum())
+            scored += len(targets)
         return {"pairs": len(data), "prompt_tokens_mean": sum(data.prompt_lens) / len(data),
                 "target_tokens": scored, "loss": loss / scored, "perplexity": math.exp(loss / scored),
                 "token_accuracy": correct / scored}
