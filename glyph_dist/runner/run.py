@@ -118,10 +118,12 @@ def _write_rows(run_dir: Path, rows: list[tuple[dict, dict]]) -> None:
 
 
 def _meta(experiment: Experiment, data_files: list[Path], run_dir: Path, resume: bool) -> dict:
-    """A new run's provenance; a resumed run keeps its first and adds this process's."""
+    """A new run's provenance; a resumed run keeps the first one's and adds this process's under
+    `resumes` (an earlier attempt's `error` is dropped: the outcome is this process's to record)."""
     meta = run_meta(experiment, data_files)
     if resume and (run_dir / "meta.json").exists():
         first = read_json(run_dir / "meta.json")
+        first.pop("error", None)
         meta = {**first, "resumes": [*first.get("resumes", []), meta]}
     return meta
 
