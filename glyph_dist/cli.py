@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from glyph_dist.commands import adapter, models
+from glyph_dist.commands import emergence
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.runner.job_env import enter_project_root
 
@@ -270,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="glyph-dist", description=__doc__)
     groups = parser.add_subparsers(dest="group", required=True)
     models.register(groups)
+    emergence.register(groups)
     adapter.register(groups)
 
     data = groups.add_parser("data", help="prepare data sets").add_subparsers(dest="command", required=True)

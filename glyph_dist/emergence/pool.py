@@ -47,8 +47,9 @@ def generate(model: Path, prompts: list[str], max_new_tokens: int, batch_size: i
         raise GlyphDistError(f"actors must be at least 1, got {actors}")
     if not ray.is_initialized():
         ray.init(log_to_driver=False)
-    pool = [Generator.options(num_cpus=cpus_per_actor, num_gpus=gpus_per_actor).remote(str(model))
-            for _ in range(actors)]
+    pool = [Generator.options(num_cpus=cpus_per_actor, num_gpus=gpus_per_actor,
+                              scheduling_strategy="DEFAULT")  # never inside a Tune trial's placement group
+            .remote(str(model)) for _ in range(actors)]
     try:
         try:
             ray.get([actor.__ray_ready__.remote() for actor in pool])
