@@ -1,4 +1,4 @@
-"""FGMS on real Ray: shard restarts, service restarts, node loss, and the HTTP API under bad input."""
+"""FGMS on real Ray: shard restarts, service restarts, node loss, quarantine, and the HTTP API under bad input."""
 
 import json
 import socket
@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from glyph_dist.errors import GlyphDistError
+from glyph_dist.fgms.api import ErrorResponse
 from glyph_dist.fgms.client import MemoryClient
 from glyph_dist.fgms.schema import MAX_TOKEN_BUDGET, MemoryRecord, ReadRequest, ReadResponse
 from glyph_dist.fgms.shard import ShardRouter, shard_for
@@ -60,6 +61,55 @@ def test_whole_service_restarts_with_every_memory(ray_session, tape_root, tmp_pa
         restarted.shutdown()
 
 
+def test_a_restarted_shard_quarantines_a_poisoned_row_and_answers(ray_session, tape_root, tmp_path):
+    """The rows an earlier version committed for created_at 9999-12-31T23:59:59-12:00 (then failed to
+    index) made every restart fail; now the restart sets them aside, serves the rest and says so."""
+    import sqlite3
+
+    from fastapi.testclient import TestClient
+
+    from glyph_dist.fgms.api import create_app
+    from glyph_dist.fgms.app import RayShards
+
+    ray = ray_session
+    router = ShardRouter(str(tape_root), str(tmp_path), shards=1)
+    try:
+        ray.get(router.write(_records("p", 5)))
+        with sqlite3.connect(tmp_path / "shard-000.sqlite") as db:
+            seq = db.execute("SELECT MAX(seq) + 1 FROM spans").fetchone()[0]
+            dim = json.loads(db.execute("SELECT value FROM meta WHERE key = 'dim'").fetchone()[0])
+            body = {"actor_id": "p", "record_id": "poison", "role": "user", "text": "Edge.", "created_at": 253402343999.0}
+            db.execute("INSERT INTO records VALUES ('p', 'poison', ?)", (json.dumps(body),))
+            db.execute("INSERT INTO spans VALUES (?, 'p', 'poison', 0, 'Edge.', -1, 0.0, ?)", (seq, bytes(4 * dim)))
+        ray.kill(router.handles[0], no_restart=False)
+        assert _all_ids(ray, router, "p") == {f"p-{k}" for k in range(5)}
+        stats = ray.get(router.stats()[0])
+        assert stats["quarantined"] == 1 and "created_at" in stats["quarantine"][0]["reason"]
+        assert ray.get(router.write(_records("p", 1, start=5)))[0].written == 1, "the sequence counter moved on"
+        health = TestClient(create_app(RayShards(router))).get("/memory/health").json()
+        assert health["status"] == "degraded" and health["degraded"][0]["quarantined"] == 1
+    finally:
+        router.shutdown()
+
+
+def test_an_unavailable_shard_gets_a_compact_503(ray_session, tape_root, tmp_path):
+    """No traceback, path or colour code: one line to retry by, in the error model."""
+    from fastapi.testclient import TestClient
+
+    from glyph_dist.fgms.api import create_app
+    from glyph_dist.fgms.app import RayShards
+
+    router = ShardRouter(str(tape_root), str(tmp_path), shards=1)
+    client = TestClient(create_app(RayShards(router)))
+    assert client.get("/memory/health").json()["status"] == "ok"
+    router.shutdown()  # killed for good
+    for response in (client.get("/memory/health"), client.get("/memory/stats"),
+                     client.post("/memory/write", json={"actor_id": "u", "record_id": "1", "text": "Anyone there?"}),
+                     client.post("/memory/read", json={"actor_id": "u", "token_budget": 10})):
+        assert response.status_code == 503
+        assert response.json() == {"detail": "memory shard unavailable: retry", "errors": []}
+
+
 def test_shard_survives_the_loss_of_its_node(tape_root, tmp_path):
     """Runs in its own process: it starts a multi-node cluster of its own."""
     done = subprocess.run([sys.executable, "-m", "tests.fgms_multinode", str(tape_root), str(tmp_path)],
@@ -90,7 +140,7 @@ def service(ray_session, tape_root, tmp_path_factory):
 
 
 def test_http_write_read_health_stats_docs(service):
-    assert service.health() == {"status": "ok", "shards": 2}
+    assert service.health() == {"status": "ok", "shards": 2, "degraded": []}
     written = service.write([r.model_dump() for r in _records("web", 12)])
     assert (written.written, written.duplicates) == (12, 0)
     assert service.write([_records("web", 1)[0]]).duplicates == 1
@@ -125,6 +175,7 @@ def test_bad_input_gets_4xx_and_changes_nothing(service, endpoint, body, field):
     response = requests.post(f"{service.url}/memory/{endpoint}", data=body,
                              headers={"content-type": "application/json"})
     assert 400 <= response.status_code < 500, response.text
+    ErrorResponse.model_validate_json(response.content)
     if field:
         assert field in response.text
     assert service.stats() == before
@@ -132,15 +183,15 @@ def test_bad_input_gets_4xx_and_changes_nothing(service, endpoint, body, field):
 
 
 def test_oversized_body_is_refused(service):
-    from glyph_dist.fgms.app import MAX_BODY_BYTES
+    from glyph_dist.fgms.api import MAX_BODY_BYTES
 
     before = service.stats()
     response = requests.post(f"{service.url}/memory/write", data=b"x" * (MAX_BODY_BYTES + 1),
                              headers={"content-type": "application/json"})
-    assert response.status_code == 413 and "Too Large" in response.text
+    assert response.status_code == 413 and "request body over" in ErrorResponse.model_validate_json(response.content).detail
     chunked = requests.post(f"{service.url}/memory/write", data=iter([b"x" * 65536] * (MAX_BODY_BYTES // 65536 + 2)),
                             headers={"content-type": "application/json"})
-    assert chunked.status_code == 413 and "Too Large" in chunked.json()["detail"]
+    assert chunked.status_code == 413 and "request body over" in ErrorResponse.model_validate_json(chunked.content).detail
     assert service.stats() == before
 
 
@@ -169,6 +220,18 @@ def test_memory_cli_write_and_read(service, tmp_path, capsys):
     assert "Denver" in out and "/64 tokens" in out
     assert main(["memory", "read", *url, "--actor", "cli", "--budget", "0"]) == 2
     assert "token_budget" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_serve_deployment_keeps_its_openapi_contract(service):
+    """schemathesis, every check, against the real Ray Serve deployment over HTTP (fixed seed)."""
+    import schemathesis
+
+    from tests.test_fgms_contract import fuzz, fuzz_config
+
+    failures, cases, _ = fuzz(schemathesis.openapi.from_url(f"{service.url}/openapi.json", config=fuzz_config(25)))
+    assert not failures, "\n\n".join(failures[:5])
+    assert cases > 100
 
 
 @pytest.mark.slow

@@ -13,14 +13,16 @@ from glyph_dist.fgms.schema import MemoryRecord, ReadRequest, ReadResponse, Writ
 
 
 def _detail(response: requests.Response) -> str:
-    """The server's error message; pydantic errors as `field.path: message` lines."""
+    """The server's error message (`glyph_dist.fgms.api.ErrorResponse`): field errors as `field.path: message`."""
     try:
-        detail = response.json().get("detail", response.text)
+        body = response.json()
     except ValueError:
-        return response.text
-    if isinstance(detail, list):
-        return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', []))}: {e.get('msg')}" for e in detail)
-    return str(detail)
+        return response.text[:500]
+    if not isinstance(body, dict):
+        return response.text[:500]
+    if body.get("errors"):
+        return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', []))}: {e.get('msg')}" for e in body["errors"])
+    return str(body.get("detail", response.text[:500]))
 
 
 def _validated(model, **fields):

@@ -1,8 +1,8 @@
 """Request and response models of FGMS, validated by pydantic (shared by the core, HTTP and client).
 
-Types are strict: JSON `true` is no integer, a number no date-time, and every constraint the
-validators apply is one the JSON schema states, so what the OpenAPI document allows is what the
-service accepts. Date-times are RFC 3339 texts with an offset (years 0001-9999 as written); the
+Types are strict: `true` and "5" are no integers (1.0 is, as JSON Schema counts), a number is
+no date-time, and every constraint the validators apply is one the JSON schema states, so what the
+OpenAPI document allows is what the service accepts. Date-times are RFC 3339 texts with an offset (years 0001-9999 as written); the
 service keeps each one exactly, with its offset, and never converts it to a UTC calendar date.
 """
 
@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Annotated, Literal
 
 from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field,
-                      Tag, model_validator)
+                      Strict, Tag, model_validator)
 
 MAX_TEXT_CHARS = 16_384
 MAX_QUERY_CHARS = 4_096
@@ -43,6 +43,18 @@ def _rfc3339(value: object) -> object:
     raise ValueError("an RFC 3339 date-time with an offset is expected, e.g. 2024-05-01T12:30:00Z")
 
 
+def _json_number(value: object) -> object:
+    if isinstance(value, (bool, str)):
+        raise ValueError("a number is expected, not a boolean or a text")
+    return value
+
+
+# JSON numbers with integral values (64.0 passes, 64.5 does not); constraints before the validator,
+# or pydantic leaves them out of the JSON schema
+Turn = Annotated[int, Field(ge=0, le=MAX_TURN), Strict(False), BeforeValidator(_json_number)]
+TokenBudget = Annotated[int, Field(ge=1, le=MAX_TOKEN_BUDGET), Strict(False), BeforeValidator(_json_number)]
+
+
 def _not_blank(text: str) -> str:
     if text.strip(WHITESPACE) == "":
         raise ValueError("text is blank: it needs a character that is not whitespace")
@@ -53,7 +65,7 @@ def _not_blank(text: str) -> str:
     return text
 
 
-Timestamp = Annotated[AwareDatetime, Field(strict=False), BeforeValidator(_rfc3339)]
+Timestamp = Annotated[AwareDatetime, Strict(False), BeforeValidator(_rfc3339)]
 
 
 def microseconds(moment: datetime) -> int:
@@ -75,7 +87,7 @@ class MemoryRecord(_Strict):
     actor_id: str = Field(min_length=1, max_length=128, pattern=IDENTIFIER)
     record_id: Name = Field(description="idempotency key: a repeated write is a no-op")
     episode_id: Name | None = None
-    turn: int | None = Field(None, ge=0, le=MAX_TURN)
+    turn: Turn | None = None
     role: str = Field("user", min_length=1, max_length=32, pattern=NO_CONTROL)
     source: Name | None = None
     text: Annotated[str, AfterValidator(_not_blank)] = Field(
@@ -140,7 +152,7 @@ class PolicyWeights(_Strict):
 class ReadRequest(_Strict):
     actor_id: str = Field(min_length=1, max_length=128, pattern=IDENTIFIER)
     query: str = Field("", max_length=MAX_QUERY_CHARS)
-    token_budget: int = Field(ge=1, le=MAX_TOKEN_BUDGET)
+    token_budget: TokenBudget
     mode: Mode = "mixed"
     policy: Policy = "mixed"
     filters: ReadFilters = Field(default_factory=ReadFilters)

@@ -4,26 +4,22 @@ Shards are named detached actors (`fgms-<storage id>-shard-000`, ... in namespac
 storage id a hash of the storage path, so services on different storage never share an actor) with
 unlimited restarts; a restarted shard reopens its SQLite storage and restores every acknowledged write before
 it answers. Calls are retried across restarts, which is safe because writes are idempotent by
-(actor_id, record_id). Routing is by a stable hash of `actor_id`, so an actor's memories live on
-one shard and reads touch one shard only. The storage directory must be visible to every node
-(one machine, or a shared file system on a cluster).
+(actor_id, record_id). Routing is `routing.shard_for`, a stable hash of `actor_id`. The storage
+directory must be visible to every node (one machine, or a shared file system on a cluster).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-from collections import defaultdict
 from pathlib import Path
 
 import ray
 
-from glyph_dist.errors import GlyphDistError
 from glyph_dist.fgms.memory import ShardMemory
+from glyph_dist.fgms.routing import by_shard, check_layout, merge_writes, shard_for  # noqa: F401 (merge_writes: re-exported)
 from glyph_dist.fgms.schema import MemoryRecord, ReadRequest, WriteResponse
 
 NAMESPACE = "fgms"
-LAYOUT_FILE = "fgms.json"
 
 
 @ray.remote(max_restarts=-1, max_task_retries=-1)
@@ -42,25 +38,11 @@ class MemoryShard:
     def stats(self) -> dict:
         return self.memory.stats()
 
+    def health(self) -> dict:
+        return self.memory.health()
+
     def node_id(self) -> str:
         return ray.get_runtime_context().get_node_id()
-
-
-def shard_for(actor_id: str, shards: int) -> int:
-    digest = hashlib.blake2b(actor_id.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % shards
-
-
-def check_layout(storage: Path, shards: int) -> None:
-    """Refuse to reopen a storage directory with another shard count (routing would change)."""
-    storage.mkdir(parents=True, exist_ok=True)
-    layout = storage / LAYOUT_FILE
-    if layout.exists():
-        stored = json.loads(layout.read_text())["shards"]
-        if stored != shards:
-            raise GlyphDistError(f"{storage} holds {stored} shards; start the service with --shards {stored}")
-    else:
-        layout.write_text(json.dumps({"shards": shards}) + "\n")
 
 
 class ShardRouter:
@@ -68,8 +50,6 @@ class ShardRouter:
 
     def __init__(self, tape: str, storage: str, shards: int, tokenizer: str | None = None,
                  shard_cpus: float = 0.5):
-        if shards < 1:
-            raise GlyphDistError(f"--shards must be at least 1, got {shards}")
         storage_path = Path(storage).resolve()
         check_layout(storage_path, shards)
         storage_id = hashlib.blake2b(str(storage_path).encode(), digest_size=4).hexdigest()
@@ -81,10 +61,7 @@ class ShardRouter:
         ]
 
     def write(self, records: list[MemoryRecord]) -> list[ray.ObjectRef]:
-        by_shard: dict[int, list[MemoryRecord]] = defaultdict(list)
-        for record in records:
-            by_shard[shard_for(record.actor_id, len(self.handles))].append(record)
-        return [self.handles[i].write.remote(batch) for i, batch in by_shard.items()]
+        return [self.handles[i].write.remote(batch) for i, batch in by_shard(records, len(self.handles)).items()]
 
     def read(self, request: ReadRequest) -> ray.ObjectRef:
         """A ref to the response as JSON bytes."""
@@ -93,11 +70,10 @@ class ShardRouter:
     def stats(self) -> list[ray.ObjectRef]:
         return [h.stats.remote() for h in self.handles]
 
+    def health(self) -> list[ray.ObjectRef]:
+        return [h.health.remote() for h in self.handles]
+
     def shutdown(self) -> None:
         for handle in self.handles:
             ray.kill(handle, no_restart=True)
 
-
-def merge_writes(responses: list[WriteResponse]) -> WriteResponse:
-    return WriteResponse(written=sum(r.written for r in responses), duplicates=sum(r.duplicates for r in responses),
-                         spans=sum(r.spans for r in responses))
