@@ -170,6 +170,15 @@ def pairwise(outcomes: dict[str, list[Outcome]], judge: PairwiseJudge, reference
     return {"judge": judge.name, "reference": reference, "versus": rates}
 
 
+def _scores_line(row: dict, answerer: str) -> str:
+    """Evidence recall alone for the model-free answerer (its EM would restate it); else the answer's scores too."""
+    recall = f"evidence recall (model-free) {row['evidence_recall']:.3f}"
+    if answerer == ContextRecall.name:
+        return recall
+    llm = f"  LLM judge equivalent {row['llm_equivalent']:.3f}" if "llm_equivalent" in row else ""
+    return f"containment {row['success_rate']:.3f}  EM {row['em']:.3f}  F1 {row['f1']:.3f}{llm}  {recall}"
+
+
 def run_cell(config: CellConfig, hybrid: HybridTokenizer, answerer: Answerer, judge: Judge,
              memory: Memory | None = None, token_counter: str = "", quiet: bool = True,
              pairwise_judge: PairwiseJudge | None = None) -> dict:
@@ -184,8 +193,8 @@ def run_cell(config: CellConfig, hybrid: HybridTokenizer, answerer: Answerer, ju
         outcomes[name], seconds = answer_with(strategy, episodes, config.budget, answerer, judge)
         results[name] = row = summarise(outcomes[name], seconds)
         if not quiet:
-            print(f"   {name:<13} success {row['success_rate']:.3f}  evidence {row['evidence_recall']:.3f}  "
-                  f"tokens {row['avg_tokens']:7.1f}  {row['latency_ms_mean']:.1f} ms/question", flush=True)
+            print(f"   {name:<13} {_scores_line(row, answerer.name)}  tokens {row['avg_tokens']:7.1f}  "
+                  f"{row['latency_ms_mean']:.1f} ms/question", flush=True)
     over = [n for n, r in results.items() if STRATEGIES[n].uses_budget and r["max_tokens"] > config.budget]
     if over:
         raise GlyphDistError(f"budget exceeded by {', '.join(over)}: a strategy must never exceed the budget")
