@@ -365,6 +365,17 @@ def test_restore_quarantines_unreadable_rows_and_serves_the_rest(memory, tape_ro
     assert ShardMemory.open(tape_root, tmp_path).stats()["records"] == 11
 
 
+def test_records_stored_with_unix_seconds_still_restore(memory, tape_root, tmp_path):
+    """Stores written before date-times were kept as text hold created_at as Unix seconds."""
+    import json
+
+    memory.write([MemoryRecord(actor_id="old", record_id="r", text="Written long ago.")])
+    body = json.loads(memory.storage.db.execute("SELECT body FROM records").fetchone()[0])
+    memory.storage.db.execute("UPDATE records SET body = ?", (json.dumps(body | {"created_at": 1700000000.5}),))
+    item = ShardMemory.open(tape_root, tmp_path).read(ReadRequest(actor_id="old", token_budget=100)).items[0]
+    assert item.created_at == datetime(2023, 11, 14, 22, 13, 20, 500000, tzinfo=timezone.utc)
+
+
 def test_glyph_tags_in_user_text_are_escaped_in_contexts(memory):
     """Only real glyph codes carry `<GLYPH>`; a user's tags read `&lt;GLYPH>`, and budgets stay exact."""
     from glyph_dist.fgt.hybrid import GLYPH_CLOSE, GLYPH_OPEN
