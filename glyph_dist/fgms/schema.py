@@ -2,8 +2,9 @@
 
 Types are strict: `true` and "5" are no integers (1.0 is, as JSON Schema counts), a number is
 no date-time, and every constraint the validators apply is one the JSON schema states, so what the
-OpenAPI document allows is what the service accepts. Date-times are RFC 3339 texts with an offset (years 0001-9999 as written); the
-service keeps each one exactly, with its offset, and never converts it to a UTC calendar date.
+OpenAPI document allows is what the service accepts. Date-times are RFC 3339 texts with an offset
+(years 0001-9999 as written, offsets under 24 h); the service keeps each one exactly, with its
+offset, and never converts it to a UTC calendar date (which may fall in year 0 or 10000).
 """
 
 from __future__ import annotations
