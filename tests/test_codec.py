@@ -3,7 +3,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from glyph_dist.errors import GlyphDistError
-from glyph_dist.fgt.codec import CJK_START, DEFAULT_ALPHABET_SIZE, GlyphCodec
+from glyph_dist.fgt.codec import (CJK_START, DEFAULT_ALPHABET_SIZE, RESIDUAL_MARKS, GlyphCodec, decode_residual,
+                                   encode_residual)
 
 CODEC = GlyphCodec()
 
@@ -52,3 +53,47 @@ def test_invalid_glyphs_are_rejected():
         CODEC.decode("")
     with pytest.raises(GlyphDistError):
         CODEC.encode(-1)
+
+
+_PIECES = st.sampled_from(["a", "table", "for", "4", "two", "7 pm", " ", "  ", ".", ",", "!", "é", "tomorrow", "\t"])
+_TEXTS = st.lists(_PIECES, max_size=14).map("".join)
+
+
+@st.composite
+def _edited(draw) -> tuple[str, str]:
+    """(phrase, representative): a representative and an edit of it (insertions, deletions, changes)."""
+    representative = draw(_TEXTS.filter(bool))
+    pieces = list(representative)
+    for _ in range(draw(st.integers(0, 4))):
+        at = draw(st.integers(0, len(pieces)))
+        if draw(st.booleans()) and at < len(pieces):
+            del pieces[at]
+        else:
+            pieces.insert(at, draw(_PIECES))
+    return "".join(pieces), representative
+
+
+@given(st.one_of(_edited(), st.tuples(_TEXTS, _TEXTS.filter(bool))))
+def test_residual_rebuilds_the_phrase_exactly(pair):
+    phrase, representative = pair
+    residual = encode_residual(phrase, representative)
+    assert decode_residual(representative, residual) == phrase
+    assert (residual == "") == (phrase == representative)
+
+
+@given(_TEXTS, _TEXTS.filter(bool), st.sampled_from(RESIDUAL_MARKS))
+def test_texts_with_residual_marks_have_no_residual(phrase, representative, mark):
+    assert encode_residual(phrase + mark, representative) is None
+    assert encode_residual(phrase, representative + mark) is None
+    assert encode_residual(phrase, "") is None
+
+
+def test_residual_syntax():
+    representative = "A table for 4 at 6 pm today."
+    residual = encode_residual("A table for two at 7 pm tomorrow.", representative)
+    assert residual == "⟨4→two|6→7|today→tomorrow⟩"
+    assert encode_residual("Book a table for 4 at 6 pm today!", representative) == "⟨A→Book a|.→!⟩"
+    assert decode_residual(representative, "⟨ at 6 pm→⟩") == "A table for 4 today."
+    for bad in ("4→two", "⟨4 two⟩", "⟨→x⟩", "⟨9→x⟩", "⟨today→x|4→y⟩"):
+        with pytest.raises(GlyphDistError, match="residual"):
+            decode_residual(representative, bad)
