@@ -4,7 +4,9 @@ from hypothesis import strategies as st
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.fgt.bpe import as_hf_tokenizer, train_bpe
+from glyph_dist.fgt.codec import decode_residual
 from glyph_dist.fgt.hybrid import GLYPH_CLOSE, GLYPH_OPEN, HybridTokenizer
+from glyph_dist.metrics import words
 
 TEXT = ("I want to make a restaurant reservation for 2 people. Have a great day! "
         "Zebra quantum marmalade orbits Neptune sideways.")
@@ -45,7 +47,8 @@ def test_threshold_extremes(tape):
 
 def test_filtered_sentences_stay_text(hybrid):
     _, details = hybrid.encode_hybrid("Ok. Have a great day!", return_details=True)
-    assert details[0] == {"text": "Ok.", "similarity": None, "family_id": -1, "glyph": None, "decision": "text"}
+    assert details[0] == {"text": "Ok.", "similarity": None, "family_id": -1, "glyph": None, "residual": None,
+                          "decision": "text"}
 
 
 def test_glyph_tokens_are_added_once(tape, hybrid):
@@ -104,3 +107,63 @@ def test_tokenizers_with_normalisers_or_prefix_spaces_are_not_additive(tape):
     spaced = train_bpe(["Some text to learn from."] * 10, vocab_size=300)
     spaced.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
     assert not HybridTokenizer(tape, base=as_hf_tokenizer(spaced)).counts_lines_additively
+
+
+def _long_family(tape):
+    """A family whose representative has at least ten words, its last word swapped for another."""
+    record = next(r for r in tape.records if len(r.representative.split()) >= 10 and r.representative[-1] in ".?!"
+                  and not set("⟨⟩|→") & set(r.representative))
+    last = record.representative.split()[-1].rstrip(".?!")
+    return record, record.representative[:record.representative.rindex(last)] + "Zanzibar" + record.representative[-1]
+
+
+def test_residual_decision_rule(tape):
+    hybrid = HybridTokenizer(tape, codes="residual")
+    record, changed = _long_family(tape)
+    k = record.family_id
+    other = "Zebra quantum marmalade orbits Neptune sideways and then some more words follow here."
+    cases = [(record.representative, k), (record.representative.upper(), k), (changed, k), (changed, -1),
+             (other, k), (changed.replace(" ", " | ", 1), k)]
+    kinds = [r.kind for r in hybrid.render([text for text, _ in cases], [k for _, k in cases])]
+    assert kinds == ["glyph", "glyph", "residual", "text", "text", "text"]
+    rendered = hybrid.render([changed], [k])[0]
+    code = f"{GLYPH_OPEN}{record.glyph}{GLYPH_CLOSE}"
+    assert rendered.content == code + rendered.residual and "Zanzibar" in rendered.residual
+    assert decode_residual(record.representative, rendered.residual) == changed
+    verbatim = len(hybrid.token_ids([changed])[0])
+    assert rendered.tokens == len(hybrid.encode_pieces([[code, rendered.residual]])[0]) < verbatim
+    strict = HybridTokenizer(tape, codes="residual", residual_max_ratio=rendered.tokens / verbatim)
+    assert strict.render([changed], [k])[0].kind == "text", "used only when cheaper than the ratio allows"
+
+
+def test_residual_codes_round_trip_through_token_ids(tape):
+    hybrid = HybridTokenizer(tape, threshold=0.0, codes="residual")
+    record, changed = _long_family(tape)
+    text = f"{TEXT} {changed} {record.representative}"
+    ids, decisions = hybrid.encode_hybrid_batch([text])[0]
+    kinds = {d.kind for d in decisions}
+    assert "residual" in kinds or "glyph" in kinds
+    expanded = hybrid.expand(hybrid.decode_hybrid(ids))
+    rebuilt = [d.text if d.glyph is None else decode_residual(tape.records[d.family_id].representative, d.residual or "")
+               for d in decisions]
+    assert expanded == " ".join(rebuilt)
+    for d, phrase in zip(decisions, rebuilt):
+        assert phrase == d.text or (d.kind == "glyph" and words(phrase) == words(d.text))
+
+
+def test_expand_rebuilds_a_context_with_residuals(hybrid, tape):
+    record, changed = _long_family(tape)
+    code = f"{GLYPH_OPEN}{record.glyph}{GLYPH_CLOSE}"
+    residual = hybrid.render([changed], [record.family_id])[0]
+    context = f"[t0 user] Hello there. {code}{residual.residual}\n[t1 assistant] {code} Fine. {code} ⟨not a residual⟩"
+    assert hybrid.expand(context) == (f"[t0 user] Hello there. {changed}\n[t1 assistant] {record.representative} Fine. "
+                                      f"{record.representative} ⟨not a residual⟩")
+    with pytest.raises(GlyphDistError, match="does not fit the representative"):
+        hybrid.expand(f"{code}⟨no such words→x⟩")
+
+
+def test_bad_codes(tape):
+    with pytest.raises(GlyphDistError, match="unknown codes"):
+        HybridTokenizer(tape, codes="lossy")
+    with pytest.raises(GlyphDistError, match="residual_max_ratio"):
+        HybridTokenizer(tape, residual_max_ratio=0)

@@ -1,10 +1,21 @@
 """The hybrid tokenizer: phrases close to a tape family become `<GLYPH>code</GLYPH>` tokens.
 
 It wraps any Hugging Face tokenizer and adds `<GLYPH>` and `</GLYPH>` as special tokens and the
-tape's glyph characters as ordinary tokens, so a glyph code of c characters costs c + 2 tokens.
-Text is segmented into sentences (whitespace normalised); every sentence the tape's phrase filter
-accepts is embedded and looked up in the tape's faiss index, and replaced by its family's code
-when the cosine similarity reaches the threshold.
+tape's glyph characters and the residual marks `⟨ ⟩ →` as ordinary tokens, so a glyph code of c
+characters costs c + 2 tokens. Text is segmented into sentences (whitespace normalised); every
+sentence the tape's phrase filter accepts is embedded and looked up in the tape's faiss index; its
+family is the nearest one when the cosine similarity reaches the threshold. Then, by `codes`:
+
+- `glyph`: a sentence with a family becomes the family's code (its own words are lost);
+- `residual`: per sentence, whichever keeps the facts at fewer tokens (each form counted alone).
+  A sentence without a family stays verbatim. Otherwise the glyph alone, when the sentence's words
+  equal the representative's (`metrics.words`: only case, spacing or punctuation differ) and the
+  code costs fewer tokens than the sentence; else the glyph followed by its complete residual
+  (glyph_dist.fgt.codec: the runs that differ), when that costs fewer than `residual_max_ratio` x
+  the sentence's tokens; else the sentence verbatim.
+
+`expand` turns a context back into text: a glyph alone becomes its representative, a glyph with a
+residual the phrase the residual rebuilds (exactly, for a complete residual).
 """
 
 from __future__ import annotations
@@ -22,12 +33,17 @@ from tokenizers import pre_tokenizers
 from transformers import PreTrainedTokenizerBase
 
 from glyph_dist.errors import GlyphDistError
+from glyph_dist.fgt.codec import RESIDUAL_CLOSE, RESIDUAL_OPEN, SLOT_ARROW, decode_residual, encode_residual
 from glyph_dist.fgt.ingest import PhraseFilter, split_sentences
 from glyph_dist.fgt.store import Tape
+from glyph_dist.metrics import words
 
 GLYPH_OPEN, GLYPH_CLOSE = "<GLYPH>", "</GLYPH>"
 DEFAULT_THRESHOLD = 0.75
-_GLYPH_SPAN = re.compile(re.escape(GLYPH_OPEN) + r"(.*?)" + re.escape(GLYPH_CLOSE))
+CODES = ("glyph", "residual")
+RESIDUAL_MAX_RATIO = 1.0  # a residual code is used when it costs fewer tokens than this x the verbatim sentence
+_GLYPH_SPAN = re.compile(re.escape(GLYPH_OPEN) + r"(.*?)" + re.escape(GLYPH_CLOSE)
+                         + f"({RESIDUAL_OPEN}[^{RESIDUAL_OPEN}{RESIDUAL_CLOSE}]*{RESIDUAL_CLOSE})?")
 
 
 @contextmanager
@@ -44,6 +60,16 @@ def cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+@dataclass(frozen=True)
+class Rendering:
+    """How one sentence is written in a context, and its token count alone."""
+
+    kind: str  # "text", "glyph" or "residual"
+    content: str  # the sentence, or `<GLYPH>code</GLYPH>` followed by the residual
+    tokens: int
+    residual: str | None = None
+
+
 @dataclass
 class PhraseDecision:
     """What the encoder did with one sentence."""
@@ -52,11 +78,15 @@ class PhraseDecision:
     similarity: float  # to the nearest family; nan where the filter rejected the sentence
     family_id: int
     glyph: str | None  # the code emitted, or None where the base tokens were kept
+    residual: str | None = None  # the residual after the code, where one was emitted
+
+    @property
+    def kind(self) -> str:
+        return "residual" if self.residual else "glyph" if self.glyph else "text"
 
     def as_dict(self) -> dict:
         return {"text": self.text, "similarity": None if np.isnan(self.similarity) else round(self.similarity, 4),
-                "family_id": self.family_id, "glyph": self.glyph,
-                "decision": "glyph" if self.glyph else "text"}
+                "family_id": self.family_id, "glyph": self.glyph, "residual": self.residual, "decision": self.kind}
 
 
 @dataclass
@@ -72,11 +102,16 @@ class DocumentPlan:
 
 class HybridTokenizer:
     def __init__(self, tape: Tape, base: PreTrainedTokenizerBase | None = None,
-                 threshold: float = DEFAULT_THRESHOLD):
+                 threshold: float = DEFAULT_THRESHOLD, codes: str = "glyph",
+                 residual_max_ratio: float = RESIDUAL_MAX_RATIO):
         if not 0.0 <= threshold <= 1.0:
             raise GlyphDistError(f"similarity threshold must be in [0, 1], got {threshold}")
+        if codes not in CODES:
+            raise GlyphDistError(f"unknown codes {codes!r}: use {' or '.join(CODES)}")
+        if not residual_max_ratio > 0:
+            raise GlyphDistError(f"residual_max_ratio must be positive, got {residual_max_ratio}")
         self.tape = tape
-        self.threshold = threshold
+        self.threshold, self.codes, self.residual_max_ratio = threshold, codes, residual_max_ratio
         self.base = copy.deepcopy(base if base is not None else tape.tokenizer)
         self.phrase_filter = PhraseFilter(**tape.meta.get("phrase_filter", {}))
         specials = [t for t in (GLYPH_OPEN, GLYPH_CLOSE) if t not in self.base.get_vocab()]
@@ -84,6 +119,7 @@ class HybridTokenizer:
             self.base.add_special_tokens({"additional_special_tokens": specials})
         alphabet = sorted({c for r in tape.records for c in r.glyph})
         self.base.add_tokens(sorted(set(alphabet) - set(self.base.get_vocab())))
+        self.base.add_tokens([m for m in (RESIDUAL_OPEN, RESIDUAL_CLOSE, SLOT_ARROW) if m not in self.base.get_vocab()])
         self.open_id = self.base.convert_tokens_to_ids(GLYPH_OPEN)
         self.close_id = self.base.convert_tokens_to_ids(GLYPH_CLOSE)
         self._glyph_char_ids = dict(zip(alphabet, self.base.convert_tokens_to_ids(alphabet)))
@@ -106,14 +142,45 @@ class HybridTokenizer:
             start = end
         return plans
 
-    def decisions(self, plan: DocumentPlan, threshold: float | None = None) -> list[PhraseDecision]:
+    def decisions(self, plan: DocumentPlan, threshold: float | None = None,
+                  codes: str | None = None) -> list[PhraseDecision]:
         threshold = self.threshold if threshold is None else threshold
-        return [PhraseDecision(s, float(sim), int(fam),
-                               self.tape.records[fam].glyph if fam >= 0 and sim >= threshold else None)
-                for s, sim, fam in zip(plan.sentences, plan.similarity, plan.family_id)]
+        families = [int(fam) if fam >= 0 and sim >= threshold else -1
+                    for sim, fam in zip(plan.similarity, plan.family_id)]
+        if (codes or self.codes) == "glyph":
+            return [PhraseDecision(s, float(sim), int(fam), self.tape.records[k].glyph if k >= 0 else None)
+                    for s, sim, fam, k in zip(plan.sentences, plan.similarity, plan.family_id, families)]
+        return [PhraseDecision(s, float(sim), int(fam), self.tape.records[k].glyph if r.kind != "text" else None,
+                               r.residual)
+                for s, sim, fam, k, r in zip(plan.sentences, plan.similarity, plan.family_id, families,
+                                             self.render(plan.sentences, families))]
+
+    def render(self, sentences: Sequence[str], family_ids: Sequence[int]) -> list[Rendering]:
+        """The residual decision rule (module docstring) for sentences whose family is known
+        (-1: none); token counts by the base tokenizer, one batch."""
+        records = [self.tape.records[k] if k >= 0 else None for k in family_ids]
+        same = [r is not None and words(s) == words(r.representative) for s, r in zip(sentences, records)]
+        residuals = [encode_residual(s, r.representative)
+                     if r is not None and not is_same and GLYPH_OPEN not in s and GLYPH_CLOSE not in s else None
+                     for s, r, is_same in zip(sentences, records, same)]
+        counts = self.token_ids(list(sentences) + [r for r in residuals if r])
+        residual_counts = iter(len(ids) for ids in counts[len(sentences):])
+        renderings = []
+        for sentence, record, is_same, residual, ids in zip(sentences, records, same, residuals, counts):
+            code = f"{GLYPH_OPEN}{record.glyph}{GLYPH_CLOSE}" if record else ""
+            code_cost = len(record.glyph) + 2 if record else 0
+            residual_cost = code_cost + next(residual_counts) if residual else None
+            if is_same and code_cost < len(ids):
+                renderings.append(Rendering("glyph", code, code_cost))
+            elif residual_cost is not None and residual_cost < self.residual_max_ratio * len(ids):
+                renderings.append(Rendering("residual", code + residual, residual_cost, residual))
+            else:
+                renderings.append(Rendering("text", sentence, len(ids)))
+        return renderings
 
     def pieces(self, decisions: Sequence[PhraseDecision]) -> list[str]:
-        """The document as alternating plain-text runs and glyph codes (codes wrapped in tags)."""
+        """The document as alternating plain-text runs and glyph codes (codes wrapped in tags, each
+        followed directly by its residual, if any)."""
         pieces, run = [], []
         for d in decisions:
             if d.glyph is None:
@@ -123,6 +190,8 @@ class HybridTokenizer:
                 pieces.append((" " if pieces else "") + " ".join(run))
                 run = []
             pieces.append(f"{GLYPH_OPEN}{d.glyph}{GLYPH_CLOSE}")
+            if d.residual:
+                pieces.append(d.residual)
         if run:
             pieces.append((" " if pieces else "") + " ".join(run))
         return pieces
@@ -171,7 +240,7 @@ class HybridTokenizer:
     def encode_hybrid_batch(self, texts: Sequence[str], threshold: float | None = None
                             ) -> list[tuple[list[int], list[PhraseDecision]]]:
         with cyclic_gc_paused():
-            decided = [self.decisions(p, threshold) for p in self.plan(texts)]
+            decided = [self.decisions(p, threshold) for p in self.plan(texts)]  # by self.codes
             ids = self.encode_pieces([self.pieces(d) for d in decided])
         return list(zip(ids, decided))
 
@@ -190,8 +259,10 @@ class HybridTokenizer:
         return re.sub(r"(?<=\S)" + re.escape(GLYPH_OPEN), " " + GLYPH_OPEN, text)
 
     def expand(self, text: str) -> str:
-        """Replace every `<GLYPH>code</GLYPH>` span by its family's representative phrase."""
-        return _GLYPH_SPAN.sub(lambda m: self.tape.record(m.group(1)).representative, text)
+        """A context as text: every `<GLYPH>code</GLYPH>` becomes its family's representative phrase,
+        and a code followed directly by a residual `⟨...⟩` the phrase that the residual rebuilds."""
+        return _GLYPH_SPAN.sub(lambda m: decode_residual(self.tape.record(m.group(1)).representative, m.group(2) or ""),
+                               text)
 
     def decode_hybrid_with_expansion(self, ids: Sequence[int]) -> str:
         return self.expand(self.decode_hybrid(ids))
