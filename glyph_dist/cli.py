@@ -9,6 +9,7 @@ from pathlib import Path
 
 from glyph_dist.commands import adapter, models
 from glyph_dist.commands import emergence
+from glyph_dist.commands import forge
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.runner.job_env import enter_project_root
 
@@ -273,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.register(groups)
     emergence.register(groups)
     adapter.register(groups)
+    forge.register(groups)
 
     data = groups.add_parser("data", help="prepare data sets").add_subparsers(dest="command", required=True)
     corpus = data.add_parser("corpus", help="the shared SGD dialogues as train/held-out JSONL episodes")

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from glyph_dist.emergence.answers import answers_match, extract_answer
 from glyph_dist.forge.cognate.act import halted_forward
 from glyph_dist.forge.cognate.data import FINAL_MARKER, Problem
-from glyph_dist.forge.cognate.model import Cognate
+from glyph_dist.forge.cognate.model import Cognate, autocast
 
 
 @dataclass
@@ -54,7 +54,8 @@ def heldout_metrics(model: Cognate, streams: dict[str, torch.Tensor], settings: 
         for batch in windows(stream, settings.seq_len, settings.heldout_tokens).split(settings.batch_size):
             batch = batch.to(device)
             started = time.perf_counter()
-            halted = halted_forward(model, batch[:, :-1], settings.threshold)
+            with autocast(device):
+                halted = halted_forward(model, batch[:, :-1], settings.threshold)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             seconds += time.perf_counter() - started
@@ -88,7 +89,8 @@ def generate(model: Cognate, tokenizer, prompt: str, max_new_tokens: int, device
     new: list[int] = []
     for _ in range(max_new_tokens):
         context = torch.tensor([(ids + new)[-model.config.max_seq_len:]], device=device)
-        token = int(halted_forward(model, context, threshold).logits[0, -1].argmax())
+        with autocast(device):
+            token = int(halted_forward(model, context, threshold).logits[0, -1].argmax())
         if token == tokenizer.eos_token_id:
             break
         new.append(token)

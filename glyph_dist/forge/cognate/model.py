@@ -15,6 +15,7 @@ causal: position t sees positions <= t only, through attention, and the memory's
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -83,6 +84,13 @@ class CognateConfig:
         if unknown:
             raise GlyphDistError(f"{source}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         return cls(**values)
+
+
+def autocast(device: torch.device):
+    """The forward's precision: bfloat16 autocast on a GPU (weights stay fp32), fp32 elsewhere."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def rotary(seq_len: int, head_dim: int, theta: float, device: torch.device) -> tuple[Tensor, Tensor]:

@@ -12,7 +12,6 @@ the forward runs under bfloat16 autocast; the weights and optimiser stay in fp32
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import shutil
 import time
@@ -30,7 +29,7 @@ from glyph_dist.forge.cognate.checkpoint import (build_model, restore_checkpoint
 from glyph_dist.forge.cognate.config import PretrainConfig
 from glyph_dist.forge.cognate.data import Streams, build_streams, gsm8k_problems, load_texts, parse_curriculum
 from glyph_dist.forge.cognate.evaluate import EvalSettings, evaluate, heldout_metrics
-from glyph_dist.forge.cognate.model import Cognate, CognateConfig
+from glyph_dist.forge.cognate.model import Cognate, CognateConfig, autocast
 from glyph_dist.forge.cognate.optim import MuonAdamW, lr_factor
 from glyph_dist.forge.cognate.sizes import batch_layout, model_size, preflight
 from glyph_dist.forge.cognate.specialisations import specialise
@@ -74,12 +73,6 @@ def layout(config: PretrainConfig, model: Cognate) -> tuple[int, int]:
     """(micro batch size, accumulation): the config's, else the size category's."""
     micro, accum = batch_layout(model_size(model))
     return config.micro_batch_size or micro, config.grad_accum or accum
-
-
-def autocast(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def average_gradients(model: Cognate) -> None:
