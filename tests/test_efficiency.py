@@ -31,7 +31,8 @@ def test_threshold_sweep_on_heldout_dialogues(hybrid, sgd_corpus, tmp_path):
     assert [r["codes"] for r in residual] == ["residual"] * 3 and [r["codes"] for r in rows] == ["glyph"] * 3
     for glyph_row, residual_row in zip(rows, residual):
         assert residual_row["exact_reconstruction_rate"] > glyph_row["exact_reconstruction_rate"]
-        assert residual_row["doc_token_f1_mean"] > 0.99 and residual_row["residual_usage"] <= residual_row["glyph_usage"]
+        assert residual_row["exact_reconstruction_rate"] == 1.0 and residual_row["doc_exact_rate"] == 1.0
+        assert residual_row["doc_token_f1_mean"] == 1.0 and residual_row["residual_usage"] <= residual_row["glyph_usage"]
         assert residual_row["sentences_per_1k_tokens"] >= result["sentences_per_1k_tokens_regular"]
 
     paths = write_report(result, tmp_path / "report")

@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -6,7 +8,6 @@ from glyph_dist.errors import GlyphDistError
 from glyph_dist.fgt.bpe import as_hf_tokenizer, train_bpe
 from glyph_dist.fgt.codec import decode_residual
 from glyph_dist.fgt.hybrid import GLYPH_CLOSE, GLYPH_OPEN, HybridTokenizer
-from glyph_dist.metrics import words
 
 TEXT = ("I want to make a restaurant reservation for 2 people. Have a great day! "
         "Zebra quantum marmalade orbits Neptune sideways.")
@@ -109,12 +110,17 @@ def test_tokenizers_with_normalisers_or_prefix_spaces_are_not_additive(tape):
     assert not HybridTokenizer(tape, base=as_hf_tokenizer(spaced)).counts_lines_additively
 
 
+def _long_families(tape):
+    """Families whose representative has at least ten words, each with its last word swapped for another."""
+    for record in tape.records:
+        if len(record.representative.split()) >= 10 and record.representative[-1] in ".?!":
+            last = record.representative.split()[-1].rstrip(".?!")
+            cut = record.representative.rindex(last)
+            yield record, record.representative[:cut] + "Zanzibar" + record.representative[-1]
+
+
 def _long_family(tape):
-    """A family whose representative has at least ten words, its last word swapped for another."""
-    record = next(r for r in tape.records if len(r.representative.split()) >= 10 and r.representative[-1] in ".?!"
-                  and not set("⟨⟩|→") & set(r.representative))
-    last = record.representative.split()[-1].rstrip(".?!")
-    return record, record.representative[:record.representative.rindex(last)] + "Zanzibar" + record.representative[-1]
+    return next(_long_families(tape))
 
 
 def test_residual_decision_rule(tape):
@@ -123,9 +129,10 @@ def test_residual_decision_rule(tape):
     k = record.family_id
     other = "Zebra quantum marmalade orbits Neptune sideways and then some more words follow here."
     cases = [(record.representative, k), (record.representative.upper(), k), (changed, k), (changed, -1),
-             (other, k), (changed.replace(" ", " | ", 1), k)]
-    kinds = [r.kind for r in hybrid.render([text for text, _ in cases], [k for _, k in cases])]
-    assert kinds == ["glyph", "glyph", "residual", "text", "text", "text"]
+             (other, k), (changed.replace(" ", " | ", 1), k), (record.representative[:-1] + "!", k)]
+    renderings = hybrid.render([text for text, _ in cases], [k for _, k in cases])
+    assert [r.kind for r in renderings] == ["glyph", "text", "residual", "text", "text", "text", "residual"]
+    assert renderings[-1].residual.endswith("→!⟩"), "punctuation differs: the glyph alone would lose it"
     rendered = hybrid.render([changed], [k])[0]
     code = f"{GLYPH_OPEN}{record.glyph}{GLYPH_CLOSE}"
     assert rendered.content == code + rendered.residual and "Zanzibar" in rendered.residual
@@ -138,17 +145,11 @@ def test_residual_decision_rule(tape):
 
 def test_residual_codes_round_trip_through_token_ids(tape):
     hybrid = HybridTokenizer(tape, threshold=0.0, codes="residual")
-    record, changed = _long_family(tape)
-    text = f"{TEXT} {changed} {record.representative}"
+    families = list(itertools.islice(_long_families(tape), 10))
+    text = " ".join([TEXT, *(f"{changed} {record.representative}" for record, changed in families)])
     ids, decisions = hybrid.encode_hybrid_batch([text])[0]
-    kinds = {d.kind for d in decisions}
-    assert "residual" in kinds or "glyph" in kinds
-    expanded = hybrid.expand(hybrid.decode_hybrid(ids))
-    rebuilt = [d.text if d.glyph is None else decode_residual(tape.records[d.family_id].representative, d.residual or "")
-               for d in decisions]
-    assert expanded == " ".join(rebuilt)
-    for d, phrase in zip(decisions, rebuilt):
-        assert phrase == d.text or (d.kind == "glyph" and words(phrase) == words(d.text))
+    assert {"text", "glyph", "residual"} <= {d.kind for d in decisions}
+    assert hybrid.expand(hybrid.decode_hybrid(ids)) == " ".join(d.text for d in decisions)
 
 
 def test_expand_rebuilds_a_context_with_residuals(hybrid, tape):

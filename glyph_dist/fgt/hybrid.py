@@ -7,12 +7,12 @@ sentence the tape's phrase filter accepts is embedded and looked up in the tape'
 family is the nearest one when the cosine similarity reaches the threshold. Then, by `codes`:
 
 - `glyph`: a sentence with a family becomes the family's code (its own words are lost);
-- `residual`: per sentence, whichever keeps the facts at fewer tokens (each form counted alone).
-  A sentence without a family stays verbatim. Otherwise the glyph alone, when the sentence's words
-  equal the representative's (`metrics.words`: only case, spacing or punctuation differ) and the
-  code costs fewer tokens than the sentence; else the glyph followed by its complete residual
-  (glyph_dist.fgt.codec: the runs that differ), when that costs fewer than `residual_max_ratio` x
-  the sentence's tokens; else the sentence verbatim.
+- `residual`: per sentence, whichever keeps the sentence exactly at fewer tokens (each form counted
+  alone). A sentence without a family stays verbatim. Otherwise the glyph alone, when the sentence
+  is the representative and the code costs fewer tokens than the sentence; else the glyph followed
+  by its complete residual (glyph_dist.fgt.codec: the runs that differ), when that costs fewer than
+  `residual_max_ratio` x the sentence's tokens; else the sentence verbatim. Every form expands to
+  the sentence exactly, so residual coding loses nothing.
 
 `expand` turns a context back into text: a glyph alone becomes its representative, a glyph with a
 residual the phrase the residual rebuilds (exactly, for a complete residual).
@@ -36,7 +36,6 @@ from glyph_dist.errors import GlyphDistError
 from glyph_dist.fgt.codec import RESIDUAL_CLOSE, RESIDUAL_OPEN, SLOT_ARROW, decode_residual, encode_residual
 from glyph_dist.fgt.ingest import PhraseFilter, split_sentences
 from glyph_dist.fgt.store import Tape
-from glyph_dist.metrics import words
 
 GLYPH_OPEN, GLYPH_CLOSE = "<GLYPH>", "</GLYPH>"
 DEFAULT_THRESHOLD = 0.75
@@ -159,18 +158,16 @@ class HybridTokenizer:
         """The residual decision rule (module docstring) for sentences whose family is known
         (-1: none); token counts by the base tokenizer, one batch."""
         records = [self.tape.records[k] if k >= 0 else None for k in family_ids]
-        same = [r is not None and words(s) == words(r.representative) for s, r in zip(sentences, records)]
-        residuals = [encode_residual(s, r.representative)
-                     if r is not None and not is_same and GLYPH_OPEN not in s and GLYPH_CLOSE not in s else None
-                     for s, r, is_same in zip(sentences, records, same)]
+        residuals = [encode_residual(s, r.representative) if r is not None and GLYPH_OPEN not in s
+                     and GLYPH_CLOSE not in s else None for s, r in zip(sentences, records)]
         counts = self.token_ids(list(sentences) + [r for r in residuals if r])
         residual_counts = iter(len(ids) for ids in counts[len(sentences):])
         renderings = []
-        for sentence, record, is_same, residual, ids in zip(sentences, records, same, residuals, counts):
+        for sentence, record, residual, ids in zip(sentences, records, residuals, counts):
             code = f"{GLYPH_OPEN}{record.glyph}{GLYPH_CLOSE}" if record else ""
             code_cost = len(record.glyph) + 2 if record else 0
             residual_cost = code_cost + next(residual_counts) if residual else None
-            if is_same and code_cost < len(ids):
+            if residual == "" and code_cost < len(ids):
                 renderings.append(Rendering("glyph", code, code_cost))
             elif residual_cost is not None and residual_cost < self.residual_max_ratio * len(ids):
                 renderings.append(Rendering("residual", code + residual, residual_cost, residual))

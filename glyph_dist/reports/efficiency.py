@@ -109,10 +109,10 @@ expansion it reads as the family's representative phrase.
 
 ## Residual codes
 
-Per sentence, whichever keeps the facts at fewer tokens: verbatim; the glyph alone when the
-sentence's words equal the representative's; the glyph with its complete residual (the runs that
-differ, `⟨old→new|...⟩`) when it costs fewer than {result['residual_max_ratio']:g} x the verbatim
-sentence's tokens. A complete residual expands to the sentence exactly.
+Per sentence, whichever keeps it exactly at fewer tokens: verbatim; the glyph alone when the
+sentence is the family's representative; the glyph with its complete residual (the runs that
+differ, `⟨old→new|...⟩`) when it costs fewer than {result['residual_max_ratio']:g}× the verbatim
+sentence's tokens. Every form expands to the sentence exactly.
 
 {markdown_table(result['residual_rows'])}
 
