@@ -329,3 +329,48 @@ def test_evolution_stops_early_and_reseeds_on_collapse(tmp_path):
     assert state["generation"] == 2 and state["stopped"].startswith("best fitness stalled")
     assert all(h["reseeded"] for h in state["history"][1:])  # a floor above any distance re-seeds every time
     assert len(state["population"]) == 10 and sum(m["id"].startswith("g002-seed") for m in state["population"]) == 8
+
+
+# -- the command ---------------------------------------------------------------------------------------
+def test_forge_evolve_runs_end_to_end_and_resumes(ray_session, tmp_path, capsys):
+    """Three tiny Cognate models (reasoning, memory, speed: the speed one wider, merging nowhere), one
+    generation on the Ray actor pool, the report; a second call with one more generation resumes."""
+    from glyph_dist.cli import main
+    from glyph_dist.fgt.bpe import as_hf_tokenizer, train_bpe
+    from glyph_dist.forge.cognate.checkpoint import build_model, save_pretrained
+    from glyph_dist.forge.cognate.model import CognateConfig
+    from glyph_dist.forge.cognate.specialisations import specialise
+
+    tokenizer = as_hf_tokenizer(train_bpe(["Question: 2 + 3?\nAnswer: 5\n#### 5", "USER: hi\nSYSTEM: hello"] * 8, 300))
+    base = CognateConfig(vocab_size=len(tokenizer), d_model=16, n_layers=2, n_heads=2, outer_steps=2, inner_steps=1,
+                         memory_dim=4, memory_hidden=8, memory_chunk=8, max_seq_len=32)
+    parents = []
+    for seed, name in enumerate(("reasoning", "memory", "speed")):
+        parents.append(save_pretrained(build_model(specialise(base, name), seed=seed), tokenizer, tmp_path / name, name))
+    root = Path(__file__).resolve().parents[1]
+    args = ["forge", "evolve", str(root / "experiments" / "forge_evolve_tiny.yaml"), f"storage_path={tmp_path}",
+            f"parents={[str(p) for p in parents]}", "workers=1", "ga.generations=1", "eval.seq_len=16",
+            "eval.tokens=16", "eval.sources=[gsm8k]", "eval.gsm8k_fitness=1", "eval.gsm8k_final=1",
+            "eval.max_new_tokens=2", f"eval.datasets={root.parent / 'shared' / 'datasets'}",
+            "--report", str(tmp_path / "report")]
+    assert main(args) == 0
+    run = tmp_path / "evolve_cognate_tiny"
+    summary = json.loads((run / "summary.json").read_text())
+    assert [h["generation"] for h in summary["history"]] == [0, 1] and summary["evaluations"] == 16
+    assert set(summary["parents_final"]) == {"reasoning", "memory", "speed"}
+    champion = summary["champion"]
+    assert champion["final"]["gsm8k_n"] == 1 and (run / "champion" / "cognate.json").is_file()
+    report = (tmp_path / "report" / "evolve.md").read_text()
+    assert "Merging" in report and "champion" in report and (tmp_path / "report" / "evolve.png").is_file()
+    # resumed with one generation more: generation 0 is not evaluated again, the parents not measured again
+    assert main([*args[:-2], "ga.generations=2", "--report", str(tmp_path / "report")]) == 0
+    resumed = json.loads((run / "summary.json").read_text())
+    assert [h["generation"] for h in resumed["history"]] == [0, 1, 2] and resumed["evaluations"] == 8
+    assert resumed["history"][:2] == summary["history"]
+    # bad input: a parent that is no model directory, an unknown key
+    capsys.readouterr()
+    assert main([*args[:3], f"storage_path={tmp_path / 'bad'}", "names=[a, b]",
+                 f"parents={[str(tmp_path), str(parents[0])]}"]) == 2
+    assert "neither a Cognate" in capsys.readouterr().err
+    assert main([*args[:3], "ga.generation=3"]) == 2
+    assert "unknown key(s) generation" in capsys.readouterr().err
