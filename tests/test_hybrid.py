@@ -168,3 +168,20 @@ def test_bad_codes(tape):
         HybridTokenizer(tape, codes="lossy")
     with pytest.raises(GlyphDistError, match="residual_max_ratio"):
         HybridTokenizer(tape, residual_max_ratio=0)
+
+
+def test_expanded_context_credits_residuals_and_not_lossy_glyphs(hybrid, tape):
+    """The evidence check on an expanded context (the bench's evidence_recall_expanded): a residual
+    keeps an evidence sentence, a glyph alone for a sentence other than its representative does not."""
+    from glyph_dist.models.answerers import ContextRecall, QARequest
+
+    record, changed = _long_family(tape)
+    code = f"{GLYPH_OPEN}{record.glyph}{GLYPH_CLOSE}"
+    residual = hybrid.render([changed], [record.family_id])[0].residual
+
+    def present(context: str) -> bool:
+        return ContextRecall.recalled(QARequest("q?", context, "Zanzibar", ("Hello there.", changed)))
+
+    with_residual = f"[t3 user] Hello there. {code}{residual}\n[t4 assistant] Fine."
+    assert not present(with_residual) and present(hybrid.expand(with_residual))
+    assert not present(hybrid.expand(f"[t3 user] Hello there. {code}\n[t4 assistant] Fine."))
