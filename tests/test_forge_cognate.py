@@ -415,25 +415,26 @@ def test_forge_pretrain_on_ray_train_trains_checkpoints_evaluates_and_resumes(ra
     from glyph_dist.cli import main
 
     args = ["forge", "pretrain", str(TINY_CONFIG), f"storage_path={tmp_path}", "max_steps=4", "checkpoint_every=2",
-            "specialisations=[speed, memory]", "eval.gsm8k_questions=1", "eval.max_new_tokens=4",
+            "specialisations=[speed, memory]", "curriculum=[{name: arithmetic, share: 1.0, sources: [svamp]}]",
+            "heldout_sources=[svamp, gsm8k]", "eval.gsm8k_questions=1", "eval.max_new_tokens=4",
             f"datasets={ROOT.parent / 'shared' / 'datasets'}"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "speed:" in out and "memory:" in out and "diversity" in out
     root = tmp_path / "cognate_tiny"
     summary = json.loads((root / "summary.json").read_text())
-    assert set(summary["models"]) == {"speed", "memory"}
+    assert set(summary["models"]) == {"speed", "memory"} and summary["diversity"]["diversity"] > 0
     speed = json.loads((root / "speed" / "eval.json").read_text())
     assert [row["step"] for row in speed["history"]] == [1, 2, 3, 4] and speed["gsm8k_n"] == 1
     assert speed["halting_steps"] < summary["models"]["memory"]["halting_steps"]
     model, _ = load_pretrained(Path(speed["checkpoint"]))
     assert model.config.n_layers == 1 and (root / "meta.json").is_file()
-    # a second call finds both models finished and trains nothing
-    assert main(args) == 0
-    assert json.loads((root / "speed" / "eval.json").read_text())["checkpoint"] == speed["checkpoint"]
-    # unfinished (no eval.json) and given more steps, a run continues from its latest checkpoint
+    # memory is finished (eval.json) and is not trained again; speed, unfinished and given more
+    # steps, continues from its latest checkpoint
+    memory_eval = (root / "memory" / "eval.json").read_text()
     (root / "speed" / "eval.json").unlink()
-    assert main([*args, "max_steps=6", "specialisations=[speed]"]) == 0
+    assert main([*args, "max_steps=6"]) == 0
     resumed = json.loads((root / "speed" / "eval.json").read_text())
     assert [row["step"] for row in resumed["history"]] == [1, 2, 3, 4, 5, 6]
     assert resumed["history"][:4] == speed["history"]
+    assert (root / "memory" / "eval.json").read_text() == memory_eval
