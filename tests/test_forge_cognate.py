@@ -20,7 +20,7 @@ from glyph_dist.forge.cognate.act import halted_forward, halting_loss, halting_t
 from glyph_dist.forge.cognate.checkpoint import (build_model, load_pretrained, restore_checkpoint, save_checkpoint,
                                                  save_pretrained)
 from glyph_dist.forge.cognate.config import load_pretrain_config
-from glyph_dist.forge.cognate.data import Stage, Streams, jsonl_texts, load_source, parse_curriculum
+from glyph_dist.forge.cognate.data import Streams, jsonl_texts, load_source, parse_curriculum
 from glyph_dist.forge.cognate.diversity import diversity
 from glyph_dist.forge.cognate.evaluate import _finished
 from glyph_dist.forge.cognate.model import Cognate, CognateConfig, attention_mask

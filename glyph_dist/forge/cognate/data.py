@@ -33,7 +33,6 @@ from (windows of the stage's token stream, every source in proportion to its tok
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,10 +241,3 @@ def build_streams(texts: dict[str, Texts], tokenizer, stages: list[Stage]) -> St
     return Streams({name: tokenize(t.train, tokenizer) for name, t in texts.items()},
                    {name: tokenize(t.heldout, tokenizer) for name, t in texts.items() if t.heldout}, stages)
 
-
-def texts_digest(texts: dict[str, Texts]) -> str:
-    """A short hash of every text, for provenance."""
-    digest = hashlib.sha256()
-    for name in sorted(texts):
-        digest.update(json.dumps([name, texts[name].train, texts[name].heldout]).encode())
-    return digest.hexdigest()[:16]
