@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from glyph_dist.errors import GlyphDistError
+from glyph_dist.forge.cognate.data import Problem
 from glyph_dist.forge.merge.evolve import Evolution, GAConfig, distance, fingerprint, mutate
 from glyph_dist.forge.merge.family import HFFamily, Model
 from glyph_dist.forge.merge.layers import LayerLayout, dfs_steps, franken_steps, stack_layers
@@ -139,6 +140,76 @@ def test_every_combination_makes_a_model_of_the_target_architecture():
     name = "model.layers.2.self_attn.q_proj.weight"
     expected = sum(w * p[name] for w, p in zip(recipe.weights[:3], parents)) / sum(recipe.weights[:3])
     assert torch.allclose(merged[name], expected, atol=1e-6)
+
+
+def _tiny_llama(tmp_path, seed: int = 0) -> Path:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from glyph_dist.fgt.bpe import as_hf_tokenizer, train_bpe
+
+    tokenizer = as_hf_tokenizer(train_bpe(["Question: 2 + 3?\nAnswer: 5\n#### 5", "USER: hi\nSYSTEM: hello"] * 8, 300))
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=64)
+    directory = tmp_path / f"llama{seed}"
+    LlamaForCausalLM(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def test_hf_merges_are_written_as_loadable_models_of_the_new_depth(tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from glyph_dist.forge.merge.evaluate import EvalData, EvalSettings, evaluate_model
+
+    family = HFFamily()
+    a, b = family.load(_tiny_llama(tmp_path, 0)), family.load(_tiny_llama(tmp_path, 1))
+    stacked = stack_layers([a.state, b.state], franken_steps([(0, 0, 2), (1, 1, 2)]), family.layout)
+    out = family.save(stacked, a, tmp_path / "merged")
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert model.config.num_hidden_layers == 3 and (out / "tokenizer.json").is_file()
+    up = "mlp.up_proj.weight"
+    assert torch.equal(model.state_dict()[f"model.layers.2.{up}"], b.state[f"model.layers.1.{up}"])
+    # evaluated like any candidate: perplexity over windows, per-window results, GSM8K answers, size
+    data = EvalData({"toy": ["Question: 2 + 3?\nAnswer: 5\n#### 5"] * 6}, [Problem("2 + 3?", "5")])
+    metrics = evaluate_model(out, data, EvalSettings(seq_len=8, tokens=32, batch_size=2, max_new_tokens=2))
+    assert metrics["heldout_tokens"] == 32 and len(metrics["windows"]) == 4 and metrics["gsm8k_n"] == 1
+    nll = sum(w[1] for w in metrics["windows"]) / 32
+    assert math.isclose(metrics["perplexity"], math.exp(nll)) and metrics["perplexity"] > 1
+    assert metrics["weights_mb"] == pytest.approx((out / "model.safetensors").stat().st_size / 2**20)
+
+
+def test_model_directories_resolve_from_runs(tmp_path):
+    from glyph_dist.forge.merge.family import resolve_model_dir
+
+    run = tmp_path / "run"
+    for step in ("checkpoint_000010", "checkpoint_000020"):
+        (run / step).mkdir(parents=True)
+    (run / "checkpoint_manager_snapshot.json").write_text("{}")
+    assert resolve_model_dir(run) == run / "checkpoint_000020"  # the latest checkpoint
+    (run / "eval.json").write_text(json.dumps({"checkpoint": str(run / "checkpoint_000010")}))
+    assert resolve_model_dir(run) == run / "checkpoint_000010"  # the one the run evaluated last
+    with pytest.raises(GlyphDistError, match="neither a catalog name"):
+        resolve_model_dir(tmp_path / "missing")
+
+
+def test_finetune_variants_are_training_pairs_in_the_chat_template(tmp_path):
+    from transformers import AutoTokenizer
+
+    from glyph_dist.forge.merge.finetunes import variant_pairs, write_variants
+
+    tokenizer = AutoTokenizer.from_pretrained(_tiny_llama(tmp_path))
+    tokenizer.chat_template = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}<assistant>"
+    datasets = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+    written = write_variants(tmp_path / "ft", datasets, tokenizer, ["gsm8k"], 20, seed=1)
+    rows = [json.loads(line) for line in Path(written["gsm8k"]["train"]).read_text().splitlines()]
+    assert len(rows) == 20
+    assert all(r["prompt"].startswith("<user>") and r["prompt"].endswith("<assistant>") for r in rows)
+    assert all("####" in r["target"] and "<<" not in r["target"] for r in rows)  # no calculator annotations
+    test_questions = {json.loads(line)["question"] for line in (datasets / "gsm8k" / "test.jsonl").open()}
+    assert not any(r["prompt"][len("<user>"):-len("<assistant>")] in test_questions for r in rows)
+    with pytest.raises(GlyphDistError, match="unknown fine-tune variant"):
+        variant_pairs("poetry", datasets, tokenizer, 10, 1)
 
 
 # -- mergekit ------------------------------------------------------------------------------------------
@@ -341,12 +412,12 @@ def test_forge_evolve_runs_end_to_end_and_resumes(ray_session, tmp_path, capsys)
     from glyph_dist.forge.cognate.model import CognateConfig
     from glyph_dist.forge.cognate.specialisations import specialise
 
-    tokenizer = as_hf_tokenizer(train_bpe(["Question: 2 + 3?\nAnswer: 5\n#### 5", "USER: hi\nSYSTEM: hello"] * 8, 300))
+    texts = ["Question: 2 + 3?\nAnswer: 5\n#### 5", "USER: hi\nSYSTEM: hello"] * 8
+    tokenizer = as_hf_tokenizer(train_bpe(texts, 300))
     base = CognateConfig(vocab_size=len(tokenizer), d_model=16, n_layers=2, n_heads=2, outer_steps=2, inner_steps=1,
                          memory_dim=4, memory_hidden=8, memory_chunk=8, max_seq_len=32)
-    parents = []
-    for seed, name in enumerate(("reasoning", "memory", "speed")):
-        parents.append(save_pretrained(build_model(specialise(base, name), seed=seed), tokenizer, tmp_path / name, name))
+    parents = [save_pretrained(build_model(specialise(base, name), seed=seed), tokenizer, tmp_path / name, name)
+               for seed, name in enumerate(("reasoning", "memory", "speed"))]
     root = Path(__file__).resolve().parents[1]
     args = ["forge", "evolve", str(root / "experiments" / "forge_evolve_tiny.yaml"), f"storage_path={tmp_path}",
             f"parents={[str(p) for p in parents]}", "workers=1", "ga.generations=1", "eval.seq_len=16",

@@ -4,8 +4,8 @@
                       seq_len tokens (up to `tokens` a source) of the held-out texts of every
                       source (token-weighted), and per source
     gsm8k_accuracy    greedy answers to GSM8K test problems: the number after `####` (else the
-                      last number) must equal the gold answer (Cognate: the `Question: ...\\nAnswer:`
-                      prompt it was trained on; a Hugging Face model: the question in its chat template)
+                      last number) must equal the gold answer (prompt: the question in the model's chat
+                      template, or without one the `Question: ...\\nAnswer:` prompt Cognate trains on)
     tokens_per_s      held-out tokens through the forward pass per second (the timed forward only)
     weights_mb        the size of the model's weights as stored (MiB)
 
@@ -91,8 +91,9 @@ class HFRunner:
         return self.lm.model(input_ids=batch).logits
 
     def answers(self, problems: list[Problem], max_new_tokens: int, batch_size: int) -> list[str]:
-        return self.lm.generate([p.question for p in problems], max_new_tokens, batch_size, first_line=False,
-                                chat=True)
+        chat = self.lm.has_chat_template  # else the plain `Question: ...\nAnswer:` prompt
+        prompts = [p.question if chat else p.prompt for p in problems]
+        return self.lm.generate(prompts, max_new_tokens, batch_size, first_line=False, chat=chat)
 
 
 RUNNERS = {"cognate": CognateRunner, "hf": HFRunner}

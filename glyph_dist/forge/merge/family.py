@@ -129,7 +129,7 @@ def resolve_model_dir(spec: str | Path) -> Path:
     if (path / "eval.json").is_file():
         return Path(json.loads((path / "eval.json").read_text())["checkpoint"])
     if not (path / WEIGHTS).is_file():
-        checkpoints = sorted(path.glob("checkpoint_*"))
+        checkpoints = sorted(p for p in path.glob("checkpoint_*") if p.is_dir())
         if checkpoints:
             return checkpoints[-1]
     return path

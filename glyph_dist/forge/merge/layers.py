@@ -69,8 +69,9 @@ def stack_layers(sources: list[StateDict], steps: list[Step], layout: LayerLayou
         if source not in allowed or index not in stacks[source]:
             raise GlyphDistError(f"layer plan: step {position} names layer {index} of model {source}, which "
                                  f"{'has no such layer' if source in allowed else 'has layers of other shapes'}")
-        for suffix, tensor in stacks[source][index].items():
-            merged[f"{layout.prefix}{position}.{suffix}"] = tensor * scale if suffix in layout.scaled else tensor
+        for suffix, tensor in stacks[source][index].items():  # copies: a repeated layer shares no storage
+            scaled = tensor * scale if suffix in layout.scaled else tensor.clone()
+            merged[f"{layout.prefix}{position}.{suffix}"] = scaled
     return merged
 
 
