@@ -45,7 +45,7 @@ def plot_exactness(result: dict, ax) -> None:
         rows = result[key]
         ax.plot([r["exact_reconstruction_rate"] for r in rows], [r["sentences_per_1k_tokens"] for r in rows],
                 style, label=label)
-        for r in rows[::3]:
+        for r in rows[::3] if key == "rows" else ():  # residual codes sit at one point: unlabelled
             ax.annotate(f"{r['threshold']:.2f}", (r["exact_reconstruction_rate"], r["sentences_per_1k_tokens"]),
                         textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set(xlabel="exact reconstruction rate (share of sentences)", ylabel="sentences per 1,000 tokens",
