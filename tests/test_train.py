@@ -2,9 +2,11 @@
 (1 and 2 CPU workers, ZeRO 0/2/3) checked step by step against a plain single-process torch loop.
 
 The reference loop trains the same tiny GPT-2 (same seed, tokens, batch order, learning rates and
-clipping) with torch's AdamW on each step's whole global batch in one forward pass. Runs must follow
-its losses within TOLERANCE (relative, per step, fp32). A run whose workers step on their own share
-of the batch only, as when the gradients are not averaged across workers, is shown to miss it.
+clipping) with torch's AdamW on each step's whole global batch in one forward pass, with its own
+batches: padded to their longest pair, an attention mask, labels, and logits at every position.
+Runs must follow its losses within TOLERANCE (relative, per step, fp32). A run whose workers step on
+their own share of the batch only, as when the gradients are not averaged across workers, is shown
+to miss it.
 """
 
 from __future__ import annotations
@@ -12,21 +14,26 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+import torch.nn.functional as F
+from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.fgt.hybrid import GLYPH_CLOSE, GLYPH_OPEN
 from glyph_dist.fgt.store import resolve_tape_dir
 from glyph_dist.train.checkpoint import STATE_FILE, check_resumable
 from glyph_dist.train.config import SFTConfig, config_from_dict, load_sft_config
-from glyph_dist.train.data import IGNORE, collate, eval_batches, step_batches, tokenize_pairs, read_pairs
+from glyph_dist.train.data import (Collator, epoch_order, eval_batches, read_pairs, step_batches, steps_per_epoch,
+                                   tokenize_pairs)
 from glyph_dist.train.job import HISTORY_FILE, TRIAL_RESOURCES, Prepared, prepare, sft_trial, train_sft
-from glyph_dist.train.loop import lr_at, masked_loss_sum, scored_tokens
-from glyph_dist.train.model import build_model, pad_id, param_groups
+from glyph_dist.train.loop import lr_at
+from glyph_dist.train.model import TargetLoss, build_model, pad_id, param_groups
 
 TINY_YAML = Path(__file__).resolve().parents[1] / "experiments" / "sft_tiny.yaml"
 TOLERANCE = 1e-4  # relative difference of a step's loss from the reference's
@@ -76,6 +83,37 @@ def _run_config(base: SFTConfig, tmp_path: Path, **changes) -> SFTConfig:
     return dataclasses.replace(base, storage_path=str(tmp_path / "runs"), **changes)
 
 
+IGNORE = -100  # the label of a position without loss
+
+
+def labelled(examples: list[tuple[np.ndarray, int]], pad: int) -> dict[str, torch.Tensor]:
+    """The reference's batch: right-padded to its longest pair, an attention mask, and labels that
+    are IGNORE on the prompt and the padding."""
+    width = max(len(ids) for ids, _ in examples)
+    batch = {"input_ids": torch.full((len(examples), width), pad), "attention_mask": torch.zeros(len(examples), width,
+             dtype=torch.long), "labels": torch.full((len(examples), width), IGNORE)}
+    for row, (ids, prompt_len) in enumerate(examples):
+        batch["input_ids"][row, :len(ids)] = torch.tensor(ids)
+        batch["attention_mask"][row, :len(ids)] = 1
+        batch["labels"][row, prompt_len:len(ids)] = torch.tensor(ids[prompt_len:])
+    return batch
+
+
+def reference_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The mean cross-entropy of the labelled tokens, from logits at every position."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    return F.cross_entropy(logits[:, :-1].flatten(0, 1), batch["labels"][:, 1:].flatten(), ignore_index=IGNORE)
+
+
+def global_batches(config: SFTConfig, data, steps: int):
+    """Each step's global batch: the pairs of its block of `epoch_order`, epoch after epoch."""
+    per_epoch = steps_per_epoch(len(data), 1, config.global_batch, 1)
+    for step in range(steps):
+        epoch, index = divmod(step, per_epoch)
+        order = epoch_order(data.lengths, config.global_batch, config.seed, epoch, config.length_window)
+        yield order[index * config.global_batch:(index + 1) * config.global_batch]
+
+
 def reference_run(config: SFTConfig, prepared: Prepared, steps: int,
                   own_share_only: bool = False) -> tuple[list[float], torch.nn.Module]:
     """Losses of a plain torch loop over the same global batches; with `own_share_only` the model
@@ -85,17 +123,14 @@ def reference_run(config: SFTConfig, prepared: Prepared, steps: int,
     optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.learning_rate,
                                   betas=(config.beta1, config.beta2), eps=1e-8)
     pad = pad_id(prepared.tokenizer)
-    batches = step_batches(prepared.train, 0, 1, config.global_batch, 1, config.seed, pad)
-    shares = step_batches(prepared.train, 0, config.num_workers, config.micro_batch_size * config.grad_accum, 1,
-                          config.seed, pad)
     losses = []
-    for step in range(steps):
+    for step, block in enumerate(global_batches(config, prepared.train, steps)):
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config)
-        [batch], [share] = next(batches), next(shares)
-        loss = masked_loss_sum(model, batch) / scored_tokens(batch)
+        loss = reference_loss(model, labelled([prepared.train[i] for i in block], pad))
         losses.append(loss.item())
-        stepped = masked_loss_sum(model, share) / scored_tokens(share) if own_share_only else loss
+        share = block[::config.num_workers]
+        stepped = reference_loss(model, labelled([prepared.train[i] for i in share], pad)) if own_share_only else loss
         optimizer.zero_grad()
         stepped.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -127,6 +162,8 @@ def _assert_same_weights(checkpoint: Path, reference: torch.nn.Module) -> None:
     ("num_workers=two", "num_workers must be int"),
     ("zero_stage=4", "zero_stage must be one of 0, 1, 2, 3"),
     ("micro_batch_size=0", "micro_batch_size must be >= 1"),
+    ("pad_multiple=0", "pad_multiple must be >= 1"),
+    ("torch_compile=maybe", "torch_compile must be bool or null"),
     ("max_steps", "expected key=value"),
 ])
 def test_bad_overrides_are_refused(override, message):
@@ -184,7 +221,7 @@ def test_resume_needs_the_same_workers_and_stage(base, tmp_path):
         check_resumable(tmp_path, dataclasses.replace(base, num_workers=1))
 
 
-# -- data: masking, truncation, sharding
+# -- data: the loss positions, truncation, batch shapes, sharding; the training modules need no faiss
 
 
 def test_loss_covers_the_target_only(prepared, pairs_dir):
@@ -192,26 +229,93 @@ def test_loss_covers_the_target_only(prepared, pairs_dir):
     pair = read_pairs(pairs_dir / "train.jsonl", {})[0]
     target = tokenizer(pair.target, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     full, cut = tokenize_pairs([pair], tokenizer, 64), tokenize_pairs([pair], tokenizer, len(target) + 2)
-    batch = collate([full[0], cut[0]], pad_id(tokenizer))
-    for row in range(2):
-        scored = batch["labels"][row][batch["labels"][row] != IGNORE].tolist()
-        assert scored == target  # the prompt and the padding carry no loss; truncation keeps the target
-    assert batch["attention_mask"][1].sum() == len(target) + 2
+    batch = Collator(pad_id(tokenizer))([full[0], cut[0]])
+    width = batch.input_ids.shape[1]
+    rows = (batch.positions // width).tolist()
+    assert rows == [0] * len(target) + [1] * len(target)  # the prompt and the padding carry no loss
+    assert batch.targets.tolist() == target * 2  # truncation keeps the target
+    following = batch.input_ids.flatten()[batch.positions + 1]
+    assert torch.equal(following, batch.targets)  # each position is followed by its target
+    assert batch.tokens == len(full[0][0]) + len(target) + 2 and list(cut.scored) == [len(target)]
 
 
-def test_global_batches_do_not_depend_on_the_number_of_workers(prepared):
-    def global_batches(world: int, micro: int, accum: int, start: int) -> list[list[list[int]]]:
-        workers = [step_batches(prepared.train, r, world, micro, accum, 7, 0, start_step=start) for r in range(world)]
-        return [sorted(ids[mask.bool()].tolist() for w in workers for b in next(w)
-                       for ids, mask in zip(b["input_ids"], b["attention_mask"])) for _ in range(10)]
+def test_target_loss_equals_the_full_logits_loss(prepared, base):
+    torch.manual_seed(0)
+    model = build_model(base, prepared.tokenizer)
+    pad = pad_id(prepared.tokenizer)
+    examples = [prepared.train[i] for i in range(5)]
+    batch = Collator(pad, multiple=16)(examples)
+    loss = TargetLoss(model)
+    assert loss.head_on_targets_only
+    expected = reference_loss(model, labelled(examples, pad)) * len(batch.targets)
+    assert torch.allclose(loss(batch.input_ids, batch.positions, batch.targets), expected, rtol=1e-5)
 
-    single = global_batches(1, 4, 1, 0)
-    assert global_batches(2, 2, 1, 0) == single == global_batches(1, 2, 2, 0)
-    assert global_batches(2, 1, 2, 3) == single[3:] + global_batches(1, 4, 1, 10)[:3]  # resumed mid-run
-    shares = [list(eval_batches(prepared.val, r, 3, 2, 0)) for r in range(3)]
+    class ScaledLogits(GPT2LMHeadModel):  # logits that are not the output layer's alone
+        def forward(self, *args, **kwargs):
+            output = super().forward(*args, **kwargs)
+            output.logits = output.logits * 2
+            return output
+
+    scaled = ScaledLogits(GPT2Config(**base.gpt2, vocab_size=len(prepared.tokenizer)))
+    scaled_loss = TargetLoss(scaled)
+    assert not scaled_loss.head_on_targets_only  # so the loss takes the model's own logits
+    logits = scaled(input_ids=batch.input_ids).logits.flatten(0, 1)[batch.positions]
+    assert torch.allclose(scaled_loss(batch.input_ids, batch.positions, batch.targets),
+                          F.cross_entropy(logits, batch.targets, reduction="sum"), rtol=1e-5)
+
+
+def test_batch_widths_are_rounded_up_and_capped():
+    pairs = [(np.arange(n), 1) for n in (3, 17, 30)]
+    assert Collator(0, multiple=16)(pairs).input_ids.shape == (3, 32)
+    assert Collator(0, multiple=16, limit=30)(pairs).input_ids.shape == (3, 30)
+    assert Collator(0, multiple=16, limit=24)(pairs).input_ids.shape == (3, 30)  # never narrower than a pair
+    assert Collator(0)(pairs[:2]).input_ids.shape == (2, 17)
+
+
+def test_length_windows_group_similar_lengths(prepared):
+    lengths = prepared.train.lengths
+    orders = {window: epoch_order(lengths, 4, 7, 0, window) for window in (1, 4)}
+    assert all(len(set(order)) == len(order) == 32 for order in orders.values())  # each pair once an epoch
+
+    def spread(order):  # the mean difference between the longest and the shortest pair of a global batch
+        return np.mean([np.ptp(lengths[block]) for block in order.reshape(-1, 4)])
+
+    assert spread(orders[4]) < spread(orders[1])
+    window = orders[4][:16]
+    assert set(window) == set(orders[1][:16])  # a window deals its own pairs only
+    blocks = sorted((lengths[block] for block in window.reshape(4, 4)), key=min)
+    assert all(a.max() <= b.min() for a, b in zip(blocks, blocks[1:]))  # cut from the window sorted by length
+    assert not np.array_equal(epoch_order(lengths, 4, 7, 1, 4), orders[4])  # another order each epoch
+
+
+@pytest.mark.parametrize("window", [1, 4])
+def test_global_batches_do_not_depend_on_the_number_of_workers(prepared, window):
+    def pairs_of(world: int, micro: int, accum: int, start: int) -> list[list[tuple]]:
+        workers = [step_batches(prepared.train, r, world, micro, accum, 7, lambda examples: examples, start, window)
+                   for r in range(world)]
+        steps = [[next(w) for w in workers] for _ in range(10)]
+        assert all(len({(s.scored, s.tokens) for s in step}) == 1 for step in steps)  # every worker knows the totals
+        return [sorted(tuple(ids) for s in step for micro_batch in s.micro_batches for ids, _ in micro_batch)
+                for step in steps]
+
+    single = pairs_of(1, 4, 1, 0)
+    assert pairs_of(2, 2, 1, 0) == single == pairs_of(1, 2, 2, 0)
+    assert pairs_of(2, 1, 2, 3) == single[3:] + pairs_of(1, 4, 1, 10)[:3]  # resumed mid-run
+    collator = Collator(0, multiple=8)
+    shares = [list(eval_batches(prepared.val, r, 3, 2, collator)) for r in range(3)]
     assert len({len(s) for s in shares}) == 1  # the same number of forward passes on every worker
-    assert sum(scored_tokens(b) for s in shares for b in s) == sum(
-        scored_tokens(b) for b in eval_batches(prepared.val, 0, 1, 2, 0))
+    assert sum(len(b.targets) for s in shares for b in s) == prepared.val.scored.sum()
+
+
+def test_training_modules_import_without_faiss():
+    """A Ray Train worker imports these modules; faiss (the tape's) must not be among their imports."""
+    code = ("import sys; sys.modules['faiss'] = None\n"
+            "import glyph_dist.train.checkpoint, glyph_dist.train.config, glyph_dist.train.data\n"
+            "import glyph_dist.train.loop, glyph_dist.train.model, glyph_dist.train.zero\n"
+            "print(sorted(m for m in sys.modules if m.startswith('glyph_dist.fgt')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 # -- training on Ray: 2 workers ZeRO-2, 1 worker ZeRO-0, ZeRO-3 inside a Tune trial

@@ -52,7 +52,7 @@ def save(engine, tokenizer: PreTrainedTokenizerBase, directory: Path, state: dic
 
     with deepspeed.zero.GatheredParameters(list(engine.module.parameters())):  # a no-op below ZeRO-3
         if rank == 0:
-            engine.module.save_pretrained(directory)
+            engine.module.lm.save_pretrained(directory)  # engine.module is the TargetLoss around the model
             tokenizer.save_pretrained(directory)
             (directory / STATE_FILE).write_text(json.dumps(state))
     engine.save_checkpoint(str(directory / DEEPSPEED_DIR), tag=TAG)

@@ -48,6 +48,10 @@ class SFTConfig:
     val_file: str = ""
     where: dict = field(default_factory=dict)
     max_length: int = 512  # longer pairs lose the start of their prompt
+    # batches: each global batch holds pairs of similar lengths (drawn from `length_window` global
+    # batches' worth of pairs; 1: random), padded to a multiple of `pad_multiple` tokens
+    length_window: int = 16
+    pad_multiple: int = 16
     # tokenizer: the tape's (with glyph tokens), a local directory, or else the model's
     tape: str | None = None
     tokenizer: str | None = None
@@ -69,6 +73,7 @@ class SFTConfig:
     grad_clip: float = 1.0  # 0: no clipping
     zero_stage: int = 2
     offload_optimizer: bool = False
+    torch_compile: bool | None = None  # None: on GPU only (compiling costs more than it saves on CPU)
     # evaluation, metrics, checkpoints
     eval_every: int = 50
     log_every: int = 10
@@ -88,6 +93,10 @@ class SFTConfig:
     @property
     def decay_steps(self) -> int:
         return self.max_steps if self.lr_decay_steps is None else self.lr_decay_steps
+
+    @property
+    def compiled(self) -> bool:
+        return self.use_gpu if self.torch_compile is None else self.torch_compile
 
 
 _HINTS = typing.get_type_hints(SFTConfig)
@@ -127,7 +136,8 @@ def check_config(config: SFTConfig, source: str = "config") -> SFTConfig:
         if not getattr(config, key):
             raise GlyphDistError(f"{source}: {key} is required")
     _positive(config, source, "max_length", "max_steps", "micro_batch_size", "grad_accum", "eval_every",
-              "log_every", "checkpoint_every", "keep_checkpoints", "num_workers", "lr_decay_steps")
+              "log_every", "checkpoint_every", "keep_checkpoints", "num_workers", "lr_decay_steps", "length_window",
+              "pad_multiple")
     _positive(config, source, "warmup_steps", "learning_rate", "min_lr", "weight_decay", "grad_clip",
               "cpus_per_worker", "max_failures", allow_zero=True)
     if config.zero_stage not in ZERO_STAGES:

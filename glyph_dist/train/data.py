@@ -1,8 +1,14 @@
-"""(prompt, target) pairs: read and checked, tokenized with the loss on the target, dealt to the workers.
+"""(prompt, target) pairs: read and checked, tokenized with the loss on the target, batched and dealt
+to the workers.
 
 A pair is one JSON object a line with string fields `prompt` and `target` (other fields serve
-`where` filters). Its tokens are prompt + target + eos; the labels are -100 on the prompt and
-on padding, so the loss covers the target and its eos alone.
+`where` filters). Its tokens are prompt + target + eos; the loss covers the target and its eos
+alone: a batch names the positions that predict them (`Batch.positions`) and what they predict.
+
+Batches are right-padded, so a causal model needs no attention mask (a real token never attends
+to the padding after it), and their widths are rounded up to a multiple of `pad_multiple`: a run
+sees a few shapes only. Each global batch holds pairs of similar lengths (`length_window`), so
+little of it is padding.
 """
 
 from __future__ import annotations
@@ -11,19 +17,16 @@ import json
 import math
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, DistributedSampler
+from torch.utils.data import Dataset
 from transformers import PreTrainedTokenizerBase
 
 from glyph_dist.errors import GlyphDistError
-from glyph_dist.fgt.hybrid import GLYPH_CLOSE, GLYPH_OPEN
-
-IGNORE = -100  # the label of a position without loss
-_GLYPH_CODE = re.compile(re.escape(GLYPH_OPEN) + r"(.*?)" + re.escape(GLYPH_CLOSE))
 
 
 class Pair(NamedTuple):
@@ -60,6 +63,9 @@ def read_pairs(path: Path, where: dict) -> list[Pair]:
 
 def check_glyph_tokens(pairs: list[Pair], tokenizer: PreTrainedTokenizerBase, path: Path) -> None:
     """Data holding `<GLYPH>code</GLYPH>` needs a tokenizer with the glyph tags and characters as tokens."""
+    from glyph_dist.fgt.hybrid import GLYPH_CLOSE, GLYPH_OPEN  # the tape's modules need faiss: the driver's only
+
+    glyph_code = re.compile(re.escape(GLYPH_OPEN) + r"(.*?)" + re.escape(GLYPH_CLOSE))
     vocab = None
     for pair in pairs:
         for text in (pair.prompt, pair.target):
@@ -67,7 +73,7 @@ def check_glyph_tokens(pairs: list[Pair], tokenizer: PreTrainedTokenizerBase, pa
                 continue
             if vocab is None:
                 vocab = tokenizer.get_vocab()
-            needed = {GLYPH_OPEN, GLYPH_CLOSE, *(c for code in _GLYPH_CODE.findall(text) for c in code)}
+            needed = {GLYPH_OPEN, GLYPH_CLOSE, *(c for code in glyph_code.findall(text) for c in code)}
             missing = sorted(needed - vocab.keys())
             if missing:
                 raise GlyphDistError(
@@ -77,10 +83,13 @@ def check_glyph_tokens(pairs: list[Pair], tokenizer: PreTrainedTokenizerBase, pa
 
 
 class TokenizedPairs(Dataset):
-    """Token ids (prompt + target + eos) and the prompt length of each pair."""
+    """Token ids (prompt + target + eos) and the prompt length of each pair, with their lengths and
+    the number of target tokens each scores (a token predicted by the one before it)."""
 
     def __init__(self, ids: list[np.ndarray], prompt_lens: list[int]):
         self.ids, self.prompt_lens = ids, prompt_lens
+        self.lengths = np.array([len(x) for x in ids], dtype=np.int64)
+        self.scored = np.maximum(self.lengths - np.maximum(np.array(prompt_lens, dtype=np.int64), 1), 0)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -104,18 +113,51 @@ def tokenize_pairs(pairs: list[Pair], tokenizer: PreTrainedTokenizerBase, max_le
     return TokenizedPairs(ids, prompt_lens)
 
 
-def collate(examples: list[tuple[np.ndarray, int]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-padded `input_ids`, `attention_mask` and `labels` (IGNORE on prompt and padding)."""
-    width = max(len(ids) for ids, _ in examples)
-    input_ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(examples), width), dtype=torch.long)
-    labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
-    for row, (ids, prompt_len) in enumerate(examples):
-        tokens = torch.tensor(ids)
-        input_ids[row, :len(ids)] = tokens
-        attention_mask[row, :len(ids)] = 1
-        labels[row, prompt_len:len(ids)] = tokens[prompt_len:]
-    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+class Batch(NamedTuple):
+    """A right-padded micro batch and where its loss lies."""
+
+    input_ids: torch.Tensor  # (rows, width)
+    positions: torch.Tensor  # flat indices into input_ids of the tokens that a target token follows
+    targets: torch.Tensor  # the target token that follows each of them
+    tokens: int  # non-pad tokens
+
+    def to(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """input_ids, positions and targets on `device` (on a GPU through pinned memory, without waiting)."""
+        tensors = (self.input_ids, self.positions, self.targets)
+        if device.type != "cuda":
+            return tuple(t.to(device) for t in tensors)
+        return tuple(t.pin_memory().to(device, non_blocking=True) for t in tensors)
+
+
+@dataclass(frozen=True)
+class Collator:
+    """Pairs to a Batch, right-padded with `pad_id` to the longest pair's length rounded up to a
+    multiple of `multiple`, but no wider than `limit` unless the longest pair is."""
+
+    pad_id: int
+    multiple: int = 1
+    limit: int | None = None
+
+    def width(self, longest: int) -> int:
+        rounded = -(-longest // self.multiple) * self.multiple
+        return rounded if self.limit is None else max(longest, min(rounded, self.limit))
+
+    def __call__(self, examples: list[tuple[np.ndarray, int]]) -> Batch:
+        width = self.width(max(len(ids) for ids, _ in examples))
+        input_ids = np.full((len(examples), width), self.pad_id, dtype=np.int64)
+        positions = []
+        for row, (ids, prompt_len) in enumerate(examples):
+            input_ids[row, :len(ids)] = ids
+            positions.append(row * width + np.arange(max(prompt_len, 1), len(ids)) - 1)
+        flat = np.concatenate(positions)
+        return Batch(torch.from_numpy(input_ids), torch.from_numpy(flat), torch.from_numpy(input_ids.ravel()[flat + 1]),
+                     sum(len(ids) for ids, _ in examples))
+
+
+class Step(NamedTuple):
+    micro_batches: list[Batch]  # this worker's
+    scored: int  # target tokens of the whole global batch (every worker's share)
+    tokens: int  # non-pad tokens of the whole global batch
 
 
 def steps_per_epoch(n_pairs: int, world: int, micro_batch: int, accum: int) -> int:
@@ -127,36 +169,54 @@ def steps_per_epoch(n_pairs: int, world: int, micro_batch: int, accum: int) -> i
     return steps
 
 
+def epoch_order(lengths: np.ndarray, global_batch: int, seed: int, epoch: int, window: int) -> np.ndarray:
+    """The pairs of an epoch's steps: step t's global batch is order[t*G:(t+1)*G] (G = global_batch).
+
+    A permutation seeded by (seed, epoch), as DistributedSampler draws it, cut to whole global
+    batches. With `window` > 1 the pairs of every `window` consecutive global batches are sorted by
+    length and cut into global batches again, whose order is then shuffled: a global batch holds
+    pairs of similar lengths, so its micro batches pad little.
+    """
+    generator = torch.Generator().manual_seed(seed + epoch)
+    order = torch.randperm(len(lengths), generator=generator).numpy()
+    order = order[:len(order) // global_batch * global_batch]
+    for start in range(0, len(order), window * global_batch) if window > 1 else ():
+        chunk = order[start:start + window * global_batch]
+        batches = chunk[np.argsort(lengths[chunk], kind="stable")].reshape(-1, global_batch)
+        chunk[:] = batches[torch.randperm(len(batches), generator=generator).numpy()].ravel()
+    return order
+
+
 def step_batches(data: TokenizedPairs, rank: int, world: int, micro_batch: int, accum: int, seed: int,
-                 pad_id: int, start_step: int = 0) -> Iterator[list[dict[str, torch.Tensor]]]:
+                 collator: Collator, start_step: int = 0, window: int = 1) -> Iterator[Step]:
     """This worker's micro batches, `accum` per optimizer step, from step `start_step` on, epoch after epoch.
 
-    Each epoch a DistributedSampler deals a permutation seeded by (seed, epoch) round-robin to the
-    workers, so step t's global batch is the block [t*G, (t+1)*G) of that permutation (G = micro
-    batch x accumulation x workers) whatever the number of workers.
+    Step t's global batch is the block [t*G, (t+1)*G) of `epoch_order` (G = micro batch x
+    accumulation x workers), dealt round-robin to the workers as DistributedSampler deals: it does
+    not depend on the number of workers, and every worker knows its token counts.
     """
+    global_batch = micro_batch * accum * world
     per_epoch = steps_per_epoch(len(data), world, micro_batch, accum)
-    sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=True)
     epoch, skip = divmod(start_step, per_epoch)
     while True:
-        sampler.set_epoch(epoch)
-        order = list(sampler)
+        order = epoch_order(data.lengths, global_batch, seed, epoch, window)
         for step in range(skip, per_epoch):
-            first = step * accum * micro_batch
-            yield [collate([data[i] for i in order[start:start + micro_batch]], pad_id)
-                   for start in range(first, first + accum * micro_batch, micro_batch)]
+            block = order[step * global_batch:(step + 1) * global_batch]
+            share = block[rank::world]
+            yield Step([collator([data[i] for i in share[k:k + micro_batch]]) for k in range(0, len(share), micro_batch)],
+                       int(data.scored[block].sum()), int(data.lengths[block].sum()))
         epoch, skip = epoch + 1, 0
 
 
-def eval_batches(data: TokenizedPairs, rank: int, world: int, batch_size: int,
-                 pad_id: int) -> Iterator[dict[str, torch.Tensor]]:
-    """This worker's share of the split (every `world`-th pair from `rank` on) in batches.
+def eval_batches(data: TokenizedPairs, rank: int, world: int, batch_size: int, collator: Collator) -> Iterator[Batch]:
+    """This worker's share of the split (every `world`-th pair from `rank` on), shortest first, in batches.
 
     Every worker runs the same number of batches (ZeRO-3 gathers parameters in each forward pass):
-    a short share is topped up with a pair whose labels are all IGNORE.
+    a short share is topped up with a pair that scores no token.
     """
     mine = [data[i] for i in range(rank, len(data), world)]
     ids, _ = data[0]
     mine += [(ids, len(ids))] * (math.ceil(len(data) / world) - len(mine))
+    mine.sort(key=lambda pair: len(pair[0]))
     for start in range(0, len(mine), batch_size):
-        yield collate(mine[start:start + batch_size], pad_id)
+        yield collator(mine[start:start + batch_size])

@@ -1,9 +1,12 @@
-"""The loop every Ray Train worker runs: DeepSpeed, the masked loss, evaluation, metrics, checkpoints.
+"""The loop every Ray Train worker runs: DeepSpeed, the target-token loss, evaluation, metrics, checkpoints.
 
 The loss of a step is token-weighted over its whole global batch: the sum of the target tokens'
 cross-entropies over every micro batch of every worker, divided by their number. It therefore
 does not depend on how the global batch is split into micro batches and workers, and one worker
 with accumulation follows the same trajectory as several without.
+
+A step's token counts come from the data, which every worker holds whole, so a step waits for the
+device once (for its loss), and the next step's batches are built while the device works.
 """
 
 from __future__ import annotations
@@ -18,14 +21,13 @@ from pathlib import Path
 import ray.train
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from transformers.utils import logging as hf_logging
 
 from glyph_dist.train.checkpoint import restore, save
 from glyph_dist.train.config import SFTConfig
-from glyph_dist.train.data import IGNORE, eval_batches, step_batches, steps_per_epoch
-from glyph_dist.train.model import build_model, pad_id, param_groups
-from glyph_dist.train.zero import ds_config
+from glyph_dist.train.data import Collator, eval_batches, step_batches, steps_per_epoch
+from glyph_dist.train.model import TargetLoss, build_model, pad_id
+from glyph_dist.train.zero import build_optimizer, ds_config
 
 logger = logging.getLogger(__name__)
 
@@ -40,32 +42,27 @@ def lr_at(step: int, config: SFTConfig) -> float:
     return config.min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (config.learning_rate - config.min_lr)
 
 
-def masked_loss_sum(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The summed cross-entropy (in fp32) of the batch's scored tokens, each predicted from the ones before."""
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), batch["labels"][:, 1:].flatten(),
-                           ignore_index=IGNORE, reduction="sum")
+def collator(config: SFTConfig, tokenizer) -> Collator:
+    return Collator(pad_id(tokenizer), config.pad_multiple, config.max_length)
 
 
-def scored_tokens(batch: dict[str, torch.Tensor]) -> int:
-    return int((batch["labels"][:, 1:] != IGNORE).sum())
-
-
-def all_sum(value: float, device: torch.device) -> float:
+def all_sum(value: torch.Tensor | float, device: torch.device) -> float:
     """The sum of `value` over the workers (float64, so token counts stay exact)."""
-    total = torch.tensor(value, dtype=torch.float64, device=device)
+    total = torch.as_tensor(value, device=device).to(torch.float64)
     dist.all_reduce(total)
     return total.item()
 
 
 @torch.no_grad()
 def evaluate(engine, batches, device: torch.device) -> float:
-    """The mean masked loss over the whole split (every worker scores its share)."""
+    """The mean target-token loss over the whole split (every worker scores its share), computed
+    eagerly: a compiled graph for a few evaluation batches costs more than it saves."""
     engine.eval()
-    loss, tokens = 0.0, 0
-    for batch in batches:
-        loss += masked_loss_sum(engine, {k: v.to(device) for k, v in batch.items()}).item()
-        tokens += scored_tokens(batch)
+    loss, tokens = torch.zeros((), device=device), 0
+    with torch.compiler.set_stance("force_eager"):
+        for batch in batches:
+            loss += engine(*batch.to(device))
+            tokens += len(batch.targets)
     engine.train()
     return all_sum(loss, device) / all_sum(tokens, device)
 
@@ -81,9 +78,10 @@ def train_loop_per_worker(cfg: dict) -> list[dict]:
 
     hf_logging.disable_progress_bar()  # save_pretrained's, once per checkpoint
     torch.manual_seed(config.seed)  # the same initial weights on every worker
-    model = build_model(config, tokenizer)
-    engine, *_ = deepspeed.initialize(model=model, model_parameters=param_groups(model, config.weight_decay),
-                                      config=ds_config(config))
+    model = TargetLoss(build_model(config, tokenizer))
+    if config.compiled:
+        model.compile(dynamic=True)  # one graph for every batch shape
+    engine, *_ = deepspeed.initialize(model=model, optimizer=build_optimizer(config, model), config=ds_config(config))
     device = engine.device
 
     # Resume: the run's own latest checkpoint (a restarted run), else `resume_from`.
@@ -97,34 +95,35 @@ def train_loop_per_worker(cfg: dict) -> list[dict]:
         step, history = state["step"], state["history"]
     torch.manual_seed(config.seed + rank)  # dropout differs across workers
 
-    pad = pad_id(tokenizer)
+    batching = collator(config, tokenizer)
     per_epoch = steps_per_epoch(len(train), world, config.micro_batch_size, config.grad_accum)
-    batches = step_batches(train, rank, world, config.micro_batch_size, config.grad_accum, config.seed, pad,
-                           start_step=step)
+    steps = step_batches(train, rank, world, config.micro_batch_size, config.grad_accum, config.seed, batching,
+                         start_step=step, window=config.length_window)
+    upcoming = next(steps)
     while step < config.max_steps:
         started = time.perf_counter()
         lr = lr_at(step, config)
         for group in engine.optimizer.param_groups:
             group["lr"] = lr
-        micro_batches = next(batches)
-        step_tokens = all_sum(sum(scored_tokens(b) for b in micro_batches), device)
+        current = upcoming
         # DeepSpeed divides each micro batch's loss by the accumulation steps and averages the
         # gradients over the workers: scaled back by both, the step's gradient is that of the
         # token-weighted mean over the global batch.
-        scale = world * config.grad_accum / step_tokens
-        loss_sum, seen = 0.0, 0
-        for batch in micro_batches:
-            batch = {k: v.to(device) for k, v in batch.items()}
-            loss = masked_loss_sum(engine, batch)
+        scale = world * config.grad_accum / max(current.scored, 1)
+        loss_sum = torch.zeros((), device=device)
+        for batch in current.micro_batches:
+            loss = engine(*batch.to(device))
             engine.backward(loss * scale)
             engine.step()
-            loss_sum += loss.item()
-            seen += int(batch["attention_mask"].sum())
+            loss_sum += loss.detach()
+        if step + 1 < config.max_steps:
+            upcoming = next(steps)  # built while the device still works on this step
         step += 1
-        row = {"step": step, "loss": all_sum(loss_sum, device) / step_tokens, "lr": lr, "epoch": step / per_epoch,
-               "tokens_per_s": all_sum(seen, device) / (time.perf_counter() - started)}
+        row = {"step": step, "loss": all_sum(loss_sum, device) / max(current.scored, 1), "lr": lr,
+               "epoch": step / per_epoch, "tokens_per_s": current.tokens / (time.perf_counter() - started)}
         if step % config.eval_every == 0 or step == config.max_steps:
-            row["eval_loss"] = evaluate(engine, eval_batches(val, rank, world, config.micro_batch_size, pad), device)
+            row["eval_loss"] = evaluate(engine, eval_batches(val, rank, world, config.micro_batch_size, batching),
+                                        device)
         history.append(row)
         if rank == 0 and not cfg["quiet"] and (step % config.log_every == 0 or "eval_loss" in row):
             logger.info(f"step {step}/{config.max_steps}: " + " ".join(
