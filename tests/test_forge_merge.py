@@ -20,7 +20,7 @@ from glyph_dist.forge.merge.family import HFFamily, Model
 from glyph_dist.forge.merge.layers import LayerLayout, dfs_steps, franken_steps, stack_layers
 from glyph_dist.forge.merge.methods import Dare, Linear, Slerp, Ties, method, slerp
 from glyph_dist.forge.merge.recipe import COMBOS, RecipeRanges, apply_recipe, random_recipe, source_depths
-from glyph_dist.forge.merge.state import merge_state_dicts
+from glyph_dist.forge.merge.state import merge_state_dicts, shared_fraction
 
 LLAMA = LayerLayout("model.layers.", ("self_attn.o_proj.weight", "mlp.down_proj.weight"))
 
@@ -98,6 +98,7 @@ def test_state_dict_merge_skips_tensors_of_other_shapes():
     name = "model.layers.0.self_attn.q_proj.weight"
     assert torch.allclose(merged[name], (a[name] + b[name]) / 2)  # the wide model takes no part
     assert set(merged) == set(a)
+    assert shared_fraction(b, a) == 1.0 and shared_fraction(wide, a) == 0.0
 
 
 def test_franken_stacks_real_layers_and_dfs_scales_the_residual_outputs():
@@ -400,6 +401,24 @@ def test_evolution_stops_early_and_reseeds_on_collapse(tmp_path):
     assert state["generation"] == 2 and state["stopped"].startswith("best fitness stalled")
     assert all(h["reseeded"] for h in state["history"][1:])  # a floor above any distance re-seeds every time
     assert len(state["population"]) == 10 and sum(m["id"].startswith("g002-seed") for m in state["population"]) == 8
+
+
+def test_report_gain_is_paired_and_its_interval_excludes_zero_only_for_a_real_difference():
+    from glyph_dist.reports.forge_merge import gain, verdict
+
+    weights = {"perplexity": 1.0, "gsm8k": 1.0, "speed": 0.0, "memory": 0.0}
+    windows = [["s", 30.0 + i % 7, 10] for i in range(40)]
+    parent = {"windows": windows, "gsm8k_items": [1, 0] * 10, "tokens_per_s": 100.0, "weights_mb": 1.0}
+    ref = {"perplexity": math.exp(sum(w[1] for w in windows) / 400), "tokens_per_s": 100.0, "weights_mb": 1.0}
+    same = gain(parent, parent, weights, ref)
+    assert all(v == {"value": 0.0, "low": 0.0, "high": 0.0} for k, v in same.items() if k != "perplexity_ratio")
+    assert "did not clearly help" in verdict(same, "p")
+    better = {**parent, "windows": [[s, n - 1.0, t] for s, n, t in windows]}  # 0.1 nats a token lower everywhere
+    g = gain(better, parent, weights, ref)
+    assert math.isclose(g["perplexity_ratio"]["value"], math.exp(-0.1))
+    assert g["perplexity_ratio"]["high"] < 1 and g["fitness"]["low"] > 0 and "Merging helped" in verdict(g, "p")
+    with pytest.raises(ValueError, match="same windows"):
+        gain({**parent, "windows": windows[:-1]}, parent, weights, ref)
 
 
 # -- the command ---------------------------------------------------------------------------------------

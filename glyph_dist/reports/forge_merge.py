@@ -140,7 +140,9 @@ def markdown(summary: dict, analysis: dict) -> str:
     lines = [f"# EvoMerge: {summary['name']}", "", f"**{analysis['verdict']}**", "",
              f"Family: {summary['family']}; parents: {', '.join(summary['parents'])}"
              + (f"; base (task-vector anchor): {summary['base']}" if summary["base"] else
-                "; no common base (task vectors against the interpolated model)") + ".",
+                "; no common base (task vectors against the interpolated model)") + ". Share of the target's "
+             "parameters each parent holds in the same shape (what it can merge into): "
+             + ", ".join(f"{n} {100 * v:.1f}%" for n, v in summary["shared_with_target"].items()) + ".",
              f"Generations run: {summary['generations_run']} (stopped: {summary['stopped']}); evaluations in the "
              f"last call: {summary['evaluations']}. Champion: {champion['id']} ({champion['origin'].get('kind')}, "
              f"{champion['origin'].get('combo')}), {champion['depth']} layers.",

@@ -27,6 +27,7 @@ from glyph_dist.forge.merge.evolve import Evolution
 from glyph_dist.forge.merge.family import family_of, resolve_model_dir
 from glyph_dist.forge.merge.fitness import fitness, reference, terms
 from glyph_dist.forge.merge.pool import EvalPool
+from glyph_dist.forge.merge.state import shared_fraction
 
 PARENTS_FILE, SUMMARY_FILE, CHAMPION = "parents.json", "summary.json", "champion"
 
@@ -66,7 +67,9 @@ def evolve(config: EvolveConfig, log=print) -> dict:
         log("parents (fitness split): " + ", ".join(f"{n} {m['fitness']:.4f} (perplexity {m['perplexity']:.2f}, "
                                                     f"GSM8K {m['gsm8k_accuracy']:.3f})"
                                                     for n, m in parents["fitness"].items()))
-        evolution = Evolution(run_dir, family, [family.load(d) for d in directories], pool,
+        models = [family.load(d) for d in directories]
+        shared = {n: shared_fraction(m.state, models[config.target].state) for n, m in zip(names, models)}
+        evolution = Evolution(run_dir, family, models, pool,
                               lambda m: fitness(m, ref, config.fitness), config.ga, config.ranges,
                               family.load(base_dir) if base_dir else None, config.target, names, log)
         state = evolution.run()
@@ -80,13 +83,13 @@ def evolve(config: EvolveConfig, log=print) -> dict:
     final["fitness"] = fitness(final, final_ref, config.fitness)
     summary = {
         "name": config.name, "family": family.name, "parents": names, "parent_dirs": [str(d) for d in directories],
-        "base": str(base_dir) if base_dir else None, "config": asdict(config),
+        "base": str(base_dir) if base_dir else None, "config": asdict(config), "shared_with_target": shared,
         "fitness_weights": asdict(config.fitness),
         "parents_fitness_split": parents["fitness"], "parents_final": parents["final"],
         "champion": {"id": champion["id"], "origin": champion["origin"], "depth": champion["depth"],
                      "fitness_split": champion["metrics"], "fitness": champion["fitness"], "final": final,
                      "final_terms": terms(final, final_ref)},
-        "history": state["history"], "stopped": state["stopped"], "evaluations": evolution.evaluations,
+        "history": state["history"], "stopped": state["stopped"], "evaluations": evolution.evaluations,  # this call
         "generations_run": state["generation"]}
     write_text(run_dir / SUMMARY_FILE, json.dumps(summary, indent=1) + "\n")
     return summary

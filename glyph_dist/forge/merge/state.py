@@ -31,6 +31,12 @@ def participants(models: list[StateDict], name: str, shape: torch.Size) -> list[
     return [i for i, m in enumerate(models) if name in m and m[name].shape == shape]
 
 
+def shared_fraction(model: StateDict, target: StateDict) -> float:
+    """The share of the target's parameters that `model` holds under the same name and shape."""
+    total = sum(t.numel() for t in target.values())
+    return sum(t.numel() for n, t in target.items() if n in model and model[n].shape == t.shape) / total
+
+
 def merge_state_dicts(models: list[StateDict], method: MergeMethod, weights: list[float],
                       base: StateDict | None = None, target: int = 0, seed: int = 0) -> StateDict:
     if len(weights) != len(models) or not models:
