@@ -85,7 +85,7 @@ def _bench_context(args) -> None:
 
     config = CellConfig(dataset=str(args.dataset), budget=args.budget, split=args.split or None,
                         strategies=tuple(args.strategies), answerer=args.answerer, judge=args.judge,
-                        policy=args.policy, mode=args.mode)
+                        policy=args.policy, mode=args.mode, relevance=args.relevance, unit=args.unit)
     answerer, judge = get_answerer(args.answerer), get_judge(args.judge)
     pairwise_judge = get_judge(args.pairwise_judge) if args.pairwise_judge else None
     with tempfile.TemporaryDirectory(prefix="fgms-bench-") as scratch:
@@ -240,14 +240,15 @@ def _memory_read(args) -> None:
     from glyph_dist.fgms.client import MemoryClient
 
     response = MemoryClient(args.url).read(
-        args.actor, args.query, args.budget, mode=args.mode, policy=args.policy,
-        filters={"episode_id": args.episode, "tags": args.tag or []})
+        args.actor, args.query, args.budget, mode=args.mode, policy=args.policy, relevance=args.relevance,
+        unit=args.unit, filters={"episode_id": args.episode, "tags": args.tag or []})
     if args.json:
         print(response.model_dump_json(indent=2))
     else:
         print(response.context)
         print(f"-- {len(response.items)} items, {response.token_estimate}/{response.token_budget} tokens, "
-              f"{response.candidates_considered} candidates, policy {response.policy}, mode {response.mode}")
+              f"{response.candidates_considered} candidates, policy {response.policy}, mode {response.mode}, "
+              f"relevance {response.relevance}, unit {response.unit}")
 
 
 def _thresholds(text: str) -> list[float]:
@@ -323,6 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
     context.add_argument("--tokenizer", help="tokenizer that counts the budget (default: the tape's)")
     context.add_argument("--policy", default="mixed", help="FGMS read policy of fgt_context (default: %(default)s)")
     context.add_argument("--mode", default="mixed", help="FGMS read mode of fgt_context (default: %(default)s)")
+    context.add_argument("--relevance", default="hybrid", choices=("dense", "lexical", "hybrid"),
+                         help="FGMS relevance of fgt_context (default: %(default)s)")
+    context.add_argument("--unit", default="span", choices=("span", "turn"),
+                         help="FGMS read unit of fgt_context (default: %(default)s)")
     context.add_argument("--fgms-storage", type=Path, help="keep fgt_context's memories here (default: a temporary directory)")
     context.set_defaults(func=_bench_context)
 
@@ -431,6 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
     read.add_argument("--budget", type=int, default=2048, help="token budget (default: %(default)s)")
     read.add_argument("--mode", choices=["text", "glyph", "mixed"], default="mixed")
     read.add_argument("--policy", choices=["recent", "relevant", "mixed", "foveated"], default="mixed")
+    read.add_argument("--relevance", choices=["dense", "lexical", "hybrid"], default="hybrid")
+    read.add_argument("--unit", choices=["span", "turn"], default="span")
     read.add_argument("--json", action="store_true", help="print the whole response as JSON")
     read.set_defaults(func=_memory_read)
     return parser

@@ -105,7 +105,7 @@ def test_glyph_mode_fits_more_history_than_text(memory):
 def test_relevant_policy_uses_embedding_similarity(memory):
     memory.write(episode())
     response = memory.read(ReadRequest(actor_id="agent-1", query="How hot will it be in San Jose tomorrow?",
-                                       token_budget=30, policy="relevant", mode="text"))
+                                       token_budget=30, policy="relevant", mode="text", relevance="dense"))
     best = max(response.items, key=lambda i: i.score)
     assert "weather" in best.text or "sunny" in best.text
 
@@ -180,7 +180,7 @@ def test_relevant_reads_score_candidates_by_their_own_similarity(memory, filters
         memory.write(episode(episode_id=f"ep-{k}", start=10 * k, tags=["booking"] if k else []))
     query = "change the reservation to 8 pm"
     response = memory.read(ReadRequest(actor_id="agent-1", query=query, token_budget=400, policy="relevant",
-                                       mode="text", filters=filters))
+                                       mode="text", relevance="dense", filters=filters))
     assert response.items and {i.episode_id for i in response.items} <= ({"ep-3"} if filters.get("episode_id")
                                                                           else {f"ep-{k}" for k in range(6)})
     vectors = memory.tape.embedder.encode([query] + [i.text for i in response.items])
@@ -230,7 +230,8 @@ def _rows(memory, table: str) -> int:
 
 def _snapshot(memory) -> dict:
     return {a: (s.size, list(s.seq), list(s.text), {k: list(v) for k, v in s.episode_index.items()},
-                {k: list(v) for k, v in s.tag_index.items()}) for a, s in memory.actors.items()}
+                {k: list(v) for k, v in s.tag_index.items()}, list(s.record_of[:s.size]), list(s.lexical.lengths),
+                {t: (list(d), list(f)) for t, (d, f) in s.lexical.postings.items()}) for a, s in memory.actors.items()}
 
 
 @pytest.mark.parametrize("created_at", EXTREME_TIMES)
@@ -399,3 +400,54 @@ def test_the_blank_pattern_names_every_whitespace_character():
     from glyph_dist.fgms.schema import WHITESPACE
 
     assert WHITESPACE == "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
+
+
+# -- relevance (dense, lexical, hybrid) and read units (span, turn)
+def test_lexical_index_is_restored_after_a_restart(memory, tape_root, tmp_path):
+    memory.write(episode())
+    memory.write(episode(episode_id="ep-2", start=10))
+    request = ReadRequest(actor_id="agent-1", query="table booked at Il Fornaio", token_budget=60, policy="relevant",
+                          mode="text", relevance="lexical", unit="turn")
+    before = memory.read(request)
+    reopened = ShardMemory.open(tape_root, tmp_path)
+    actor, restored = memory.actors["agent-1"], reopened.actors["agent-1"]
+    assert restored.lexical.postings == actor.lexical.postings and restored.lexical.lengths == actor.lexical.lengths
+    assert reopened.read(request) == before
+    assert max(before.items, key=lambda i: i.score).text == TURNS[5]
+
+
+@pytest.mark.parametrize("relevance", ["dense", "lexical", "hybrid"])
+def test_turn_units_render_whole_turns(memory, relevance):
+    memory.write(episode())
+    response = memory.read(ReadRequest(actor_id="agent-1", query="change the reservation to 8 pm", token_budget=40,
+                                       policy="relevant", mode="text", relevance=relevance, unit="turn"))
+    lines = response.context.splitlines()
+    assert lines and response.unit == "turn" and response.relevance == relevance
+    for line in lines:  # "[t6 user] Actually, change the reservation to 8 pm please."
+        turn = int(line.split()[0][2:])
+        assert line.split("] ", 1)[1] == TURNS[turn], "every span of the turn, verbatim"
+        assert [i.span for i in response.items if i.turn == turn] == list(range(len([i for i in response.items
+                                                                                    if i.turn == turn])))
+    assert "[t6 user] Actually, change the reservation to 8 pm please." in lines
+    spans = memory.read(ReadRequest(actor_id="agent-1", query="change the reservation to 8 pm", token_budget=40,
+                                    policy="relevant", mode="text", relevance=relevance, unit="span"))
+    assert spans.token_estimate <= 40 and response.token_estimate <= 40
+
+
+def test_turn_units_in_glyph_mode_code_the_spans_with_a_family(memory):
+    memory.write(episode())
+    response = memory.read(ReadRequest(actor_id="agent-1", token_budget=MAX_TOKEN_BUDGET, mode="glyph",
+                                       policy="recent", unit="turn"))
+    assert len(response.context.splitlines()) == len(TURNS)
+    assert {i.rendered_as for i in response.items} == {"text", "glyph"}
+    assert response.token_estimate == len(memory.hybrid.token_ids([response.context])[0])
+
+
+def test_hybrid_relevance_ranks_what_both_rankings_agree_on_first(memory):
+    memory.write(episode())
+    request = dict(actor_id="agent-1", query="weather in San Jose tomorrow", token_budget=MAX_TOKEN_BUDGET,
+                   policy="relevant", mode="text", unit="turn")
+    best = {r: max(memory.read(ReadRequest(relevance=r, **request)).items, key=lambda i: i.score).turn
+            for r in ("dense", "lexical", "hybrid")}
+    assert best["dense"] == best["lexical"] == best["hybrid"] == 8
+    assert max(i.score for i in memory.read(ReadRequest(relevance="hybrid", **request)).items) == pytest.approx(1.0)

@@ -39,8 +39,10 @@ class CellConfig:
     answerer: str = "context-recall"
     judge: str = "rule"
     seed: int = 1337
-    policy: str = "mixed"  # FGMS read policy and mode of fgt_context
+    policy: str = "mixed"  # FGMS read policy, mode, relevance and unit of fgt_context
     mode: str = "mixed"
+    relevance: str = "hybrid"
+    unit: str = "span"
     dataset_name: str = field(default="")
 
     def __post_init__(self):
@@ -189,7 +191,8 @@ def run_cell(config: CellConfig, hybrid: HybridTokenizer, answerer: Answerer, ju
     episodes = [e for e in load_episodes(config.dataset, config.split) if e.questions]
     results, outcomes = {}, {}
     for name in config.strategies:
-        strategy = make_strategy(name, hybrid, memory, policy=config.policy, mode=config.mode)
+        strategy = make_strategy(name, hybrid, memory, policy=config.policy, mode=config.mode,
+                                 relevance=config.relevance, unit=config.unit)
         outcomes[name], seconds = answer_with(strategy, episodes, config.budget, answerer, judge)
         results[name] = row = summarise(outcomes[name], seconds)
         if not quiet:

@@ -6,7 +6,8 @@ Turns are rendered as FGMS renders its spans (`[t3 user] text`), so every strate
 in the same form. Each strategy is a small class behind one registry:
 
 - `raw_truncate`: the last `budget` tokens of the history (cut at a token, mid-turn if need be);
-- `fgt_context`: the episode is written to FGMS, the context is an FGMS read for the question;
+- `fgt_context`: the episode is written to FGMS, the context is an FGMS read for the question
+  (its policy, mode, relevance and unit are the strategy's options);
 - `rag_topk`: turns ranked by embedding similarity to the question (the tape's embedder), plain text;
 - `bm25_topk`: turns ranked by BM25 over words, plain text;
 - `full`: the whole history, no budget (the ceiling).
@@ -157,9 +158,10 @@ class BM25TopK(RankedTurns):
 class FgtContext(Strategy):
     name = "fgt_context"
 
-    def __init__(self, hybrid, memory: Memory, policy: str = "mixed", mode: str = "mixed"):
+    def __init__(self, hybrid, memory: Memory, policy: str = "mixed", mode: str = "mixed",
+                 relevance: str = "hybrid", unit: str = "span"):
         super().__init__(hybrid)
-        self.memory, self.policy, self.mode = memory, policy, mode
+        self.memory, self.policy, self.mode, self.relevance, self.unit = memory, policy, mode, relevance, unit
         self._written: set[str] = set()
 
     @staticmethod
@@ -180,7 +182,8 @@ class FgtContext(Strategy):
         if episode.digest not in self._written:
             self.write(episode)
         response = self.memory.read(ReadRequest(actor_id=self.actor_id(episode), query=question.question,
-                                                token_budget=budget, policy=self.policy, mode=self.mode))
+                                                token_budget=budget, policy=self.policy, mode=self.mode,
+                                                relevance=self.relevance, unit=self.unit))
         glyphs = frozenset(i.turn for i in response.items if i.rendered_as == "glyph" and i.turn is not None)
         return Context(response.context, response.token_estimate, glyphs)
 

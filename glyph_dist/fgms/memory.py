@@ -1,10 +1,17 @@
 """The shard core, plain Python: write records durably, read the best context under a token budget.
 
 Each record's text is split into sentence spans, embedded, and mapped to its tape family where the
-similarity reaches the hybrid tokenizer's threshold. Spans live per actor in write order (write
-order is the memory's chronology). A read filters the actor's spans, ranks them with a policy,
-renders them verbatim or as glyph codes by mode, and packs lines into the budget; the returned
-`token_estimate` is the exact token count of the returned context.
+similarity reaches the hybrid tokenizer's threshold; the record as a whole is added to the actor's
+BM25 index (`lexical`). Spans live per actor in write order (write order is the memory's
+chronology). A read filters the actor's spans, scores the units it packs (spans, or whole records
+with `unit: turn`) by relevance, ranks them with a policy, renders them verbatim or as glyph codes
+by mode, and packs lines into the budget; the returned `token_estimate` is the exact token count of
+the returned context.
+
+Relevance: `dense` is the cosine of the query's and the span's embeddings (a turn: its best span);
+`lexical` is the record's BM25 divided by the best candidate's (a span: its record's); `hybrid` is
+the reciprocal-rank fusion of the two rankings (`lexical.reciprocal_rank_fusion`, over each
+ranking's top `limit` units), 1.0 for a unit both rank first.
 
 A write is atomic: every derived value (spans, vectors, families, token counts, timestamps) is
 computed first, the in-memory index is extended inside the storage transaction, and a failure
@@ -25,6 +32,7 @@ import faiss
 import numpy as np
 import orjson
 
+from glyph_dist.fgms.lexical import LexicalIndex, reciprocal_rank_fusion
 from glyph_dist.fgms.policies import get_policy
 from glyph_dist.fgms.schema import MemoryRecord, ReadRequest, ReadResponse, WriteResponse, microseconds
 from glyph_dist.fgms.storage import RestoredRecord, ShardStorage, StoredRecord, StoredSpan
@@ -68,6 +76,7 @@ class ActorSpans:
     family_id: np.ndarray = field(init=False)
     prefix_tokens: np.ndarray = field(init=False)  # tokens of the line prefix "[t3 user]"
     text_tokens: np.ndarray = field(init=False)  # tokens of " " + the span's text
+    record_of: np.ndarray = field(init=False)  # the span's record, numbered per actor in write order
     seq: list[int] = field(default_factory=list)
     record_id: list[str] = field(default_factory=list)
     span: list[int] = field(default_factory=list)
@@ -76,6 +85,7 @@ class ActorSpans:
     created_iso: list[str] = field(default_factory=list)  # the record's created_at as ISO 8601, per span
     episode_index: dict[str, list[int]] = field(default_factory=dict)
     tag_index: dict[str, list[int]] = field(default_factory=dict)
+    lexical: LexicalIndex = field(default_factory=LexicalIndex)
 
     def __post_init__(self):
         self.vectors = np.zeros((16, self.dim), dtype=np.float32)
@@ -83,6 +93,7 @@ class ActorSpans:
         self.family_id = np.zeros(16, dtype=np.int64)
         self.prefix_tokens = np.zeros(16, dtype=np.int64)
         self.text_tokens = np.zeros(16, dtype=np.int64)
+        self.record_of = np.zeros(16, dtype=np.int64)
 
     def _reserve(self, extra: int) -> None:
         needed = self.size + extra
@@ -94,10 +105,12 @@ class ActorSpans:
         self.family_id = np.resize(self.family_id, capacity)
         self.prefix_tokens = np.resize(self.prefix_tokens, capacity)
         self.text_tokens = np.resize(self.text_tokens, capacity)
+        self.record_of = np.resize(self.record_of, capacity)
 
     def append(self, entry: _Entry) -> None:
         self._reserve(len(entry.spans))
-        record = entry.record
+        record, number = entry.record, self.lexical.size
+        self.lexical.append(" ".join(s.text for s in entry.spans))
         for s, text, tokens in zip(entry.spans, entry.texts, entry.text_tokens):
             i = self.size
             self.vectors[i] = s.vector
@@ -105,6 +118,7 @@ class ActorSpans:
             self.family_id[i] = s.family_id
             self.prefix_tokens[i] = entry.prefix_tokens
             self.text_tokens[i] = tokens
+            self.record_of[i] = number
             self.seq.append(s.seq)
             self.record_id.append(s.record_id)
             self.span.append(s.span)
@@ -120,6 +134,7 @@ class ActorSpans:
     def truncate(self, size: int) -> None:
         """Forget every span from index `size` on (undoes appends)."""
         self.size = min(self.size, size)
+        self.lexical.truncate(int(self.record_of[self.size - 1]) + 1 if self.size else 0)
         for column in (self.seq, self.record_id, self.span, self.text, self.record, self.created_iso):
             del column[size:]
         for index in (self.episode_index, self.tag_index):
@@ -180,9 +195,37 @@ def line_prefix(record: StoredRecord) -> str:
 
 @dataclass
 class _Line:
-    index: int  # span index within the actor
+    first: int  # span indices within the actor: a span, or every span of a record
+    last: int
     score: float
-    rendered_as: str
+    rendered_as: str  # "text", or "glyph": the spans with a family as glyph codes, the others verbatim
+
+    @property
+    def spans(self) -> range:
+        return range(self.first, self.last + 1)
+
+
+@dataclass
+class _Units:
+    """What a read ranks and packs: spans, or records (every span of each, first to last)."""
+
+    first: np.ndarray
+    last: np.ndarray
+    record: np.ndarray  # each unit's record number (for BM25)
+    groups: np.ndarray | None  # records: where each starts among the candidate spans
+
+    @classmethod
+    def of(cls, actor: "ActorSpans", candidates: np.ndarray, unit: str) -> "_Units":
+        record = actor.record_of[candidates]
+        if unit == "span":
+            return cls(candidates, candidates, record, None)
+        starts = np.flatnonzero(np.r_[True, record[1:] != record[:-1]])  # a record passes the filters whole
+        ends = np.r_[starts[1:], len(candidates)] - 1
+        return cls(candidates[starts], candidates[ends], record[starts], starts)
+
+    def dense(self, similarity: np.ndarray) -> np.ndarray:
+        """Unit similarity from the candidate spans' similarity: a record's is its best span's."""
+        return similarity if self.groups is None else np.maximum.reduceat(similarity, self.groups)
 
 
 class ShardMemory:
@@ -323,25 +366,43 @@ class ShardMemory:
         candidates = actor.candidates(request) if actor else np.zeros(0, dtype=np.int64)
         if len(candidates) == 0:
             return self._response(actor, [], request, 0)
-        limit = min(len(candidates), MAX_RANKED, max(1, request.token_budget // MIN_LINE_TOKENS))
+        units = _Units.of(actor, candidates, request.unit)
+        limit = min(len(units.first), MAX_RANKED, max(1, request.token_budget // MIN_LINE_TOKENS))
         policy = get_policy(request.policy)
-        if not (request.query.strip() and policy.uses_relevance):
-            picked, scores = policy.rank(np.zeros(len(candidates), dtype=np.float32), request.weights, limit)
+        if request.query.strip() and policy.uses_relevance:
+            relevance = self._relevance(actor, candidates, units, request, limit)
         else:
-            picked, scores = policy.rank(actor.similarity(self.tape.embedder.encode([request.query])[0], candidates),
-                                         request.weights, limit)
-        lines = self._pack(actor, candidates[picked], scores, request)
+            relevance = np.zeros(len(units.first), dtype=np.float32)
+        picked, scores = policy.rank(relevance, request.weights, limit)
+        lines = self._pack(actor, units.first[picked], units.last[picked], scores, request)
         return self._response(actor, lines, request, len(candidates))
 
-    def _render(self, actor: ActorSpans, line: _Line) -> str:
-        family = actor.family_id[line.index]
-        content = (f"{GLYPH_OPEN}{self.tape.records[family].glyph}{GLYPH_CLOSE}" if line.rendered_as == "glyph"
-                   else actor.text[line.index])
-        return f"{line_prefix(actor.record[line.index])} {content}"
+    def _relevance(self, actor: ActorSpans, candidates: np.ndarray, units: _Units, request: ReadRequest,
+                   depth: int) -> np.ndarray:
+        """The units' relevance to the query, by `request.relevance` (module docstring)."""
+        rankings = []
+        if request.relevance != "lexical":
+            query = self.tape.embedder.encode([request.query])[0]
+            rankings.append(units.dense(actor.similarity(query, candidates)))
+        if request.relevance != "dense":
+            bm25 = actor.lexical.scores(request.query)[units.record]
+            best = bm25.max()
+            rankings.append(bm25 / best if best > 0 else bm25)
+        return rankings[0] if len(rankings) == 1 else reciprocal_rank_fusion(rankings, depth)
 
-    def _line_tokens(self, actor: ActorSpans, index: int, rendered_as: str) -> int:
-        content = actor.text_tokens[index] if rendered_as == "text" else self.glyph_tokens[actor.family_id[index]]
-        return int(actor.prefix_tokens[index] + content)
+    def _span_rendering(self, actor: ActorSpans, index: int, line: _Line) -> str:
+        """How one span of the line is rendered: "glyph" where the line is and the span has a family."""
+        return "glyph" if line.rendered_as == "glyph" and actor.family_id[index] >= 0 else "text"
+
+    def _render(self, actor: ActorSpans, line: _Line) -> str:
+        contents = [f"{GLYPH_OPEN}{self.tape.records[actor.family_id[i]].glyph}{GLYPH_CLOSE}"
+                    if self._span_rendering(actor, i, line) == "glyph" else actor.text[i] for i in line.spans]
+        return f"{line_prefix(actor.record[line.first])} {' '.join(contents)}"
+
+    def _line_tokens(self, actor: ActorSpans, line: _Line) -> int:
+        return int(actor.prefix_tokens[line.first] + sum(
+            self.glyph_tokens[actor.family_id[i]] if self._span_rendering(actor, i, line) == "glyph"
+            else actor.text_tokens[i] for i in line.spans))
 
     @staticmethod
     def _options(mode: str, has_glyph: bool, verbatim_left: bool) -> tuple[str, ...]:
@@ -352,22 +413,29 @@ class ShardMemory:
             return ("text", "glyph")
         return ("glyph",)
 
-    def _pack(self, actor: ActorSpans, order: np.ndarray, scores: np.ndarray, request: ReadRequest) -> list[_Line]:
-        """Greedy packing in priority order, by mode, from the token counts kept for every span."""
-        family = actor.family_id[order]
-        has_glyph = (family >= 0).tolist()
-        costs = {"text": (actor.prefix_tokens[order] + actor.text_tokens[order]).tolist(),
-                 "glyph": (actor.prefix_tokens[order] + self.glyph_tokens[np.maximum(family, 0)]).tolist()}
+    def _pack(self, actor: ActorSpans, first: np.ndarray, last: np.ndarray, scores: np.ndarray,
+              request: ReadRequest) -> list[_Line]:
+        """Greedy packing of units (spans first..last) in priority order, by mode, from the token
+        counts kept for every span."""
+        lengths = last - first + 1
+        offsets = np.cumsum(lengths) - lengths
+        spans = np.arange(lengths.sum()) - np.repeat(offsets, lengths) + np.repeat(first, lengths)
+        family = actor.family_id[spans]
+        text = actor.text_tokens[spans]
+        glyph = np.where(family >= 0, self.glyph_tokens[np.maximum(family, 0)], text)
+        has_glyph = (np.maximum.reduceat(family, offsets) >= 0).tolist()
+        costs = {"text": (actor.prefix_tokens[first] + np.add.reduceat(text, offsets)).tolist(),
+                 "glyph": (actor.prefix_tokens[first] + np.add.reduceat(glyph, offsets)).tolist()}
         budget, used, verbatim_used = request.token_budget, 0, 0
         verbatim_budget = request.weights.verbatim_share * budget
         lines: list[_Line] = []
-        for k, index in enumerate(order.tolist()):
+        for k, (a, b) in enumerate(zip(first.tolist(), last.tolist())):
             if budget - used < MIN_LINE_TOKENS:
                 break
             for kind in self._options(request.mode, has_glyph[k], verbatim_used < verbatim_budget):
                 cost = costs[kind][k] + (self.newline_tokens if lines else 0)
                 if used + cost <= budget:
-                    lines.append(_Line(index, float(scores[k]), kind))
+                    lines.append(_Line(a, b, float(scores[k]), kind))
                     used += cost
                     verbatim_used += costs[kind][k] if kind == "text" else 0
                     break
@@ -377,7 +445,7 @@ class ShardMemory:
         """Tokens of the context: the kept line counts summed where the tokenizer counts lines
         additively (see `HybridTokenizer.counts_lines_additively`), else a count of the string."""
         if self.additive:
-            return (sum(self._line_tokens(actor, line.index, line.rendered_as) for line in lines)
+            return (sum(self._line_tokens(actor, line) for line in lines)
                     + self.newline_tokens * (len(lines) - 1))
         return len(self.hybrid.token_ids([context])[0])
 
@@ -386,7 +454,7 @@ class ShardMemory:
         """Lines in chronological order. Should a tokenizer that is not additive merge across line
         boundaries and push the context over the budget, the lowest-priority line goes."""
         while lines:
-            chronological = sorted(lines, key=lambda line: actor.seq[line.index])
+            chronological = sorted(lines, key=lambda line: actor.seq[line.first])
             context = "\n".join(self._render(actor, line) for line in chronological)
             tokens = self._count(actor, chronological, context)
             if tokens <= request.token_budget:
@@ -394,20 +462,22 @@ class ShardMemory:
             lines = lines[:-1]
         else:
             chronological, context, tokens = [], "", 0
-        return {"items": [self._item(actor, line) for line in chronological], "context": context,
-                "token_estimate": tokens, "token_budget": request.token_budget,
-                "candidates_considered": considered, "policy": request.policy, "mode": request.mode}
+        return {"items": [self._item(actor, line, i) for line in chronological for i in line.spans],
+                "context": context, "token_estimate": tokens, "token_budget": request.token_budget,
+                "candidates_considered": considered, "policy": request.policy, "mode": request.mode,
+                "relevance": request.relevance, "unit": request.unit}
 
-    def _item(self, actor: ActorSpans, line: _Line) -> dict:
-        i, record = line.index, actor.record[line.index]
+    def _item(self, actor: ActorSpans, line: _Line, i: int) -> dict:
+        """One span of a returned line."""
+        record, rendered_as = actor.record[i], self._span_rendering(actor, i, line)
         family = int(actor.family_id[i])
         tape_record = self.tape.records[family] if family >= 0 else None
         text = actor.text[i]
         return {"record_id": actor.record_id[i], "span": actor.span[i], "episode_id": record.episode_id,
                 "turn": record.turn, "role": record.role,
                 "address": tape_record.address if tape_record else None,
-                "glyphs": tape_record.glyph if tape_record else None, "rendered_as": line.rendered_as,
-                "text": text if line.rendered_as == "text" or len(text) <= EXCERPT_CHARS
+                "glyphs": tape_record.glyph if tape_record else None, "rendered_as": rendered_as,
+                "text": text if rendered_as == "text" or len(text) <= EXCERPT_CHARS
                 else text[:EXCERPT_CHARS - 1] + "…",
                 "score": round(line.score, 6), "created_at": actor.created_iso[i]}
 

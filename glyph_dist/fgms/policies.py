@@ -25,7 +25,7 @@ class ReadPolicy(ABC):
         """(candidate indices, scores), best first, at most `limit`; candidates are in write order."""
 
 
-def _top(scores: np.ndarray, limit: int) -> np.ndarray:
+def top(scores: np.ndarray, limit: int) -> np.ndarray:
     """Indices of the `limit` highest scores, highest first (ties: later candidates first)."""
     if limit >= len(scores):
         picked = np.arange(len(scores))
@@ -52,7 +52,7 @@ class Relevant(ReadPolicy):
     name = "relevant"
 
     def rank(self, relevance, weights, limit):
-        picked = _top(relevance, limit)
+        picked = top(relevance, limit)
         return picked, relevance[picked]
 
 
@@ -63,7 +63,7 @@ class Mixed(ReadPolicy):
         scores = recency(len(relevance))
         scores *= weights.recency
         scores += np.float32(weights.relevance) * relevance
-        picked = _top(scores, limit)
+        picked = top(scores, limit)
         return picked, scores[picked]
 
 
@@ -75,7 +75,7 @@ class Foveated(ReadPolicy):
 
     def rank(self, relevance, weights, limit):
         n = len(relevance)
-        streams = [np.arange(min(n, limit)), _top(relevance, limit), np.arange(n)[::-1][:limit]]
+        streams = [np.arange(min(n, limit)), top(relevance, limit), np.arange(n)[::-1][:limit]]
         shares = np.array([weights.earliest, weights.foveal, weights.latest], dtype=np.float64)
         if shares.sum() <= 0:
             raise GlyphDistError("foveated policy: weights earliest, foveal and latest are all zero")

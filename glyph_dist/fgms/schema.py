@@ -33,6 +33,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 Mode = Literal["text", "glyph", "mixed"]
 Policy = Literal["recent", "relevant", "mixed", "foveated"]
+Relevance = Literal["dense", "lexical", "hybrid"]
+Unit = Literal["span", "turn"]
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=NO_CONTROL)]
 Weight = Annotated[float, Field(ge=0, le=MAX_WEIGHT)]
 
@@ -156,6 +158,10 @@ class ReadRequest(_Strict):
     token_budget: TokenBudget
     mode: Mode = "mixed"
     policy: Policy = "mixed"
+    relevance: Relevance = Field("hybrid", description="dense: cosine of the tape's embeddings; lexical: BM25 over "
+                                 "whole records; hybrid: reciprocal-rank fusion of the two")
+    unit: Unit = Field("span", description="span: sentence spans ranked and packed; turn: records ranked by their "
+                       "best span (dense) or as a whole (BM25) and rendered whole")
     filters: ReadFilters = Field(default_factory=ReadFilters)
     weights: PolicyWeights = Field(default_factory=PolicyWeights)
 
@@ -182,3 +188,5 @@ class ReadResponse(_Strict):
     candidates_considered: int
     policy: Policy
     mode: Mode
+    relevance: Relevance
+    unit: Unit
