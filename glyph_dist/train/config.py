@@ -73,7 +73,7 @@ class SFTConfig:
     grad_clip: float = 1.0  # 0: no clipping
     zero_stage: int = 2
     offload_optimizer: bool = False
-    torch_compile: bool | None = None  # None: on GPU only (compiling costs more than it saves on CPU)
+    torch_compile: bool | None = None  # None: on GPU only (on a few CPU cores compiling alone takes minutes)
     # evaluation, metrics, checkpoints
     eval_every: int = 50
     log_every: int = 10
