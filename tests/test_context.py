@@ -123,16 +123,45 @@ def test_missing_data_set_and_split_without_questions(tmp_path):
         load_episodes(path, "test")
 
 
-def test_pairwise_llm_judge_compares_fgt_context_with_each_strategy(memory, tmp_path):
-    """A local causal LM (random weights: only the mechanics are checked) judges answer pairs."""
+@pytest.fixture(scope="module")
+def judge_lm(memory, tmp_path_factory):
+    """A 1-layer GPT-2 with random weights over the tape's tokenizer: only the mechanics are checked."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
+    path = tmp_path_factory.mktemp("models") / "judge-lm"
     tokenizer = memory.tape.tokenizer
     torch.manual_seed(0)
     GPT2LMHeadModel(GPT2Config(n_layer=1, n_head=2, n_embd=32, n_positions=1024, vocab_size=len(tokenizer),
-                               eos_token_id=tokenizer.eos_token_id)).save_pretrained(tmp_path / "judge-lm")
-    tokenizer.save_pretrained(tmp_path / "judge-lm")
+                               eos_token_id=tokenizer.eos_token_id)).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    turns = [{"role": "user", "text": "Book a table for two at Sino at 7 pm."}, {"role": "assistant", "text": "Done."}]
+    data = tmp_path_factory.mktemp("tiny") / "tiny.jsonl"
+    data.write_text("".join(json.dumps({"episode_id": f"e{k}", "turns": turns + [{"text": f"Thanks {k}!"}] * (20 * k),
+                                        "questions": [{"question": "Which restaurant?", "answer": "Sino",
+                                                       "evidence": [0]}]}) + "\n" for k in range(3)))
+    return data
+
+
+def test_rows_carry_evidence_recall_whatever_the_answerer(memory, judge_lm, tiny_data):
+    config = CellConfig(str(tiny_data), 40, split=None, strategies=("raw_truncate", "bm25_topk"))
+    free = run_cell(config, memory.hybrid, get_answerer("context-recall"), get_judge("rule"), memory)["results"]
+    model = run_cell(config, memory.hybrid, get_answerer(str(judge_lm), max_new_tokens=3), get_judge(f"llm:{judge_lm}"),
+                     memory)["results"]
+    assert 0 < free["raw_truncate"]["evidence_recall"] < 1, "the budget cuts the evidence of the long episodes"
+    for name, row in model.items():
+        assert row["evidence_recall"] == free[name]["evidence_recall"]
+        assert "llm_equivalent" not in free[name] and 0 <= row["llm_equivalent"] <= 1
+        assert 0 <= row["llm_contains_agreement"] <= 1 and 0 <= row["llm_em_agreement"] <= 1
+
+
+def test_pairwise_llm_judge_compares_fgt_context_with_each_strategy(memory, judge_lm, tmp_path):
+    """A local causal LM judges answer pairs."""
     turns = [{"role": "user", "text": "Book a table for two at Sino at 7 pm."}, {"role": "assistant", "text": "Done."}]
     data = tmp_path / "tiny.jsonl"
     data.write_text("".join(json.dumps({"episode_id": f"e{k}", "turns": turns + [{"text": f"Thanks {k}!"}],
@@ -140,7 +169,7 @@ def test_pairwise_llm_judge_compares_fgt_context_with_each_strategy(memory, tmp_
                                                        "evidence": [0]}]}) + "\n" for k in range(3)))
     config = CellConfig(str(data), 256, split=None, strategies=("fgt_context", "raw_truncate"))
     result = run_cell(config, memory.hybrid, get_answerer("context-recall"), get_judge("rule"), memory,
-                      pairwise_judge=get_judge(f"llm:{tmp_path / 'judge-lm'}"))
+                      pairwise_judge=get_judge(f"llm:{judge_lm}"))
     rates = result["pairwise"]["versus"]["raw_truncate"]
     assert result["pairwise"]["judge"] == "llm:judge-lm" and result["pairwise"]["reference"] == "fgt_context"
     assert rates["tie"] == 1.0, "both strategies recall the evidence: equal answers always tie"
