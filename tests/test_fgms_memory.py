@@ -451,3 +451,18 @@ def test_hybrid_relevance_ranks_what_both_rankings_agree_on_first(memory):
             for r in ("dense", "lexical", "hybrid")}
     assert best["dense"] == best["lexical"] == best["hybrid"] == 8
     assert max(i.score for i in memory.read(ReadRequest(relevance="hybrid", **request)).items) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("unit", ["span", "turn"])
+def test_residual_mode_expands_to_the_spans_exactly(memory, unit):
+    memory.write(episode())
+    response = memory.read(ReadRequest(actor_id="agent-1", token_budget=MAX_TOKEN_BUDGET, mode="residual",
+                                       policy="recent", unit=unit))
+    text = memory.read(ReadRequest(actor_id="agent-1", token_budget=MAX_TOKEN_BUDGET, mode="text",
+                                   policy="recent", unit=unit))
+    assert {i.rendered_as for i in response.items} >= {"text"} and len(response.items) == len(text.items)
+    assert response.token_estimate == len(memory.hybrid.token_ids([response.context])[0]) <= text.token_estimate
+    assert memory.hybrid.expand(response.context) == text.context, "residual codes lose nothing"
+    for budget in (9, 40, 120):
+        small = memory.read(ReadRequest(actor_id="agent-1", token_budget=budget, mode="residual", unit=unit))
+        assert small.token_estimate == len(memory.hybrid.token_ids([small.context])[0]) <= budget

@@ -4,9 +4,9 @@ Each record's text is split into sentence spans, embedded, and mapped to its tap
 similarity reaches the hybrid tokenizer's threshold; the record as a whole is added to the actor's
 BM25 index (`lexical`). Spans live per actor in write order (write order is the memory's
 chronology). A read filters the actor's spans, scores the units it packs (spans, or whole records
-with `unit: turn`) by relevance, ranks them with a policy, renders them verbatim or as glyph codes
-by mode, and packs lines into the budget; the returned `token_estimate` is the exact token count of
-the returned context.
+with `unit: turn`) by relevance, ranks them with a policy, renders them by mode (verbatim, as glyph
+codes, or as glyph codes with residuals, which lose nothing), and packs lines into the budget; the
+returned `token_estimate` is the exact token count of the returned context.
 
 Relevance: `dense` is the cosine of the query's and the span's embeddings (a turn: its best span);
 `lexical` is the record's BM25 divided by the best candidate's (a span: its record's); `hybrid` is
@@ -86,6 +86,7 @@ class ActorSpans:
     episode_index: dict[str, list[int]] = field(default_factory=dict)
     tag_index: dict[str, list[int]] = field(default_factory=dict)
     lexical: LexicalIndex = field(default_factory=LexicalIndex)
+    residual: dict[int, tuple[str, str, int]] = field(default_factory=dict)  # span -> residual rendering, once read
 
     def __post_init__(self):
         self.vectors = np.zeros((16, self.dim), dtype=np.float32)
@@ -134,6 +135,7 @@ class ActorSpans:
     def truncate(self, size: int) -> None:
         """Forget every span from index `size` on (undoes appends)."""
         self.size = min(self.size, size)
+        self.residual = {i: form for i, form in self.residual.items() if i < self.size}
         self.lexical.truncate(int(self.record_of[self.size - 1]) + 1 if self.size else 0)
         for column in (self.seq, self.record_id, self.span, self.text, self.record, self.created_iso):
             del column[size:]
@@ -198,7 +200,7 @@ class _Line:
     first: int  # span indices within the actor: a span, or every span of a record
     last: int
     score: float
-    rendered_as: str  # "text", or "glyph": the spans with a family as glyph codes, the others verbatim
+    rendered_as: str  # "text"; "glyph" or "residual": the spans with a family so coded, the others verbatim
 
     @property
     def spans(self) -> range:
@@ -390,19 +392,28 @@ class ShardMemory:
             rankings.append(bm25 / best if best > 0 else bm25)
         return rankings[0] if len(rankings) == 1 else reciprocal_rank_fusion(rankings, depth)
 
-    def _span_rendering(self, actor: ActorSpans, index: int, line: _Line) -> str:
-        """How one span of the line is rendered: "glyph" where the line is and the span has a family."""
-        return "glyph" if line.rendered_as == "glyph" and actor.family_id[index] >= 0 else "text"
+    def _form(self, actor: ActorSpans, index: int, rendered_as: str) -> tuple[str, str, int]:
+        """(kind, content, tokens of " " + content) of one span in a line rendered as `rendered_as`: a
+        span without a family stays verbatim; in a residual line the hybrid tokenizer's residual rule
+        (`HybridTokenizer.render`) decides, once per span."""
+        family = int(actor.family_id[index])
+        if rendered_as == "text" or family < 0:
+            return "text", actor.text[index], int(actor.text_tokens[index])
+        if rendered_as == "glyph":
+            return "glyph", f"{GLYPH_OPEN}{self.tape.records[family].glyph}{GLYPH_CLOSE}", int(self.glyph_tokens[family])
+        if index not in actor.residual:
+            rendering = self.hybrid.render([actor.text[index]], [family])[0]
+            tokens = (actor.text_tokens[index] if rendering.kind == "text"
+                      else len(self.hybrid.token_ids([" " + rendering.content])[0]))
+            actor.residual[index] = (rendering.kind, rendering.content, int(tokens))
+        return actor.residual[index]
 
     def _render(self, actor: ActorSpans, line: _Line) -> str:
-        contents = [f"{GLYPH_OPEN}{self.tape.records[actor.family_id[i]].glyph}{GLYPH_CLOSE}"
-                    if self._span_rendering(actor, i, line) == "glyph" else actor.text[i] for i in line.spans]
+        contents = [self._form(actor, i, line.rendered_as)[1] for i in line.spans]
         return f"{line_prefix(actor.record[line.first])} {' '.join(contents)}"
 
     def _line_tokens(self, actor: ActorSpans, line: _Line) -> int:
-        return int(actor.prefix_tokens[line.first] + sum(
-            self.glyph_tokens[actor.family_id[i]] if self._span_rendering(actor, i, line) == "glyph"
-            else actor.text_tokens[i] for i in line.spans))
+        return int(actor.prefix_tokens[line.first]) + sum(self._form(actor, i, line.rendered_as)[2] for i in line.spans)
 
     @staticmethod
     def _options(mode: str, has_glyph: bool, verbatim_left: bool) -> tuple[str, ...]:
@@ -411,7 +422,7 @@ class ShardMemory:
             return ("text",)
         if mode == "mixed" and verbatim_left:
             return ("text", "glyph")
-        return ("glyph",)
+        return ("residual",) if mode == "residual" else ("glyph",)
 
     def _pack(self, actor: ActorSpans, first: np.ndarray, last: np.ndarray, scores: np.ndarray,
               request: ReadRequest) -> list[_Line]:
@@ -426,6 +437,10 @@ class ShardMemory:
         has_glyph = (np.maximum.reduceat(family, offsets) >= 0).tolist()
         costs = {"text": (actor.prefix_tokens[first] + np.add.reduceat(text, offsets)).tolist(),
                  "glyph": (actor.prefix_tokens[first] + np.add.reduceat(glyph, offsets)).tolist()}
+        if request.mode == "residual":
+            costs["residual"] = [int(actor.prefix_tokens[a]) + sum(self._form(actor, i, "residual")[2]
+                                                                   for i in range(a, b + 1))
+                                 for a, b in zip(first.tolist(), last.tolist())]
         budget, used, verbatim_used = request.token_budget, 0, 0
         verbatim_budget = request.weights.verbatim_share * budget
         lines: list[_Line] = []
@@ -469,7 +484,7 @@ class ShardMemory:
 
     def _item(self, actor: ActorSpans, line: _Line, i: int) -> dict:
         """One span of a returned line."""
-        record, rendered_as = actor.record[i], self._span_rendering(actor, i, line)
+        record, rendered_as = actor.record[i], self._form(actor, i, line.rendered_as)[0]
         family = int(actor.family_id[i])
         tape_record = self.tape.records[family] if family >= 0 else None
         text = actor.text[i]

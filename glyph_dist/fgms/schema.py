@@ -31,7 +31,7 @@ NOT_BLANK = "[^" + "".join(f"\\u{ord(c):04x}" for c in WHITESPACE) + "]"  # a ch
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
-Mode = Literal["text", "glyph", "mixed"]
+Mode = Literal["text", "glyph", "mixed", "residual"]
 Policy = Literal["recent", "relevant", "mixed", "foveated"]
 Relevance = Literal["dense", "lexical", "hybrid"]
 Unit = Literal["span", "turn"]
@@ -174,7 +174,7 @@ class ReadItem(_Strict):
     role: str
     address: str | None
     glyphs: str | None
-    rendered_as: Literal["text", "glyph"]
+    rendered_as: Literal["text", "glyph", "residual"]
     text: str
     score: float
     created_at: Timestamp
