@@ -27,6 +27,7 @@ import itertools
 import json
 import math
 import shutil
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -165,9 +166,11 @@ class Evolution:
     def load_state(self) -> dict | None:
         return json.loads(self.state_path.read_text()) if self.state_path.is_file() else None
 
+    def _diversity(self, population: list[dict]) -> float:
+        return diversity([torch.load(self._dir(m["id"]) / FINGERPRINT) for m in population])
+
     def _record(self, state: dict, generation: int, new: list[dict], reseeded: bool) -> None:
         population = state["population"]
-        prints = [torch.load(self._dir(m["id"]) / FINGERPRINT) for m in population]
         fitness = [m["fitness"] for m in population]
         best = max(population, key=lambda m: m["fitness"])
         improved = best["fitness"] > state.get("best_fitness", -math.inf) + self.ga.min_delta
@@ -176,9 +179,8 @@ class Evolution:
         state["generation"] = generation
         state["history"].append({
             "generation": generation, "best": best["fitness"], "mean": sum(fitness) / len(fitness),
-            "best_id": best["id"], "diversity": diversity(prints), "evaluated": len(new), "reseeded": reseeded,
-            "combos": {c: sum(m["origin"].get("combo") == c for m in new) for c in {m["origin"].get("combo")
-                                                                                     for m in new}}})
+            "best_id": best["id"], "diversity": self._diversity(population), "evaluated": len(new),
+            "reseeded": reseeded, "combos": dict(Counter(m["origin"]["combo"] for m in new))})
         self.log(f"generation {generation}: best {best['fitness']:.4f} ({best['id']}), mean "
                  f"{state['history'][-1]['mean']:.4f}, diversity {state['history'][-1]['diversity']:.4f}, "
                  f"{len(new)} evaluated{', re-seeded' if reseeded else ''}")
@@ -196,7 +198,7 @@ class Evolution:
                 mutant = mutate(elite_state, self.ga.mutation_fraction, self.ga.mutation_sigma, seed)
                 new.append(self._save(f"g{generation:03d}-e{e}m{k}", mutant,
                                       {"kind": "mutant", "parents": [elite["id"]], "seed": seed,
-                                       "combo": elite["origin"].get("combo")}))
+                                       "combo": elite["origin"]["combo"]}))
         losers = ranked[-self.ga.losers:]
         size = self.ga.losers // self.ga.children
         for c in range(self.ga.children):
@@ -206,8 +208,7 @@ class Evolution:
                                   [m["id"] for m in group]))
         self._evaluate(new)
         state["population"] = elites + new
-        prints = [torch.load(self._dir(m["id"]) / FINGERPRINT) for m in state["population"]]
-        reseeded = diversity(prints) < self.ga.diversity_floor
+        reseeded = self._diversity(state["population"]) < self.ga.diversity_floor
         if reseeded:
             seeds = self._seeds(generation, rng)
             self._evaluate(seeds)
