@@ -176,3 +176,19 @@ def test_pairwise_llm_judge_compares_fgt_context_with_each_strategy(memory, judg
     with pytest.raises(GlyphDistError, match="pairwise judge compares fgt_context"):
         run_cell(CellConfig(str(data), 256, split=None, strategies=("raw_truncate",)), memory.hybrid,
                  get_answerer("context-recall"), get_judge("rule"), memory, pairwise_judge=get_judge("rule"))
+
+
+@pytest.mark.parametrize("relevance", ["lexical", "hybrid"])
+def test_fgt_context_with_turn_units_gives_evidence_turns_whole(memory, episodes, relevance):
+    strategy = make_strategy("fgt_context", memory.hybrid, memory, policy="relevant", mode="text",
+                             relevance=relevance, unit="turn")
+    found = 0
+    for episode in episodes:
+        for question in episode.questions:
+            context = strategy.context(episode, question, 120)
+            lines = context.text.splitlines()
+            assert lines and context.tokens <= 120
+            assert all(line == turn_line(int(line.split()[0][2:]), *episode.turns[int(line.split()[0][2:])])
+                       for line in lines), "every line is a whole turn, as the other strategies render it"
+            found += all(turn_line(i, *episode.turns[i]) in lines for i in question.evidence)
+    assert found >= 0.3 * sum(len(e.questions) for e in episodes), "turn reads should often hold the evidence whole"
