@@ -326,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     context.add_argument("--mode", default="mixed", help="FGMS read mode of fgt_context (default: %(default)s)")
     context.add_argument("--relevance", default="hybrid", choices=("dense", "lexical", "hybrid"),
                          help="FGMS relevance of fgt_context (default: %(default)s)")
-    context.add_argument("--unit", default="span", choices=("span", "turn"),
+    context.add_argument("--unit", default="turn", choices=("span", "turn"),
                          help="FGMS read unit of fgt_context (default: %(default)s)")
     context.add_argument("--fgms-storage", type=Path, help="keep fgt_context's memories here (default: a temporary directory)")
     context.set_defaults(func=_bench_context)

@@ -42,7 +42,7 @@ class CellConfig:
     policy: str = "mixed"  # FGMS read policy, mode, relevance and unit of fgt_context
     mode: str = "mixed"
     relevance: str = "hybrid"
-    unit: str = "span"
+    unit: str = "turn"  # whole turns: evidence recall counts whole evidence turns
     dataset_name: str = field(default="")
 
     def __post_init__(self):
