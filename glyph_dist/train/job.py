@@ -120,6 +120,11 @@ def _fit(config: SFTConfig, prepared: Prepared, quiet: bool) -> ray.train.Result
             failure_config=ray.train.FailureConfig(max_failures=config.max_failures),
             callbacks=[TuneReportCallback()] if _in_tune_trial() else None,
             logging_config=ray.train.LoggingConfig(log_level="WARNING")))  # rank 0 logs each step itself
+    return fit_reraising_bad_input(trainer)
+
+
+def fit_reraising_bad_input(trainer: TorchTrainer) -> ray.train.Result:
+    """`trainer.fit()`, raising a worker's GlyphDistError (bad input) itself rather than Ray's wrapper."""
     try:
         return trainer.fit()
     except ray.train.WorkerGroupError as exc:

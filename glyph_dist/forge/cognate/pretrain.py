@@ -30,6 +30,7 @@ from glyph_dist.forge.cognate.config import PretrainConfig
 from glyph_dist.forge.cognate.diversity import diversity
 from glyph_dist.forge.cognate.train import Prepared, final_metrics, fit, prepare, setup
 from glyph_dist.progress import Steps
+from glyph_dist.train.job import fit_reraising_bad_input
 
 EVAL_FILE, SUMMARY_FILE = "eval.json", "summary.json"
 
@@ -81,13 +82,7 @@ def _fit(config: PretrainConfig, prepared: Prepared, specialisation: str, run_di
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=config.keep_checkpoints),
             failure_config=ray.train.FailureConfig(max_failures=config.max_failures),
             logging_config=ray.train.LoggingConfig(log_level="WARNING")))
-    try:
-        return trainer.fit()
-    except ray.train.WorkerGroupError as exc:
-        bad_input = [e for e in exc.worker_failures.values() if isinstance(e, GlyphDistError)]
-        if bad_input:
-            raise bad_input[0] from exc
-        raise
+    return fit_reraising_bad_input(trainer)
 
 
 def pretrain(config: PretrainConfig, quiet: bool = False) -> dict:
