@@ -286,7 +286,7 @@ def test_actors_serve_answerers_and_judges(ray_session):
 
 
 def test_answerer_and_judge_of_one_model_share_its_actor(ray_session, chat_lm):
-    from glyph_dist.models.actors import serve_models, shared_answerer, shared_judge
+    from glyph_dist.models.actors import model_actor_name, serve_models, shared_answerer, shared_judge
 
     ray = ray_session
     spec = answerer_spec(str(chat_lm))
@@ -294,6 +294,9 @@ def test_answerer_and_judge_of_one_model_share_its_actor(ray_session, chat_lm):
     assert len(actors) == 1, "one model actor for the answerer and the judge of one model"
     answerer, judge = shared_answerer(spec), shared_judge(judge_spec(f"llm:{chat_lm}"))
     assert answerer.lm.actor._actor_id == judge.lm.actor._actor_id == actors[0]._actor_id
+    named = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["name"].startswith("model-")]
+    assert named == [model_actor_name(str(chat_lm.resolve()))]
+    assert named[0].startswith(f"model-{ray.get_runtime_context().get_job_id()}-"), "runs on one cluster keep their own"
     requests = [_request(c) for c in CONTEXTS]
     local = get_answerer(spec, max_new_tokens=6)
     answerer.max_new_tokens = 6

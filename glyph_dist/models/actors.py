@@ -40,15 +40,20 @@ class ModelActor:
         return getattr(self.lm, method)(*args, **kwargs)
 
 
+def model_actor_name(path: str) -> str:
+    """One model actor per model directory and Ray job: runs sharing a cluster keep their own (each ends its own)."""
+    job = ray.get_runtime_context().get_job_id()
+    return f"model-{job}-" + hashlib.blake2b(path.encode(), digest_size=6).hexdigest()
+
+
 class SharedLM:
     """The named `ModelActor` of a model directory (started on first use, waited for until loaded), in the
     shape of `LocalLM`: `name`, `has_chat_template` and the `SERVED` methods."""
 
     def __init__(self, path: str, num_gpus: float = 0):
         self.path = path
-        name = "model-" + hashlib.blake2b(path.encode(), digest_size=6).hexdigest()
-        self.actor = ModelActor.options(name=name, namespace=NAMESPACE, get_if_exists=True, num_gpus=num_gpus,
-                                        num_cpus=0).remote(path)
+        self.actor = ModelActor.options(name=model_actor_name(path), namespace=NAMESPACE, get_if_exists=True,
+                                        num_gpus=num_gpus, num_cpus=0).remote(path)
         try:
             described = ray.get(self.actor.describe.remote())
         except ray.exceptions.RayActorError as error:
