@@ -2,7 +2,8 @@
 
 STORAGE_PATH/NAME holds:
 
-    parents.json       every parent's metrics on both splits (measured once, reused on resume)
+    parents.json       every parent's metrics on both splits (measured once, reused on resume with the
+                       same evaluation settings)
     state.json         the population and per-generation history (evolve.py)
     candidates/ID/     the living members as model directories
     champion/          a copy of the champion
@@ -22,7 +23,7 @@ from pathlib import Path
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.files import write_text
 from glyph_dist.forge.merge.config import EvolveConfig
-from glyph_dist.forge.merge.evaluate import SPLITS
+from glyph_dist.forge.merge.evaluate import SPLITS, EvalSettings
 from glyph_dist.forge.merge.evolve import Evolution
 from glyph_dist.forge.merge.family import family_of, resolve_model_dir
 from glyph_dist.forge.merge.fitness import fitness, reference, terms
@@ -42,12 +43,15 @@ def _parents(config: EvolveConfig) -> tuple[list[Path], Path | None, list[str]]:
     return directories, base, names
 
 
-def _parent_metrics(run_dir: Path, directories: list[Path], names: list[str], pool: EvalPool) -> dict:
+def _parent_metrics(run_dir: Path, directories: list[Path], names: list[str], pool: EvalPool,
+                    settings: EvalSettings) -> dict:
+    """Every parent on both splits, measured once for the run's evaluation settings."""
     path = run_dir / PARENTS_FILE
-    if path.is_file():
-        return json.loads(path.read_text())
+    spec = json.loads(json.dumps(asdict(settings)))
+    if path.is_file() and (saved := json.loads(path.read_text()))["eval"] == spec:
+        return saved["splits"]
     measured = {split: dict(zip(names, pool(directories, split))) for split in SPLITS}
-    write_text(path, json.dumps(measured) + "\n")
+    write_text(path, json.dumps({"eval": spec, "splits": measured}) + "\n")
     return measured
 
 
@@ -58,7 +62,7 @@ def evolve(config: EvolveConfig, log=print) -> dict:
     family = family_of(directories[0])
     pool = EvalPool(config.eval, config.workers, use_gpu=config.eval.device.startswith("cuda"))
     try:
-        parents = _parent_metrics(run_dir, directories, names, pool)
+        parents = _parent_metrics(run_dir, directories, names, pool, config.eval)
         ref = reference(list(parents["fitness"].values()))
         for split in SPLITS:
             split_ref = reference(list(parents[split].values()))
