@@ -24,7 +24,7 @@ import numpy as np
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.forge.merge.layers import LayerLayout, compatible, dfs_slots, dfs_steps, franken_steps, stack_layers
-from glyph_dist.forge.merge.methods import Dare, Linear, Slerp, Ties
+from glyph_dist.forge.merge.methods import method
 from glyph_dist.forge.merge.state import StateDict, merge_state_dicts
 
 INTERPOLATIONS, TASKS, LAYER_PLANS = ("linear", "slerp"), ("ties", "dare"), ("franken", "dfs")
@@ -113,9 +113,8 @@ def apply_recipe(recipe: Recipe, parents: list[StateDict], layout: LayerLayout, 
     """The merged state dict (the target parent's names and shapes, the plan's depth)."""
     if len(recipe.weights) != len(parents):
         raise GlyphDistError(f"recipe {recipe.combo}: {len(recipe.weights)} weights for {len(parents)} parents")
-    interpolate = Linear() if recipe.interpolation == "linear" else Slerp()
-    m1 = merge_state_dicts(parents, interpolate, recipe.weights, target=target)
-    task = (Ties(density=recipe.density) if recipe.task == "ties" else Dare(density=recipe.density))
+    m1 = merge_state_dicts(parents, method(recipe.interpolation), recipe.weights, target=target)
+    task = method(recipe.task, density=recipe.density)
     anchor = base if base is not None else m1
     combined = merge_state_dicts(parents, task, recipe.weights, base=anchor, target=target, seed=recipe.seed)
     m2 = {name: m1[name] + recipe.scale * (combined[name] - anchor[name])
