@@ -83,6 +83,8 @@ def _train(args) -> None:
         write_jsonl(out / "data" / f"{split}.jsonl", [{"prompt": p.prompt, "target": p.target} for p in split_pairs])
     before = adapter.score(pairs["val"], config.max_length)
     adapter.save(out / "init")
+    threshold, chat = adapter.threshold, adapter.chat
+    del adapter  # the workers load their own copy
     print(f"{len(pairs['train'])} train / {len(pairs['val'])} val pairs ({'hybrid' if use_hybrid else 'plain'}), "
           f"val loss before training {before['loss']:.4f}; initial adapter: {out / 'init'}", flush=True)
     started = time.perf_counter()
@@ -90,7 +92,7 @@ def _train(args) -> None:
     seconds = time.perf_counter() - started
     if result.checkpoint is None:
         raise GlyphDistError(f"the SFT run {result.path} left no checkpoint")
-    trained = GlyphAdapter.load(result.checkpoint, out / "init" / "tape", adapter.threshold, adapter.chat, device="cpu")
+    trained = GlyphAdapter.load(result.checkpoint, out / "init" / "tape", threshold, chat, device="cpu")
     trained.save(out / "adapter")
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items() if isinstance(v, (int, float)))
     print(f"trained in {seconds:.0f} s: {metrics}\nval loss before {before['loss']:.4f}, after "
