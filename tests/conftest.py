@@ -58,6 +58,13 @@ def hybrid(tape):
     return HybridTokenizer(tape)
 
 
+@pytest.fixture(autouse=True)
+def _restore_working_directory(monkeypatch):
+    """Commands run in-process enter `$GLYPH_DIST_ROOT` when a test sets it; the next test starts
+    where the suite does."""
+    monkeypatch.chdir(Path.cwd())
+
+
 @pytest.fixture(scope="session")
 def ray_session():
     """One local Ray instance (2 CPUs) for every test that needs Ray."""
