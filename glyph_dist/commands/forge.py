@@ -21,6 +21,7 @@ import platform
 import sys
 from pathlib import Path
 
+from glyph_dist.commands.forge_bitnet import add_commands as add_bitnet_commands
 from glyph_dist.commands.forge_evolve import add_commands as add_evolve_commands
 
 DEFAULT_CONFIG = Path("experiments/forge_cognate.yaml")
@@ -128,3 +129,4 @@ def register(groups: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--out", type=Path, help="also write the results as JSON")
     evaluate.set_defaults(func=_eval)
     add_evolve_commands(commands)  # evolve, finetunes (commands/forge_evolve.py)
+    add_bitnet_commands(commands)  # bitnet train|export|bench (commands/forge_bitnet.py)
