@@ -23,6 +23,7 @@ from pathlib import Path
 
 from glyph_dist.commands.forge_bitnet import add_commands as add_bitnet_commands
 from glyph_dist.commands.forge_evolve import add_commands as add_evolve_commands
+from glyph_dist.commands.forge_quietstar import add_commands as add_quietstar_commands
 
 DEFAULT_CONFIG = Path("experiments/forge_cognate.yaml")
 
@@ -104,7 +105,7 @@ def _eval(args) -> None:
 def register(groups: argparse._SubParsersAction) -> None:
     from glyph_dist.forge.cognate.data import BUILTIN, DEFAULT_DATASETS
 
-    forge = groups.add_parser("forge", help="the model forge: Cognate tiny recursive models")
+    forge = groups.add_parser("forge", help="the model forge: Cognate tiny recursive models, EvoMerge, BitNet, Quiet-STaR")
     commands = forge.add_subparsers(dest="command", required=True)
     pretrain = commands.add_parser("pretrain", help="pretrain the reasoning, memory and speed Cognate models on "
                                                     "Ray Train over the 3-stage curriculum")
@@ -130,3 +131,4 @@ def register(groups: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(func=_eval)
     add_evolve_commands(commands)  # evolve, finetunes (commands/forge_evolve.py)
     add_bitnet_commands(commands)  # bitnet train|export|bench (commands/forge_bitnet.py)
+    add_quietstar_commands(commands)  # quietstar bake|train|eval (commands/forge_quietstar.py)

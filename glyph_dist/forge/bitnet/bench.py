@@ -10,10 +10,11 @@ from pathlib import Path
 import torch
 
 from glyph_dist.fgt.store import load_tokenizer
-from glyph_dist.forge.bitnet.evaluate import decode_speed, gsm8k_accuracy, heldout
+from glyph_dist.forge.bitnet.evaluate import decode_speed, heldout
 from glyph_dist.forge.bitnet.pack import load_packed
 from glyph_dist.forge.bitnet.qat import load_source
 from glyph_dist.forge.cognate.data import build_streams, gsm8k_problems, load_texts
+from glyph_dist.forge.gsm8k import gsm8k_accuracy
 
 
 def compare(packed_dir: Path, reference_dir: Path, datasets: Path, sources: list[str], seq_len: int = 128,

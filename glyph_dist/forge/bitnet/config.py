@@ -18,13 +18,9 @@ from pathlib import Path
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.forge.cognate.config import _check_type
+from glyph_dist.forge.tiny import default_llama
 from glyph_dist.models.catalog import resolve_model
 from glyph_dist.yamlconf import parse_override, read_mapping
-
-
-def default_llama() -> dict:
-    return {"hidden_size": 64, "intermediate_size": 192, "num_hidden_layers": 4, "num_attention_heads": 4,
-            "num_key_value_heads": 2, "max_position_embeddings": 512, "tie_word_embeddings": True}
 
 
 @dataclass

@@ -5,8 +5,7 @@
     prefill_tokens_per_s   held-out tokens through the forward pass per second (batches of windows;
                      the loss computation excluded)
     decode_tokens_per_s    greedy generation, one sequence, KV cache on: new tokens per second
-    gsm8k_accuracy   greedy answers to `Question: ...\\nAnswer:` (forge/cognate/data.py's prompt):
-                     the number after `####`, else the last number, must equal the gold answer
+(GSM8K accuracy, when the bench asks for it: forge/gsm8k.py)
 """
 
 from __future__ import annotations
@@ -18,8 +17,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from glyph_dist.emergence.answers import answers_match, extract_answer
-from glyph_dist.forge.cognate.data import FINAL_MARKER, Problem
 from glyph_dist.forge.cognate.evaluate import windows
 
 
@@ -48,20 +45,3 @@ def decode_speed(model: nn.Module, prompt_ids: torch.Tensor, new_tokens: int) ->
     out = model.generate(prompt_ids, attention_mask=torch.ones_like(prompt_ids), max_new_tokens=new_tokens,
                          min_new_tokens=new_tokens, do_sample=False, pad_token_id=0)
     return (out.shape[1] - prompt_ids.shape[1]) / (time.perf_counter() - started)
-
-
-@torch.no_grad()
-def gsm8k_accuracy(model: nn.Module, tokenizer, problems: list[Problem], max_new_tokens: int) -> dict:
-    model.eval()
-    correct, seconds = 0, 0.0
-    for problem in problems:
-        ids = tokenizer(problem.prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
-        started = time.perf_counter()
-        out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
-                             do_sample=False, pad_token_id=tokenizer.eos_token_id)
-        seconds += time.perf_counter() - started
-        text = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).split("\nQuestion:")[0]
-        correct += answers_match(extract_answer(text, FINAL_MARKER), problem.gold)
-    n = max(len(problems), 1)
-    return {"gsm8k_accuracy": correct / n, "gsm8k_correct": correct, "gsm8k_n": len(problems),
-            "seconds_per_answer": seconds / n}

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from ray.train.torch import TorchTrainer
 from torch import nn
-from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+from transformers import AutoModelForCausalLM
 from transformers.utils import logging as hf_logging
 
 from glyph_dist.errors import GlyphDistError
@@ -42,6 +42,7 @@ from glyph_dist.forge.bitnet.evaluate import heldout
 from glyph_dist.forge.cognate.data import Streams, build_streams, load_texts, parse_curriculum
 from glyph_dist.forge.cognate.sizes import CHECKPOINT_BYTES_PER_PARAM, HEADROOM, TRAIN_BYTES_PER_PARAM, free_memory
 from glyph_dist.forge.cognate.train import average_gradients
+from glyph_dist.forge.tiny import tiny_llama_dir
 from glyph_dist.progress import Steps
 from glyph_dist.train.checkpoint import STATE_FILE
 from glyph_dist.train.job import fit_reraising_bad_input
@@ -87,17 +88,7 @@ def preflight(model: nn.Module, config: QATConfig, storage: Path) -> None:
 
 def source_model(config: QATConfig, run_dir: Path) -> str:
     """The source directory: the config's model, or a seeded tiny Llama saved under RUN_DIR/init."""
-    if config.model:
-        return config.model
-    init = run_dir / "init"
-    if not (init / "config.json").is_file():
-        tokenizer = load_tokenizer(config.tokenizer)
-        torch.manual_seed(config.seed)
-        model = LlamaForCausalLM(LlamaConfig(**config.llama, vocab_size=len(tokenizer),
-                                             bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id))
-        model.save_pretrained(init)
-        tokenizer.save_pretrained(init)
-    return str(init)
+    return config.model or str(tiny_llama_dir(config.tokenizer, config.llama, config.seed, run_dir / "init"))
 
 
 def prepare(config: QATConfig, run_dir: Path) -> Prepared:
