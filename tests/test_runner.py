@@ -239,3 +239,14 @@ def test_ctrl_c_on_glyph_dist_run_then_resume(tmp_path, tape_root):
     assert (meta["status"], meta["finished"], meta["failed"]) == ("finished", 6, 0)
     assert len((run_dir / "results.jsonl").read_text().splitlines()) == 6
     assert len(list((tmp_path / "out").glob("agent_logs_b*_s1337_*.json"))) == 2 and (tmp_path / "RESULTS.md").exists()
+
+
+@pytest.mark.parametrize("key, value", [("relevance", "fuzzy"), ("unit", "page"), ("mode", "lossy")])
+def test_context_trial_rejects_an_unknown_fgms_read_setting(key, value):
+    from glyph_dist.runner.context_trial import check
+
+    trial = {"dataset": "agent_logs", "strategy": "fgt_context", "budget": 256, "seed": 1, "data_dir": "data",
+             "policy": "mixed", "mode": "mixed", "relevance": "hybrid", "unit": "turn", "answerer": "context-recall",
+             "judge": "rule", key: value}
+    with pytest.raises(GlyphDistError, match=f"context_bench: {key} '{value}' is not one of"):
+        check([trial])

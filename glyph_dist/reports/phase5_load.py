@@ -22,10 +22,11 @@ METRICS = ("success_rate", "evidence_recall", "answer_recall", "glyph_evidence",
 # Read where present (NaN where absent or null): EM and F1, an LLM judge's verdicts and agreement with the rule,
 # the model evaluations' summary scores.
 LLM_RATES = ("llm_equivalent", "llm_em_agreement", "llm_em_kappa", "llm_contains_agreement", "llm_contains_kappa")
-OPTIONAL = ("em", "f1", *LLM_RATES, "summary_fact_recall", "n_summaries")
+OPTIONAL = ("em", "f1", *LLM_RATES, "evidence_recall_expanded", "summary_fact_recall", "n_summaries")
 BREAKDOWNS = ("by_evidence_position", "by_episode_length")
 # One table (and one set of intervals) per combination of these; `source` keeps model evaluations apart.
-GROUP = ["source", "model", "answerer", "judge", "dataset", "split", "token_counter"]
+GROUP = ["source", "model", "answerer", "judge", "dataset", "split", "token_counter", "fgms_read"]
+FGMS_READ = ("policy", "mode", "relevance", "unit")  # fgt_context's FGMS read settings, where a file names them
 # The plots draw one figure per setup and one panel per data set.
 SETUP = ["source", "model", "answerer", "judge"]
 FULL = "full"
@@ -67,6 +68,7 @@ def _cell_keys(path: Path, config: dict) -> dict:
         "model": str(config.get("model") or ""),
         "answerer": values["answerer"], "judge": values["judge"], "dataset": values["dataset_name"],
         "dataset_path": values["dataset"], "split": values["split"], "token_counter": values["token_counter"],
+        "fgms_read": ", ".join(f"{key} {config[key]}" for key in FGMS_READ if config.get(key)),
         **{key: int(_number(config, key, "config", path)) for key in ("budget", "seed", "n_episodes")},
     }
 

@@ -24,7 +24,7 @@ ANSWERER_NOTES = {
                 "what a perfect reader of that context could answer, not the score of a language model. They show "
                 "no EM, F1 or success, which would only restate it.",
 }
-CONTEXT_COLUMNS = ("answer recall", "glyph evidence", "avg tokens", "seeds", "questions")
+CONTEXT_COLUMNS = ("evidence recall, expanded", "answer recall", "glyph evidence", "avg tokens", "seeds", "questions")
 LLM_COLUMNS = {"llm_equivalent": "LLM judge: equivalent", "llm_contains_agreement": "LLM–rule agreement",
                "llm_contains_kappa": "Cohen's κ"}
 COMPARISON_COLUMNS = ("budget", FGT, RAW, f"{FGT} − {RAW}", f"vs {RAW}", "best retrieval peer", "peer",
@@ -67,10 +67,12 @@ def table(header: tuple[str, ...], rows: list[list[str]]) -> str:
 
 
 def group_label(key: pd.Series) -> str:
-    """`dataset (split)`, the answerer, judge and token counter, and the model where there is one."""
+    """`dataset (split)`, the answerer, judge and token counter, the model where there is one, and
+    fgt_context's FGMS read (policy, mode, relevance, unit) where the files name it."""
     model = f", model {key['model']}" if key["model"] else ""
+    read = f", FGMS read: {key['fgms_read']}" if key["fgms_read"] else ""
     return (f"{key['dataset']} ({key['split']}), answerer {key['answerer']}, judge {key['judge']}, "
-            f"token counter {key['token_counter']}{model}")
+            f"token counter {key['token_counter']}{model}{read}")
 
 
 def score_label(answerer: str) -> str:
@@ -100,7 +102,8 @@ def _summary_rows(rows: pd.DataFrame) -> list[list[str]]:
     scored = ([] if key["answerer"] == MODEL_FREE else
               ["em", "f1", *_llm_columns(key["judge"]), "evidence_recall"])
     return [[r["strategy"], budget_text(r["budget"]), interval(r["score"], r["score_ci"]),
-             *(_number(r[metric]) for metric in scored), f"{r['answer_recall']:.3f}", f"{r['glyph_evidence']:.3f}",
+             *(_number(r[metric]) for metric in scored), _number(r["evidence_recall_expanded"]),
+             f"{r['answer_recall']:.3f}", f"{r['glyph_evidence']:.3f}",
              f"{r['avg_tokens']:.1f}", str(r["n_seeds"]), _span(r["questions_min"], r["questions_max"])]
             for _, r in rows.iterrows()]
 
@@ -208,9 +211,9 @@ def summary_markdown(summary: pd.DataFrame, groups: pd.DataFrame, seeds: pd.Data
 
 def _setup(groups: pd.DataFrame, strategies: list[str]) -> str:
     header = ("data set", "split", "data file", "episodes", "questions", "seeds", "budgets", "answerer", "judge",
-              "model", "token counter")
+              "model", "token counter", "FGMS read of fgt_context")
     rows = [[g["dataset"], g["split"], f"`{g['dataset_path']}`", g["episodes"], g["questions"], g["seeds"],
-             g["budgets"], g["answerer"], g["judge"], g["model"] or "—", g["token_counter"]]
+             g["budgets"], g["answerer"], g["judge"], g["model"] or "—", g["token_counter"], g["fgms_read"] or "—"]
             for _, g in groups.reset_index().iterrows()]
     return ("## Setup\n\n" + table(header, rows) + f"\n\nStrategies: {', '.join(strategies)}. `{FULL}` reads the whole "
             "history with no budget and is shown as a reference. The compared score is "
@@ -305,7 +308,10 @@ def _glyph_note(summary: pd.DataFrame) -> str:
     spread = f" For fgt_context it is {_span(fgt.min(), fgt.max(), '{:.3f}')} across cells." if len(fgt) else ""
     return ("Glyph evidence is the share of questions whose evidence is in the context only as a glyph code. A glyph "
             "code names a phrase family, not the particular facts of a turn, so these questions are counted apart, "
-            "in their own column." + spread)
+            "in their own column. Evidence recall, expanded, counts evidence present once every glyph code is decoded "
+            "(a residual code rebuilds its sentence exactly, a bare code only its family's representative), so "
+            "compression that keeps the facts is credited and compression that loses them is not (— where a "
+            "file does not have it)." + spread)
 
 
 def _seed_note(summary: pd.DataFrame) -> str:

@@ -13,8 +13,8 @@ from glyph_dist.reports.phase5_load import FULL, GROUP, LLM_RATES, MODEL_EVAL_PR
 LEVEL = 0.95
 FGT, RAW = "fgt_context", "raw_truncate"
 NOT_PEERS = (FGT, RAW, FULL)
-RATES = ("score", "success_rate", "em", "f1", *LLM_RATES, "evidence_recall", "answer_recall", "glyph_evidence",
-         "avg_tokens")
+RATES = ("score", "success_rate", "em", "f1", *LLM_RATES, "evidence_recall", "evidence_recall_expanded",
+         "answer_recall", "glyph_evidence", "avg_tokens")
 HIGHER, LOWER, NOISE, NO_INTERVAL = "fgt_context higher", "fgt_context lower", "within noise", "no interval (1 seed)"
 VERDICTS = (HIGHER, LOWER, NOISE, NO_INTERVAL)
 MODEL_RAW, MODEL_GLYPH = "model_raw", "model_glyph"

@@ -15,6 +15,7 @@ import functools
 import json
 import resource
 from pathlib import Path
+from typing import get_args
 
 import ray
 
@@ -22,15 +23,17 @@ from glyph_dist.context.bench import CellConfig, run_strategy
 from glyph_dist.context.episodes import load_episodes
 from glyph_dist.context.strategies import FgtContext, make_strategy
 from glyph_dist.errors import GlyphDistError
-from glyph_dist.fgms.schema import ReadRequest, ReadResponse, WriteResponse
+from glyph_dist.fgms.schema import Mode, Policy, ReadRequest, ReadResponse, Relevance, Unit, WriteResponse
 from glyph_dist.models.actors import serve_models, shared_answerer, shared_judge
 from glyph_dist.models.answerers import answerer_spec
 from glyph_dist.models.judges import judge_spec
 from glyph_dist.runner.trial import Prepared
 
 GENERATED = ("agent_logs", "public_dialog")  # data set names made by `glyph-dist data prepare`
-KEYS = {"dataset", "strategy", "budget", "seed", "split", "answerer", "judge", "policy", "mode", "tape",
-        "tokenizer", "data_dir", "fgms_shards", "model_gpus"}
+KEYS = {"dataset", "strategy", "budget", "seed", "split", "answerer", "judge", "policy", "mode", "relevance", "unit",
+        "tape", "tokenizer", "data_dir", "fgms_shards", "model_gpus"}
+READ_DEFAULTS = {"relevance": "hybrid", "unit": "turn"}  # fgt_context's, as in `glyph-dist bench context`
+READ_OPTIONS = {"policy": Policy, "mode": Mode, "relevance": Relevance, "unit": Unit}
 PATH_KEYS = ("dataset", "tape", "tokenizer", "data_dir")  # made absolute by the runner
 
 
@@ -44,6 +47,12 @@ def dataset_path(value: str, seed: int, data_dir: str) -> Path:
     return path.resolve()
 
 
+def read_settings(trial: dict) -> dict:
+    """fgt_context's FGMS read: policy, mode, relevance and unit."""
+    return {"policy": trial["policy"], "mode": trial["mode"],
+            **{key: trial.get(key, default) for key, default in READ_DEFAULTS.items()}}
+
+
 def check(trials: list[dict]) -> list[dict]:
     """The trials to run, their answerer and judge naming models by absolute directory; every error a
     trial would meet on its inputs is raised before any starts."""
@@ -53,6 +62,9 @@ def check(trials: list[dict]) -> list[dict]:
         if unknown:
             raise GlyphDistError(f"context_bench: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(KEYS))}")
         CellConfig(dataset=str(trial["dataset"]), budget=int(trial["budget"]), strategies=(trial["strategy"],))
+        for key, allowed in READ_OPTIONS.items():
+            if key in trial and trial[key] not in get_args(allowed):
+                raise GlyphDistError(f"context_bench: {key} {trial[key]!r} is not one of {', '.join(get_args(allowed))}")
         dataset_path(str(trial["dataset"]), int(trial["seed"]), trial["data_dir"])
         checked.append({**trial, "answerer": answerer_spec(str(trial["answerer"])),
                         "judge": judge_spec(str(trial["judge"]))})
@@ -129,7 +141,7 @@ def run(trial: dict) -> dict:
     if trial["strategy"] == FgtContext.name:
         memory = RouterMemory(str(Path(trial["tape"]).resolve()), trial["fgms_storage"], int(trial["fgms_shards"]),
                               trial.get("tokenizer"))
-    strategy = make_strategy(trial["strategy"], hybrid, memory, policy=trial["policy"], mode=trial["mode"])
+    strategy = make_strategy(trial["strategy"], hybrid, memory, **read_settings(trial))
     answerer, judge = shared_answerer(trial["answerer"]), shared_judge(trial["judge"])
     episodes = _episodes(dataset_path(str(trial["dataset"]), int(trial["seed"]), trial["data_dir"]), trial.get("split"))
     row = run_strategy(strategy, episodes, int(trial["budget"]), answerer, judge)
@@ -158,7 +170,7 @@ def finish(trials_and_rows: list[tuple[dict, dict]], out: Path, docs: Path | Non
             "dataset": str(dataset_path(dataset, int(trial["seed"]), trial["data_dir"])), "dataset_name": name,
             "split": trial.get("split"), "budget": int(trial["budget"]), "seed": int(trial["seed"]),
             "answerer": row["answerer"], "judge": row["judge"], "token_counter": row["token_counter"],
-            "policy": trial["policy"], "mode": trial["mode"], "strategies": [],
+            **read_settings(trial), "strategies": [],
             "n_episodes": row["n_episodes"], "n_questions": row["n_questions"]}, "results": {}})
         cell["config"]["strategies"].append(trial["strategy"])
         cell["results"][trial["strategy"]] = {k: v for k, v in row.items()
