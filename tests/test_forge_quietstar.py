@@ -50,7 +50,8 @@ def test_tokens_added_round_trip_and_start_from_their_words(smollm2_dir):
     assert len(set(ids)) == 12 and model.get_input_embeddings().num_embeddings >= len(tokenizer)
     text = "Answer: [thinking] <step> 2 + 2 = 4 <doubt> none <correct> [/endthinking]"
     encoded = tokenizer(text, add_special_tokens=False)["input_ids"]
-    assert all(i in encoded for i in thought_token_ids(tokenizer).values() if tokenizer.convert_ids_to_tokens(i) in text)
+    used = [i for t, i in thought_token_ids(tokenizer).items() if t in text]
+    assert len(used) == 5 and all(i in encoded for i in used)  # each a single token
     assert tokenizer.decode(encoded) == text
     table = model.get_input_embeddings().weight
     for token, token_id in zip(THOUGHT_TOKENS, ids):

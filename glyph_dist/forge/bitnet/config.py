@@ -11,16 +11,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from glyph_dist.errors import GlyphDistError
-from glyph_dist.forge.cognate.config import _check_type
+from glyph_dist.forge.jobconfig import check_types, from_mapping, load_with_overrides
 from glyph_dist.forge.tiny import default_llama
-from glyph_dist.models.catalog import resolve_model
-from glyph_dist.yamlconf import parse_override, read_mapping
 
 
 @dataclass
@@ -56,13 +52,10 @@ class QATConfig:
     max_failures: int = 0
 
 
-_HINTS = typing.get_type_hints(QATConfig)
-
 
 def check_config(config: QATConfig, source: str = "config") -> QATConfig:
     """Raise GlyphDistError naming the first bad key; returns the config."""
-    for f in dataclasses.fields(config):
-        setattr(config, f.name, _check_type(f.name, getattr(config, f.name), _HINTS[f.name], source))
+    check_types(config, source)
     for key in ("seq_len", "micro_batch_size", "grad_accum", "max_steps", "log_every", "checkpoint_every",
                 "keep_checkpoints", "num_workers", "eval_tokens"):
         if getattr(config, key) < 1:
@@ -80,22 +73,9 @@ def check_config(config: QATConfig, source: str = "config") -> QATConfig:
 
 
 def config_from_dict(values: dict, source: str = "config") -> QATConfig:
-    unknown = sorted(set(values) - set(_HINTS))
-    if unknown:
-        raise GlyphDistError(f"{source}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(_HINTS)}")
-    config = check_config(QATConfig(**values), source)
-    paths = {k: str(Path(getattr(config, k)).expanduser().resolve()) for k in ("storage_path", "datasets")}
-    models = {k: str(resolve_model(getattr(config, k))) for k in ("model", "tokenizer") if getattr(config, k)}
-    return dataclasses.replace(config, **paths, **models)
+    return from_mapping(QATConfig, values, check_config, source)
 
 
 def load_qat_config(path: Path | str, overrides: list[str] = ()) -> QATConfig:
     """The YAML file's config with `key=value` overrides (`llama.hidden_size=128` sets one key of llama)."""
-    values = read_mapping(path)
-    for text in overrides:
-        key, value = parse_override(text)
-        head, dot, rest = key.partition(".")
-        if dot and head != "llama":
-            raise GlyphDistError(f"override {text!r}: only llama takes dotted keys")
-        values[head] = {**(values.get(head) or default_llama()), rest: value} if dot else value
-    return config_from_dict(values, str(path))
+    return config_from_dict(load_with_overrides(path, overrides, {"llama": default_llama}), str(path))

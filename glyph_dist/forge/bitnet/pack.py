@@ -161,7 +161,8 @@ def load_packed(directory: Path, dtype: torch.dtype = torch.float32) -> nn.Modul
     tensors = load_file(str(directory / WEIGHTS_FILE))
     for name in [k for k in tensors if k.endswith(".weight_int8")]:
         owner = name.removesuffix(".weight_int8")
-        tensors[f"{owner}.weight"] = tensors.pop(name).float() * tensors.pop(f"{owner}.weight_row_scale").float()[:, None]
+        scale = tensors.pop(f"{owner}.weight_row_scale").float()[:, None]
+        tensors[f"{owner}.weight"] = tensors.pop(name).float() * scale
     tensors = {k: v if k.endswith(("weight_packed", "weight_scale")) else v.to(dtype) for k, v in tensors.items()}
     missing, unexpected = model.load_state_dict(tensors, strict=False)
     tied = {n for n, p in model.named_parameters(remove_duplicate=False)

@@ -29,7 +29,6 @@ from pathlib import Path
 import ray.train
 import torch
 import torch.nn.functional as F
-from ray.train.torch import TorchTrainer
 from torch import nn
 from transformers import AutoModelForCausalLM
 from transformers.utils import logging as hf_logging
@@ -42,10 +41,10 @@ from glyph_dist.forge.bitnet.evaluate import heldout
 from glyph_dist.forge.cognate.data import Streams, build_streams, load_texts, parse_curriculum
 from glyph_dist.forge.cognate.sizes import CHECKPOINT_BYTES_PER_PARAM, HEADROOM, TRAIN_BYTES_PER_PARAM, free_memory
 from glyph_dist.forge.cognate.train import average_gradients
+from glyph_dist.forge.raytrain import fit
 from glyph_dist.forge.tiny import tiny_llama_dir
 from glyph_dist.progress import Steps
 from glyph_dist.train.checkpoint import STATE_FILE
-from glyph_dist.train.job import fit_reraising_bad_input
 
 META_FILE, OPTIMIZER_FILE, EVAL_FILE = "bitnet.json", "optimizer.pt", "eval.json"
 
@@ -77,8 +76,9 @@ def preflight(model: nn.Module, config: QATConfig, storage: Path) -> None:
                                 + 3 * c.vocab_size)
     need, have = TRAIN_BYTES_PER_PARAM * size.total + activations, free_memory(torch.device("cpu"))
     if need > HEADROOM * have:
-        raise GlyphDistError(f"pre-flight: QAT of {size.describe()} with micro batches of {tokens} tokens needs about "
-                             f"{need / 2**30:.2f} GiB, {have / 2**30:.2f} GiB is free: lower micro_batch_size or seq_len")
+        raise GlyphDistError(f"pre-flight: QAT of {size.describe()} with micro batches of {tokens} tokens needs "
+                             f"about {need / 2**30:.2f} GiB, {have / 2**30:.2f} GiB is free: lower micro_batch_size "
+                             "or seq_len")
     storage.mkdir(parents=True, exist_ok=True)
     disk = CHECKPOINT_BYTES_PER_PARAM * size.total * (config.keep_checkpoints + 1)
     if disk > HEADROOM * shutil.disk_usage(storage).free:
@@ -124,8 +124,9 @@ def save(model: nn.Module, tokenizer, optimizer, targets: list[str], config: QAT
          directory: Path) -> Path:
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
-    (directory / META_FILE).write_text(json.dumps({"ternary": targets, "input_norm": config.input_norm,
-                                                   "lambda": lambda_at(state["step"], config.lambda_ramp_steps)}) + "\n")
+    meta = {"ternary": targets, "input_norm": config.input_norm,
+            "lambda": lambda_at(state["step"], config.lambda_ramp_steps) if targets else 0.0}
+    (directory / META_FILE).write_text(json.dumps(meta) + "\n")
     torch.save(optimizer.state_dict(), directory / OPTIMIZER_FILE)
     (directory / STATE_FILE).write_text(json.dumps(state))
     return directory
@@ -205,16 +206,8 @@ def train_bitnet(config: QATConfig, quiet: bool = False) -> dict:
         preflight(load_source(prepared.source), config, run_dir)
     with steps.step(f"QAT: {config.max_steps} steps, λ ramp {config.lambda_ramp_steps}, "
                     f"{config.num_workers} worker(s)"):
-        trainer = TorchTrainer(
-            train_loop_per_worker, train_loop_config={"config": config, "prepared": prepared},
-            scaling_config=ray.train.ScalingConfig(num_workers=config.num_workers, use_gpu=config.use_gpu,
-                                                   resources_per_worker={"CPU": config.cpus_per_worker}),
-            run_config=ray.train.RunConfig(
-                name=config.name, storage_path=config.storage_path,
-                checkpoint_config=ray.train.CheckpointConfig(num_to_keep=config.keep_checkpoints),
-                failure_config=ray.train.FailureConfig(max_failures=config.max_failures),
-                logging_config=ray.train.LoggingConfig(log_level="WARNING")))
-        result = fit_reraising_bad_input(trainer)
+        result = fit(train_loop_per_worker, {"config": config, "prepared": prepared}, run_dir, config.num_workers,
+                     config.cpus_per_worker, config.use_gpu, config.keep_checkpoints, config.max_failures)
     metrics = {"name": config.name, "source_model": prepared.source, "quantize": config.quantize,
                "checkpoint": result.checkpoint.path, **result.return_value}
     (run_dir / EVAL_FILE).write_text(json.dumps(metrics, indent=1) + "\n")

@@ -10,16 +10,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.forge.cognate.config import _check_type
+from glyph_dist.forge.jobconfig import check_types, from_mapping, load_with_overrides
 from glyph_dist.forge.tiny import default_llama
-from glyph_dist.models.catalog import resolve_model
-from glyph_dist.yamlconf import parse_override, read_mapping
 
 
 @dataclass
@@ -70,13 +68,11 @@ class QuietStarConfig:
         return RLConfig(**self.rl)
 
 
-_HINTS = typing.get_type_hints(QuietStarConfig)
 _RL_HINTS = typing.get_type_hints(RLConfig)
 
 
 def check_config(config: QuietStarConfig, source: str = "config") -> QuietStarConfig:
-    for f in dataclasses.fields(config):
-        setattr(config, f.name, _check_type(f.name, getattr(config, f.name), _HINTS[f.name], source))
+    check_types(config, source)
     for key, value in config.rl.items():
         if key not in _RL_HINTS:
             raise GlyphDistError(f"{source}: unknown key rl.{key}; known: {', '.join(_RL_HINTS)}")
@@ -95,23 +91,10 @@ def check_config(config: QuietStarConfig, source: str = "config") -> QuietStarCo
 
 
 def config_from_dict(values: dict, source: str = "config") -> QuietStarConfig:
-    unknown = sorted(set(values) - set(_HINTS))
-    if unknown:
-        raise GlyphDistError(f"{source}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(_HINTS)}")
-    config = check_config(QuietStarConfig(**values), source)
-    paths = {k: str(Path(getattr(config, k)).expanduser().resolve()) for k in ("storage_path", "datasets")}
-    models = {k: str(resolve_model(getattr(config, k))) for k in ("model", "tokenizer") if getattr(config, k)}
-    return dataclasses.replace(config, **paths, **models)
+    return from_mapping(QuietStarConfig, values, check_config, source)
 
 
 def load_quietstar_config(path: Path | str, overrides: list[str] = ()) -> QuietStarConfig:
     """The YAML file's config with `key=value` overrides (`rl.n_thoughts=2`, `sft.max_steps=10`, `llama.x=...`)."""
-    values = read_mapping(path)
-    for text in overrides:
-        key, value = parse_override(text)
-        head, dot, rest = key.partition(".")
-        if dot and head not in ("llama", "sft", "rl"):
-            raise GlyphDistError(f"override {text!r}: only llama, sft and rl take dotted keys")
-        values[head] = {**(values.get(head) or (default_llama() if head == "llama" else {})), rest: value} if dot \
-            else value
-    return config_from_dict(values, str(path))
+    nested = {"llama": default_llama, "sft": dict, "rl": dict}
+    return config_from_dict(load_with_overrides(path, overrides, nested), str(path))

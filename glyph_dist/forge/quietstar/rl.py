@@ -25,7 +25,6 @@ from pathlib import Path
 
 import ray.train
 import torch
-from ray.train.torch import TorchTrainer
 from torch import nn
 from transformers import AutoModelForCausalLM
 from transformers.utils import logging as hf_logging
@@ -39,9 +38,9 @@ from glyph_dist.forge.quietstar.checks import run_checks
 from glyph_dist.forge.quietstar.config import QuietStarConfig, RLConfig
 from glyph_dist.forge.quietstar.step import MixingHead, losses, sample_thoughts
 from glyph_dist.forge.quietstar.tokens import THINK_CLOSE, THINK_OPEN, thought_token_ids
+from glyph_dist.forge.raytrain import fit
 from glyph_dist.progress import Steps
 from glyph_dist.train.checkpoint import STATE_FILE
-from glyph_dist.train.job import fit_reraising_bad_input
 
 HEAD_FILE, OPTIMIZER_FILE, RL_FILE = "head.pt", "optimizer.pt", "rl.json"
 
@@ -65,7 +64,8 @@ def load_rl_model(directory: Path) -> tuple[nn.Module, MixingHead]:
     return model, head
 
 
-def windows(stream: torch.Tensor, rl: RLConfig, count: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def windows(stream: torch.Tensor, rl: RLConfig, count: int,
+            generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """`count` random (context, true continuation) pairs of the stream."""
     starts = torch.randint(len(stream) - rl.window - rl.ahead, (count,), generator=generator)
     rows = torch.stack([stream[s:s + rl.window + rl.ahead].long() for s in starts.tolist()])
@@ -184,15 +184,9 @@ def train_quietstar(config: QuietStarConfig, quiet: bool = False) -> dict:
     rl = config.rl_config
     with steps.step(f"Quiet-STaR: {rl.max_steps} steps, {rl.n_thoughts} thoughts x {rl.thought_length} tokens "
                     f"at {rl.batch_size * rl.positions} positions a step, checks every {rl.check_every}"):
-        trainer = TorchTrainer(
-            train_loop_per_worker,
-            train_loop_config={"config": config, "baked": str(baked), "tokenizer": tokenizer, "streams": streams},
-            scaling_config=ray.train.ScalingConfig(num_workers=config.num_workers,
-                                                   resources_per_worker={"CPU": config.cpus_per_worker}),
-            run_config=ray.train.RunConfig(name="rl", storage_path=str(config.run_dir),
-                                           checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
-                                           logging_config=ray.train.LoggingConfig(log_level="WARNING")))
-        result = fit_reraising_bad_input(trainer)
+        result = fit(train_loop_per_worker,
+                     {"config": config, "baked": str(baked), "tokenizer": tokenizer, "streams": streams},
+                     config.run_dir / "rl", config.num_workers, config.cpus_per_worker)
     summary = {**result.return_value, "baked": str(baked), "checkpoint": result.checkpoint.path,
                "rl": dataclasses.asdict(rl)}
     (config.run_dir / RL_FILE).write_text(json.dumps(summary, indent=1) + "\n")

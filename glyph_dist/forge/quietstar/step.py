@@ -6,10 +6,11 @@ tokens) the model samples `n_thoughts` thoughts: `[thinking]`, `thought_length` 
 
     with thought   [c, [thinking], t_1..t_L, [/endthinking], a]   logits ℓ⁺ and hidden h⁺ before each a_i
     without        [c, a]                                          logits ℓ⁻ and hidden h⁻ before each a_i
-    mixing head    w_i = σ(MLP([h⁻_i; h⁺_i])),  log p_mix(a_i) = log_softmax(w_i ℓ⁺_i + (1 − w_i) ℓ⁻_i)[a_i]
+    mixing head    w_i = σ(MLP([h⁻_i; h⁺_i]))
+                   log p_mix(a_i) = log_softmax(w_i ℓ⁺_i + (1 − w_i) ℓ⁻_i)[a_i]
     score          s_j = Σ_i log p_mix(a_i | thought j)
     reward         r_j = s_j − mean_k s_k               (the mean over the position's thoughts: the baseline)
-    REINFORCE      −r_j · Σ_l log π(t_l | c, t_<l)      (r detached: the gradient reaches the thought tokens' log-probs)
+    REINFORCE      −r_j · Σ_l log π(t_l | c, t_<l)      (r detached: the gradient reaches the thoughts' log-probs)
     KL             Σ_v π(v) (log π(v) − log π_baked(v)) at each thought position, against the frozen baked model
     loss           −mean log p_mix(a_i) + policy_weight · REINFORCE + kl_coef · KL
 """
