@@ -154,6 +154,7 @@ def train_loop_per_worker(cfg: dict) -> dict | None:
     hf_logging.disable_progress_bar()
     torch.manual_seed(config.seed)
     model, targets = build(config, prepared.source)
+    model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     step, history = 0, []
     checkpoint = ray.train.get_checkpoint()

@@ -1,8 +1,9 @@
 """`glyph-dist forge quietstar train CONFIG`: the Quiet-STaR step (step.py) on Ray Train, from the baked model,
 gated by the anti-theater checks (checks.py).
 
-Training text is GSM8K's train split (question and worked answer, forge/cognate/data.py's streams
-in the baked tokenizer); the checks score fixed held-out windows of its test split. Every
+Training text is GSM8K's train split (question and worked answer as forge/cognate/data.py renders them,
+in the baked tokenizer) less the slice the baking holds out (data.py); the checks score fixed windows
+of that held-out slice, so GSM8K's test split stays for evaluation alone. Every
 `check_every` steps (and at the last) the checks run: when all pass, the state is the new last
 passing one and a checkpoint is written; when one fails, the model, mixing head and optimiser go
 back to the last passing state (the baked start when none has passed yet), the run counts a
@@ -31,11 +32,14 @@ from transformers.utils import logging as hf_logging
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.fgt.store import load_tokenizer
-from glyph_dist.forge.cognate.data import build_streams, load_texts, parse_curriculum
+from glyph_dist.data.corpus import is_heldout
+from glyph_dist.emergence.unify import read_gsm8k
+from glyph_dist.forge.cognate.data import gsm8k_text, tokenize
 from glyph_dist.forge.cognate.train import average_gradients
 from glyph_dist.forge.quietstar.bake import BAKE_FILE
 from glyph_dist.forge.quietstar.checks import run_checks
 from glyph_dist.forge.quietstar.config import QuietStarConfig, RLConfig
+from glyph_dist.forge.quietstar.data import SPLIT_SEED, VAL_SHARE
 from glyph_dist.forge.quietstar.step import MixingHead, losses, sample_thoughts
 from glyph_dist.forge.quietstar.tokens import THINK_CLOSE, THINK_OPEN, thought_token_ids
 from glyph_dist.forge.raytrain import fit
@@ -62,6 +66,14 @@ def load_rl_model(directory: Path) -> tuple[nn.Module, MixingHead]:
     head = MixingHead(model.config.hidden_size)
     head.load_state_dict(torch.load(Path(directory) / HEAD_FILE))
     return model, head
+
+
+def gsm8k_streams(datasets: Path, tokenizer) -> dict[str, torch.Tensor]:
+    """Token streams of GSM8K's train split: {"train": ..., "val": the slice the baking holds out}."""
+    problems = [p for p in read_gsm8k(datasets / "gsm8k") if p["split"] == "train"]
+    held = [is_heldout(p["id"], VAL_SHARE, SPLIT_SEED) for p in problems]
+    return {"train": tokenize([gsm8k_text(p) for p, h in zip(problems, held) if not h], tokenizer),
+            "val": tokenize([gsm8k_text(p) for p, h in zip(problems, held) if h], tokenizer)}
 
 
 def windows(stream: torch.Tensor, rl: RLConfig, count: int,
@@ -117,8 +129,7 @@ def train_loop_per_worker(cfg: dict) -> dict | None:
         step, history, rollbacks, passing_step = (state["step"], state["history"], state["rollbacks"],
                                                   state["passing_step"])
     passing = _snapshot(model, head, optimizer)
-    train_stream, heldout_stream = streams.train["gsm8k"], streams.heldout["gsm8k"]
-    check_contexts, check_targets = windows(heldout_stream, rl, rl.check_windows, torch.Generator().manual_seed(0))
+    check_contexts, check_targets = windows(streams["val"], rl, rl.check_windows, torch.Generator().manual_seed(0))
 
     def report(row: dict, save: bool) -> None:
         with tempfile.TemporaryDirectory() as directory:
@@ -132,7 +143,7 @@ def train_loop_per_worker(cfg: dict) -> dict | None:
     while step < rl.max_steps:
         started = time.perf_counter()
         seed = config.seed * 1_000_003 + step * 1009 + rollbacks * 7919 + rank
-        contexts, targets = windows(train_stream, rl, rl.batch_size * rl.positions, torch.Generator().manual_seed(seed))
+        contexts, targets = windows(streams["train"], rl, rl.batch_size * rl.positions, torch.Generator().manual_seed(seed))
         torch.manual_seed(seed)
         model.eval()  # sampling
         thoughts = sample_thoughts(model, contexts, targets, ids["open"], rl.n_thoughts, rl.thought_length,
@@ -179,8 +190,7 @@ def train_quietstar(config: QuietStarConfig, quiet: bool = False) -> dict:
     with steps.step("read and tokenize GSM8K with the baked tokenizer"):
         tokenizer = load_tokenizer(baked)
         thought_token_ids(tokenizer)
-        stages = parse_curriculum([{"name": "gsm8k", "share": 1.0, "sources": ["gsm8k"]}])
-        streams = build_streams(load_texts(stages, Path(config.datasets), ["gsm8k"]), tokenizer, stages)
+        streams = gsm8k_streams(Path(config.datasets), tokenizer)
     rl = config.rl_config
     with steps.step(f"Quiet-STaR: {rl.max_steps} steps, {rl.n_thoughts} thoughts x {rl.thought_length} tokens "
                     f"at {rl.batch_size * rl.positions} positions a step, checks every {rl.check_every}"):
