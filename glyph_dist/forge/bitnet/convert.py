@@ -16,17 +16,10 @@ from torch import nn
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.forge.bitnet.bitlinear import BitLinear
-from glyph_dist.forge.cognate.sizes import Size, category_of
+from glyph_dist.forge.hfsize import model_size
 
 ALWAYS_KEPT = ("lm_head", "*.lm_head")
 _BLOCK = re.compile(r"(?:^|\.)layers\.(\d+)\.")
-
-
-def model_size(model: nn.Module) -> Size:
-    """Parameters (input embeddings apart; a tied head counted once) and the size category."""
-    embedding = model.get_input_embeddings().weight.numel()
-    total = sum(p.numel() for p in model.parameters())
-    return Size(embedding, total - embedding, category_of(total - embedding))
 
 
 def linear_names(model: nn.Module) -> list[str]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -36,11 +35,11 @@ from transformers.utils import logging as hf_logging
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.fgt.store import load_tokenizer
 from glyph_dist.forge.bitnet.config import QATConfig
-from glyph_dist.forge.bitnet.convert import lambda_at, model_size, set_lambda, ternary_targets, to_bitnet
+from glyph_dist.forge.bitnet.convert import lambda_at, set_lambda, ternary_targets, to_bitnet
 from glyph_dist.forge.bitnet.evaluate import heldout
 from glyph_dist.forge.cognate.data import Streams, build_streams, load_texts, parse_curriculum
-from glyph_dist.forge.cognate.sizes import CHECKPOINT_BYTES_PER_PARAM, HEADROOM, TRAIN_BYTES_PER_PARAM, free_memory
 from glyph_dist.forge.cognate.train import average_gradients
+from glyph_dist.forge.hfsize import preflight
 from glyph_dist.forge.raytrain import fit
 from glyph_dist.forge.tiny import tiny_llama_dir
 from glyph_dist.progress import Steps
@@ -65,25 +64,6 @@ def load_bitnet(directory: Path) -> nn.Module:
         raise GlyphDistError(f"{directory}: not a BitNet QAT model (no readable {META_FILE})") from exc
     model = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True, dtype=torch.float32)
     return to_bitnet(model, meta["ternary"], meta["input_norm"]) if meta["ternary"] else model
-
-
-def preflight(model: nn.Module, config: QATConfig, storage: Path) -> None:
-    """Refuse a job whose training state, activations (an estimate) and checkpoints would not fit."""
-    size = model_size(model)
-    c = model.config
-    tokens = config.micro_batch_size * config.seq_len
-    activations = 4 * tokens * (c.num_hidden_layers * (12 * c.hidden_size + 3 * c.intermediate_size)
-                                + 3 * c.vocab_size)
-    need, have = TRAIN_BYTES_PER_PARAM * size.total + activations, free_memory(torch.device("cpu"))
-    if need > HEADROOM * have:
-        raise GlyphDistError(f"pre-flight: QAT of {size.describe()} with micro batches of {tokens} tokens needs "
-                             f"about {need / 2**30:.2f} GiB, {have / 2**30:.2f} GiB is free: lower micro_batch_size "
-                             "or seq_len")
-    storage.mkdir(parents=True, exist_ok=True)
-    disk = CHECKPOINT_BYTES_PER_PARAM * size.total * (config.keep_checkpoints + 1)
-    if disk > HEADROOM * shutil.disk_usage(storage).free:
-        raise GlyphDistError(f"pre-flight: the checkpoints of {size.describe()} need about {disk / 2**30:.2f} GiB "
-                             f"on {storage}")
 
 
 def source_model(config: QATConfig, run_dir: Path) -> str:
@@ -204,7 +184,8 @@ def train_bitnet(config: QATConfig, quiet: bool = False) -> dict:
     steps = Steps(2, quiet)
     with steps.step("resolve the source model, pre-flight, read and tokenize the sources"):
         prepared = prepare(config, run_dir)
-        preflight(load_source(prepared.source), config, run_dir)
+        preflight(load_source(prepared.source), config.micro_batch_size * config.seq_len, config.keep_checkpoints,
+                  run_dir, "QAT")
     with steps.step(f"QAT: {config.max_steps} steps, λ ramp {config.lambda_ramp_steps}, "
                     f"{config.num_workers} worker(s)"):
         result = fit(train_loop_per_worker, {"config": config, "prepared": prepared}, run_dir, config.num_workers,

@@ -21,6 +21,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from glyph_dist.fgt.store import load_tokenizer
+from glyph_dist.forge.hfsize import preflight
 from glyph_dist.forge.quietstar.config import QuietStarConfig
 from glyph_dist.forge.quietstar.data import write_thought_data
 from glyph_dist.forge.quietstar.tokens import prepare_thought_model
@@ -66,6 +67,8 @@ def bake(config: QuietStarConfig, quiet: bool = False) -> dict:
                                 "name": "bake", "storage_path": str(root), "model": str(model_dir),
                                 "train_file": str(data / "train.jsonl"), "val_file": str(data / "val.jsonl")},
                                "config sft")
+    preflight(AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True),
+              sft.micro_batch_size * sft.max_length, sft.keep_checkpoints, root, "baking")
     result = train_sft(sft, quiet)
     model = AutoModelForCausalLM.from_pretrained(result.checkpoint, local_files_only=True, dtype=torch.float32)
     accuracy = token_accuracy(model, load_tokenizer(result.checkpoint), data / "val.jsonl", sft.max_length)

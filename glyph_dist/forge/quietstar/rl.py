@@ -42,6 +42,7 @@ from glyph_dist.forge.quietstar.config import QuietStarConfig, RLConfig
 from glyph_dist.forge.quietstar.data import SPLIT_SEED, VAL_SHARE
 from glyph_dist.forge.quietstar.step import MixingHead, losses, sample_thoughts
 from glyph_dist.forge.quietstar.tokens import THINK_CLOSE, THINK_OPEN, thought_token_ids
+from glyph_dist.forge.hfsize import preflight
 from glyph_dist.forge.raytrain import fit
 from glyph_dist.progress import Steps
 from glyph_dist.train.checkpoint import STATE_FILE
@@ -187,11 +188,13 @@ def train_loop_per_worker(cfg: dict) -> dict | None:
 def train_quietstar(config: QuietStarConfig, quiet: bool = False) -> dict:
     baked = baked_checkpoint(config)
     steps = Steps(2, quiet)
-    with steps.step("read and tokenize GSM8K with the baked tokenizer"):
+    with steps.step("read and tokenize GSM8K with the baked tokenizer, pre-flight"):
         tokenizer = load_tokenizer(baked)
         thought_token_ids(tokenizer)
         streams = gsm8k_streams(Path(config.datasets), tokenizer)
-    rl = config.rl_config
+        rl = config.rl_config
+        tokens = rl.batch_size * rl.positions * rl.n_thoughts * (rl.window + rl.thought_length + 2 + rl.ahead)
+        preflight(load_lm(baked), tokens, 2, config.run_dir, "Quiet-STaR", frozen_copies=1)  # and the baked model
     with steps.step(f"Quiet-STaR: {rl.max_steps} steps, {rl.n_thoughts} thoughts x {rl.thought_length} tokens "
                     f"at {rl.batch_size * rl.positions} positions a step, checks every {rl.check_every}"):
         result = fit(train_loop_per_worker,
