@@ -48,15 +48,26 @@ def test_truncate_is_the_index_of_the_records_kept(documents, keep, query):
 def test_reciprocal_rank_fusion_properties(data, n, depth, rankings):
     lists = [np.array(data.draw(st.lists(st.floats(-1, 1, width=32), min_size=n, max_size=n)), dtype=np.float32)
              for _ in range(rankings)]
-    fused = reciprocal_rank_fusion(lists, depth)
+    weights = data.draw(st.lists(st.floats(0.05, 1), min_size=rankings, max_size=rankings))
+    fused = reciprocal_rank_fusion(lists, depth, weights)
     assert fused.shape == (n,) and (fused >= 0).all() and (fused <= 1 + 1e-6).all()
     assert (fused[np.all([s <= 0 for s in lists], axis=0)] == 0).all(), "items no ranking scores above 0 get nothing"
-    assert fused == pytest.approx(reciprocal_rank_fusion(lists[::-1], depth)), "the order of the rankings is irrelevant"
+    assert fused == pytest.approx(reciprocal_rank_fusion(lists[::-1], depth, weights[::-1]), abs=1e-6), \
+        "the order of the rankings is irrelevant"
     for a, b in zip(*np.nonzero(np.all([s[:, None] > s[None, :] for s in lists], axis=0))):
         assert fused[a] >= fused[b], "an item every ranking prefers never fuses lower"
     best = np.all([s == s.max() for s in lists], axis=0) & np.all([s > 0 for s in lists], axis=0)
     if best.sum() == 1 and all((s == s.max()).sum() == 1 for s in lists):
         assert fused[best][0] == pytest.approx(1.0), "first in every ranking scores 1"
+
+
+def test_the_heavier_ranking_wins_where_two_disagree():
+    dense = np.array([0.9, 0.5, 0.1], dtype=np.float32)  # prefers item 0
+    lexical = np.array([2.0, 3.0, 1.0], dtype=np.float32)  # prefers item 1, then item 0
+    assert np.argmax(reciprocal_rank_fusion([dense, lexical], 3, [0.7, 0.3])) == 0
+    assert np.argmax(reciprocal_rank_fusion([dense, lexical], 3, [0.3, 0.7])) == 1
+    equal = reciprocal_rank_fusion([dense, lexical], 3)
+    assert equal[0] == pytest.approx(equal[1]), "equal weights: first in one and second in the other tie"
 
 
 def test_fusion_of_one_ranking_orders_as_the_ranking():

@@ -11,7 +11,7 @@ returned `token_estimate` is the exact token count of the returned context.
 Relevance: `dense` is the cosine of the query's and the span's embeddings (a turn: its best span);
 `lexical` is the record's BM25 divided by the best candidate's (a span: its record's); `hybrid` is
 the reciprocal-rank fusion of the two rankings (`lexical.reciprocal_rank_fusion`, over each
-ranking's top `limit` units), 1.0 for a unit both rank first.
+ranking's top `limit` units, dense weighted `lexical.DENSE_WEIGHT`), 1.0 for a unit both rank first.
 
 A write is atomic: every derived value (spans, vectors, families, token counts, timestamps) is
 computed first, the in-memory index is extended inside the storage transaction, and a failure
@@ -32,7 +32,7 @@ import faiss
 import numpy as np
 import orjson
 
-from glyph_dist.fgms.lexical import LexicalIndex, reciprocal_rank_fusion
+from glyph_dist.fgms.lexical import DENSE_WEIGHT, LexicalIndex, reciprocal_rank_fusion
 from glyph_dist.fgms.policies import get_policy
 from glyph_dist.fgms.schema import MemoryRecord, ReadRequest, ReadResponse, WriteResponse, microseconds
 from glyph_dist.fgms.storage import RestoredRecord, ShardStorage, StoredRecord, StoredSpan
@@ -390,7 +390,9 @@ class ShardMemory:
             bm25 = actor.lexical.scores(request.query)[units.record]
             best = bm25.max()
             rankings.append(bm25 / best if best > 0 else bm25)
-        return rankings[0] if len(rankings) == 1 else reciprocal_rank_fusion(rankings, depth)
+        if len(rankings) == 1:
+            return rankings[0]
+        return reciprocal_rank_fusion(rankings, depth, [DENSE_WEIGHT, 1 - DENSE_WEIGHT])
 
     def _form(self, actor: ActorSpans, index: int, rendered_as: str) -> tuple[str, str, int]:
         """(kind, content, tokens of " " + content) of one span in a line rendered as `rendered_as`: a
