@@ -54,7 +54,7 @@ def main() -> None:
     for name in DATASETS:
         questions = [(e, q) for e in load_episodes(args.phase5 / f"{name}.jsonl", args.split) for q in e.questions]
         random.Random(args.seed).shuffle(questions)
-        outcomes += [ask(e, q, strategy.context(e, q, args.budget)) for e, q in questions[:args.questions // 2]]
+        outcomes += [ask(e, q, strategy.context(e, q, args.budget), strategy.hybrid) for e, q in questions[:args.questions // 2]]
     requests = [o.request for o in outcomes]
     golds = [r.answer for r in requests]
     print(f"\n-- {len(requests)} questions ({args.split} split of {', '.join(DATASETS)}), {args.strategy} at "

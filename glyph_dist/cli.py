@@ -322,8 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
     context.add_argument("--split", default="test", help="episodes of this split only ('' for all; default: %(default)s)")
     context.add_argument("--tape", type=Path, default=Path("data/tapes/sgd"), help="tape of fgt_context (default: %(default)s)")
     context.add_argument("--tokenizer", help="tokenizer that counts the budget (default: the tape's)")
-    context.add_argument("--policy", default="mixed", help="FGMS read policy of fgt_context (default: %(default)s)")
-    context.add_argument("--mode", default="mixed", help="FGMS read mode of fgt_context (default: %(default)s)")
+    context.add_argument("--policy", default="relevant", choices=("recent", "relevant", "mixed", "foveated"),
+                         help="FGMS read policy of fgt_context (default: %(default)s)")
+    context.add_argument("--mode", default="text", choices=("text", "glyph", "mixed", "residual"),
+                         help="FGMS read mode of fgt_context (default: %(default)s)")
     context.add_argument("--relevance", default="hybrid", choices=("dense", "lexical", "hybrid"),
                          help="FGMS relevance of fgt_context (default: %(default)s)")
     context.add_argument("--unit", default="turn", choices=("span", "turn"),

@@ -6,13 +6,15 @@ import json
 
 import pytest
 
-from glyph_dist.context.bench import CellConfig, run_cell
-from glyph_dist.context.episodes import load_episodes, turn_line
-from glyph_dist.context.strategies import STRATEGIES, make_strategy
+from glyph_dist.context.bench import CellConfig, ask, run_cell, summarise
+from glyph_dist.context.episodes import Episode, Question, load_episodes, turn_line
+from glyph_dist.context.strategies import STRATEGIES, Context, make_strategy
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.fgms.memory import ShardMemory
+from glyph_dist.fgt.hybrid import GLYPH_CLOSE, GLYPH_OPEN
 from glyph_dist.models.answerers import get_answerer
 from glyph_dist.models.judges import get_judge
+from tests.test_hybrid import _long_family
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +83,9 @@ def test_cell_result_schema_and_model_free_metrics(memory, phase5):
     assert set(result["results"]) == set(config.strategies)
     assert result["config"]["answerer"] == "context-recall" and result["config"]["judge"] == "rule"
     for name, row in result["results"].items():
-        assert {"success_rate", "avg_tokens", "evidence_recall", "answer_recall", "glyph_evidence"} <= set(row)
+        assert {"success_rate", "avg_tokens", "evidence_recall", "evidence_recall_expanded", "answer_recall",
+                "glyph_evidence"} <= set(row)
+        assert row["evidence_recall_expanded"] >= row["evidence_recall"], "expanding never removes text"
         assert sum(b["n"] for b in row["by_evidence_position"]) == row["n_questions"]
         assert sum(b["n"] for b in row["by_episode_length"]) == row["n_questions"]
         # context-recall answers exactly when the evidence is there verbatim
@@ -192,3 +196,23 @@ def test_fgt_context_with_turn_units_gives_evidence_turns_whole(memory, episodes
                        for line in lines), "every line is a whole turn, as the other strategies render it"
             found += all(turn_line(i, *episode.turns[i]) in lines for i in question.evidence)
     assert found >= 0.3 * sum(len(e.questions) for e in episodes), "turn reads should often hold the evidence whole"
+
+
+def test_evidence_recall_expanded_credits_compression_that_keeps_the_facts(hybrid, tape):
+    """Hand-made contexts for one evidence turn: verbatim, as a residual code (the facts kept), as a bare
+    glyph code (its particular words lost), and absent."""
+    record, changed = _long_family(tape)
+    code = f"{GLYPH_OPEN}{record.glyph}{GLYPH_CLOSE}"
+    residual = hybrid.render([changed], [record.family_id])[0].residual
+    question = Question("Where to?", "Zanzibar", (0,), 0.0)
+    episode = Episode("e", (("user", f"Hello there. {changed}"), ("assistant", "Fine.")), (question,), "d")
+    contexts = {f"[t0 user] Hello there. {changed}": (True, True),
+                f"[t0 user] Hello there. {code}{residual}\n[t1 assistant] Fine.": (False, True),
+                f"[t0 user] Hello there. {code}\n[t1 assistant] Fine.": (False, False),
+                "[t1 assistant] Fine.": (False, False)}
+    outcomes = [ask(episode, question, Context(text, len(hybrid.token_ids([text])[0])), hybrid) for text in contexts]
+    assert [(o.evidence_present, o.evidence_present_expanded) for o in outcomes] == list(contexts.values())
+    for outcome in outcomes:
+        outcome.scores = {"success": 0.0, "em": 0.0, "f1": 0.0}
+    row = summarise(outcomes, 1.0)
+    assert (row["evidence_recall"], row["evidence_recall_expanded"]) == (0.25, 0.5)

@@ -4,8 +4,10 @@ For each strategy and question: build the context (timed), ask the answerer, sco
 the judge (`success` is containment of the gold answer; an LLM judge adds its verdicts and their
 agreement with the rule). Besides the judged scores, each context is measured model-free, whatever
 the answerer: whether every sentence
-of the evidence turns is in it verbatim (`evidence_recall`), whether the gold answer is
-(`answer_recall`), and whether evidence missing verbatim is there as a glyph code (`glyph_evidence`,
+of the evidence turns is in it verbatim (`evidence_recall`), whether it is once the context is expanded
+(`evidence_recall_expanded`: every glyph code replaced by the phrase it decodes to, so residual codes
+that keep a turn's facts are credited and bare codes that lose them are not), whether the gold answer
+is (`answer_recall`), and whether evidence missing verbatim is there as a glyph code (`glyph_evidence`,
 counted apart: a family's code does not carry a turn's particular facts). Results are also broken
 down by evidence position and by episode length.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from statistics import fmean
 from typing import Protocol
@@ -22,7 +24,7 @@ from typing import Protocol
 from glyph_dist.context.episodes import Episode, Question, load_episodes
 from glyph_dist.context.strategies import STRATEGIES, Context, Memory, Strategy, check_strategies, make_strategy
 from glyph_dist.errors import GlyphDistError
-from glyph_dist.fgt.hybrid import HybridTokenizer
+from glyph_dist.fgt.hybrid import GLYPH_OPEN, HybridTokenizer
 from glyph_dist.models.answerers import ContextRecall, QARequest
 from glyph_dist.models.judges import contains, llm_rates
 
@@ -39,10 +41,13 @@ class CellConfig:
     answerer: str = "context-recall"
     judge: str = "rule"
     seed: int = 1337
-    policy: str = "mixed"  # FGMS read policy, mode, relevance and unit of fgt_context
-    mode: str = "mixed"
+    # FGMS read of fgt_context: the question's relevance alone (recency is no prior for a question about
+    # any point of the history), whole turns verbatim (evidence recall counts whole evidence turns
+    # verbatim; a glyph code alone does not carry a turn's facts)
+    policy: str = "relevant"
+    mode: str = "text"
     relevance: str = "hybrid"
-    unit: str = "turn"  # whole turns: evidence recall counts whole evidence turns
+    unit: str = "turn"
     dataset_name: str = field(default="")
 
     def __post_init__(self):
@@ -79,6 +84,7 @@ class Outcome:
     episode: Episode
     context: Context
     request: QARequest  # what the answerer gets
+    expanded: str  # the context with every glyph code decoded (`HybridTokenizer.expand`)
     answer: str = ""
     scores: dict[str, float] = field(default_factory=dict)
 
@@ -88,14 +94,20 @@ class Outcome:
         return ContextRecall.recalled(self.request)
 
     @property
+    def evidence_present_expanded(self) -> bool:
+        """Every sentence of every evidence turn is in the expanded context verbatim."""
+        return ContextRecall.recalled(replace(self.request, context=self.expanded))
+
+    @property
     def glyph_only(self) -> bool:
         """Evidence missing verbatim, yet each evidence turn is in the context as a glyph code at least."""
         return not self.evidence_present and all(i in self.context.glyph_turns for i in self.question.evidence)
 
 
-def ask(episode: Episode, question: Question, context: Context) -> Outcome:
+def ask(episode: Episode, question: Question, context: Context, hybrid: HybridTokenizer) -> Outcome:
     request = QARequest(question.question, context.text, question.answer, episode.evidence_sentences(question))
-    return Outcome(question, episode, context, request)
+    expanded = hybrid.expand(context.text) if GLYPH_OPEN in context.text else context.text
+    return Outcome(question, episode, context, request, expanded)
 
 
 def position_bucket(position: float) -> str:
@@ -124,7 +136,7 @@ def answer_with(strategy: Strategy, episodes: list[Episode], budget: int, answer
                 judge: Judge) -> tuple[list[Outcome], float]:
     """Every question's context, answer and scores under the strategy, and the seconds it took."""
     start = time.perf_counter()
-    outcomes = [ask(e, q, strategy.context(e, q, budget)) for e in episodes for q in e.questions]
+    outcomes = [ask(e, q, strategy.context(e, q, budget), strategy.hybrid) for e in episodes for q in e.questions]
     answers = answerer.answer([o.request for o in outcomes])
     scored = judge.score(answers, [o.question.answer for o in outcomes], [o.question.question for o in outcomes])
     for outcome, answer, scores in zip(outcomes, answers, scored):
@@ -143,6 +155,7 @@ def summarise(outcomes: list[Outcome], seconds: float) -> dict:
         "avg_tokens": fmean(o.context.tokens for o in outcomes),
         "max_tokens": max(o.context.tokens for o in outcomes),
         "evidence_recall": fmean(o.evidence_present for o in outcomes),
+        "evidence_recall_expanded": fmean(o.evidence_present_expanded for o in outcomes),
         "answer_recall": fmean(contains(o.context.text, o.question.answer) for o in outcomes),
         "glyph_evidence": fmean(o.glyph_only for o in outcomes),
         "n_questions": len(outcomes),
