@@ -44,6 +44,15 @@ def _data_glyph_aware(args) -> None:
         print(f"{split}: {entry['pairs']} pairs -> {entry['path']}")
 
 
+def _data_reader_pairs(args) -> None:
+    from glyph_dist.data.reader_pairs import build_reader_pairs
+
+    summary = build_reader_pairs(args.model, args.phase5, args.tape, args.out, {"train": args.train, "val": args.val},
+                                 args.budgets, args.strategies, seed=args.seed)
+    for split, entry in summary["files"].items():
+        print(f"{split}: {entry['pairs']} pairs from {entry['questions']} questions -> {entry['path']}")
+
+
 def _run(args) -> int | None:
     import time
 
@@ -117,13 +126,29 @@ def _eval_glyph_model(args) -> None:
     for variant, model in (("raw", args.raw), ("glyph", args.glyph)):
         if model is None:
             continue
-        label = f"model_{variant}"
-        result = evaluate_model(model, args.pairs, variant, args.phase5, model_label=label, seed=args.seed)
+        label = f"{args.label}_{variant}"
+        result = evaluate_model(model, args.pairs, variant, args.phase5, model_label=label, seed=args.seed,
+                                limit=args.limit)
         row = next(iter(result["results"].values()))
         path = args.out / f"model_eval_{label}_s{args.seed}.json"
         write_text(path, json.dumps(result, indent=1) + "\n")
         print(f"{label}: success {row['success_rate']:.3f} (EM {row['em']:.3f}, F1 {row['f1']:.3f}) on "
               f"{row['n_questions']} questions, summary fact recall {row['summary_fact_recall']:.3f} -> {path}")
+
+
+def _eval_reader(args) -> None:
+    import json
+
+    from glyph_dist.context.reader_eval import evaluate_readers
+    from glyph_dist.files import write_text
+    from glyph_dist.reports.reader import reader_markdown
+
+    readers = dict(spec.split("=", 1) if "=" in spec else (spec, spec) for spec in args.reader)
+    result = evaluate_readers(readers, args.phase5, args.tape, args.datasets, args.questions, args.budgets, args.strategies)
+    table = reader_markdown(result)
+    write_text(args.out / "reader_eval.json", json.dumps(result, indent=1) + "\n")
+    write_text(args.out / "reader_eval.md", table)
+    print(f"{table}\nresults: {args.out / 'reader_eval.json'}, {args.out / 'reader_eval.md'}")
 
 
 def _report_phase5(args) -> None:
@@ -265,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     from glyph_dist.context.bench import DEFAULT_STRATEGIES
     from glyph_dist.data.corpus import DEFAULT_SGD
     from glyph_dist.data.long_conversations import SEED as LONG_SEED
+    from glyph_dist.data.reader_pairs import BUDGETS as READER_BUDGETS, QUESTIONS, STRATEGIES as READER_STRATEGIES
     from glyph_dist.fgt.build import TapeConfig
     from glyph_dist.fgt.efficiency import DEFAULT_THRESHOLDS
     from glyph_dist.fgt.hybrid import DEFAULT_THRESHOLD
@@ -299,6 +325,20 @@ def build_parser() -> argparse.ArgumentParser:
                              help="output directory (default: %(default)s)")
     glyph_aware.add_argument("--budget", type=int, default=512, help="context tokens of both variants (default: %(default)s)")
     glyph_aware.set_defaults(func=_data_glyph_aware)
+    reader_pairs = data.add_parser("reader-pairs", help="reader fine-tuning pairs from the train and val splits: "
+                                                        "every strategy's context at several budgets")
+    reader_pairs.add_argument("--model", default="smollm2", help="the reader: its tokenizer counts the budgets and "
+                                                                 "its chat template renders the prompts (default: %(default)s)")
+    reader_pairs.add_argument("--phase5", type=Path, default=Path("data/phase5"), help="(default: %(default)s)")
+    reader_pairs.add_argument("--tape", type=Path, default=Path("data/tapes/sgd"), help="tape of fgt_context (default: %(default)s)")
+    reader_pairs.add_argument("--out", type=Path, default=Path("data/reader"), help="(default: %(default)s)")
+    reader_pairs.add_argument("--train", type=int, default=QUESTIONS["train"], help="train questions drawn (default: %(default)s)")
+    reader_pairs.add_argument("--val", type=int, default=QUESTIONS["val"], help="val questions drawn (default: %(default)s)")
+    reader_pairs.add_argument("--budgets", type=int, nargs="+", default=list(READER_BUDGETS), help="(default: %(default)s)")
+    reader_pairs.add_argument("--strategies", nargs="+", default=list(READER_STRATEGIES),
+                              help="(default: %(default)s)")
+    reader_pairs.add_argument("--seed", type=int, default=1337, help="draws the questions (default: %(default)s)")
+    reader_pairs.set_defaults(func=_data_reader_pairs)
 
     run = groups.add_parser("run", help="run an experiment (YAML plus key=value overrides) on Ray Tune")
     run.add_argument("experiment", nargs="?", type=Path, help="experiment file, e.g. experiments/phase5.yaml")
@@ -341,14 +381,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = groups.add_parser("eval", help="evaluations").add_subparsers(dest="command", required=True)
     glyph_model = evaluate.add_parser("glyph-model", help="model_raw and model_glyph on the glyph-aware test pairs")
-    glyph_model.add_argument("--raw", type=Path, help="checkpoint directory of model_raw")
-    glyph_model.add_argument("--glyph", type=Path, help="checkpoint directory of model_glyph")
+    glyph_model.add_argument("--raw", type=Path, help="model_raw: a checkpoint, training run or catalog name")
+    glyph_model.add_argument("--glyph", type=Path, help="model_glyph: a checkpoint, training run, saved adapter or "
+                                                        "catalog name")
     glyph_model.add_argument("--pairs", type=Path, default=Path("data/phase5/glyph_aware/test.jsonl"),
                              help="(default: %(default)s)")
     glyph_model.add_argument("--phase5", type=Path, default=Path("data/phase5"), help="Phase-5 episodes (default: %(default)s)")
     glyph_model.add_argument("--seed", type=int, default=1337, help="the training seed, for the file name and tables")
     glyph_model.add_argument("--out", type=Path, default=Path("reports/phase5"), help="(default: %(default)s)")
+    glyph_model.add_argument("--label", default="model", help="models are named LABEL_raw and LABEL_glyph, e.g. "
+                                                               "zero_shot for --raw smollm2 --glyph smollm2 (default: %(default)s)")
+    glyph_model.add_argument("--limit", type=int, help="the first LIMIT question and summary pairs only (default: all)")
     glyph_model.set_defaults(func=_eval_glyph_model)
+    reader = evaluate.add_parser("reader", help="zero-shot vs fine-tuned readers on the Phase-5 test split: "
+                                                "EM, F1 and containment per strategy and budget")
+    reader.add_argument("--reader", action="append", required=True, metavar="LABEL=MODEL",
+                        help="a reader: a catalog name, model directory or training run (repeatable; the first "
+                             "one's tokenizer counts the budgets), e.g. zero-shot=smollm2 tuned=runs/train/reader_sft")
+    reader.add_argument("--phase5", type=Path, default=Path("data/phase5"), help="(default: %(default)s)")
+    reader.add_argument("--tape", type=Path, default=Path("data/tapes/sgd"), help="tape of fgt_context (default: %(default)s)")
+    reader.add_argument("--datasets", nargs="+", default=["agent_logs", "public_dialog"], help="(default: %(default)s)")
+    reader.add_argument("--questions", type=int, default=8, help="first test questions of each data set (default: %(default)s)")
+    reader.add_argument("--budgets", type=int, nargs="+", default=list(READER_BUDGETS), help="(default: %(default)s)")
+    reader.add_argument("--strategies", nargs="+", default=list(READER_STRATEGIES),
+                        help="(default: %(default)s)")
+    reader.add_argument("--out", type=Path, default=Path("reports/reader"), help="(default: %(default)s)")
+    reader.set_defaults(func=_eval_reader)
 
     report_group = groups.add_parser("report", help="reports from results: --date DATE for a memory evaluation day")
     report_group.add_argument("--date", help="roll up runs/DATE of the memory evaluation into reports/DATE/")

@@ -1,5 +1,8 @@
 """`glyph-dist eval glyph-model`: a fine-tuned mini-model on the glyph-aware test pairs of its variant.
 
+A model with a chat template (SmolLM2 and its glyph adapters, as `adapter train` renders their
+pairs) reads each prompt as a user message of the template; other models read the prompt as it is.
+
 Context QA pairs are answered greedily (first line) and scored by the rule judge; the long-horizon
 summary pairs are generated to `summary_tokens` and scored by token F1 and by fact recall (the
 share of the target's `label: value` lines whose value the generation contains). Each question's
@@ -19,6 +22,7 @@ from glyph_dist.context.episodes import load_episodes
 from glyph_dist.data.glyph_aware import PROMPT_TEMPLATE, VARIANTS
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.models.answerers import ContextRecall, QARequest
+from glyph_dist.models.catalog import CATALOG, resolve_model
 from glyph_dist.models.judges import contains, f1, get_judge
 
 _TASK_MARK = "\n\nTask: "
@@ -37,7 +41,9 @@ def read_pairs(path: Path, variant: str) -> list[dict]:
 
 
 def model_directory(path: Path) -> Path:
-    """A model directory, or a training run's latest checkpoint (`checkpoint_NNNNNN/`)."""
+    """A catalog name's directory, a model directory, or a training run's latest checkpoint (`checkpoint_NNNNNN/`)."""
+    if str(path) in CATALOG:
+        return resolve_model(str(path))
     if (path / "config.json").is_file():
         return path
     checkpoints = sorted(path.glob("checkpoint_*/config.json"))
@@ -69,26 +75,32 @@ def _fact_recall(generated: str, target: str) -> float:
 
 def evaluate_model(model_dir: Path, pairs_path: Path, variant: str, phase5_dir: Path = Path("data/phase5"),
                    max_new_tokens: int = 24, summary_tokens: int = 96, batch_size: int = 16,
-                   model_label: str | None = None, seed: int | None = None) -> dict:
-    """The model's cell: `results[<its strategy>]` with success, recalls and the summary scores."""
+                   model_label: str | None = None, seed: int | None = None, limit: int | None = None) -> dict:
+    """The model's cell: `results[<its strategy>]` with success, recalls and the summary scores; with
+    `limit`, over the first `limit` QA pairs and summary pairs of the variant only."""
     from glyph_dist.models.hf import LocalLM
 
+    if limit is not None and limit < 1:
+        raise GlyphDistError(f"limit must be at least 1, got {limit}")
     pairs = read_pairs(pairs_path, variant)
     lm = LocalLM(model_directory(Path(model_dir)))
-    qa = [p for p in pairs if p["task"] == "qa"]
-    summaries = [p for p in pairs if p["task"] == "summary"]
+    chat = lm.has_chat_template
+    qa = [p for p in pairs if p["task"] == "qa"][:limit]
+    summaries = [p for p in pairs if p["task"] == "summary"][:limit]
+    pairs = qa + summaries
     lookup = _questions(phase5_dir, qa)
     contexts = [split_prompt(p["prompt"]) for p in qa]
     missing = [c[1] for p, c in zip(qa, contexts) if (p["dataset"], p["episode_id"], c[1]) not in lookup]
     if missing:
         raise GlyphDistError(f"{pairs_path}: {len(missing)} questions are not in {phase5_dir} (e.g. {missing[0]!r})")
-    answers = lm.generate([p["prompt"] for p in qa], max_new_tokens, batch_size)
+    answers = lm.generate([p["prompt"] for p in qa], max_new_tokens, batch_size, chat=chat)
     judge = get_judge("rule")
     scores = judge.score(answers, [p["target"] for p in qa])
     found: list[tuple] = [lookup[(p["dataset"], p["episode_id"], c[1])] for p, c in zip(qa, contexts)]
     evidence = [ContextRecall.recalled(QARequest(q.question, c[0], q.answer, e.evidence_sentences(q)))
                 for (e, q), c in zip(found, contexts)]
-    generated = lm.generate([p["prompt"] for p in summaries], summary_tokens, batch_size, first_line=False) if summaries else []
+    generated = (lm.generate([p["prompt"] for p in summaries], summary_tokens, batch_size, first_line=False, chat=chat)
+                 if summaries else [])
     row = {
         "success_rate": fmean(s["success"] for s in scores), "em": fmean(s["em"] for s in scores),
         "f1": fmean(s["f1"] for s in scores),

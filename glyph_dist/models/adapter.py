@@ -41,6 +41,7 @@ from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokeni
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.fgt.hybrid import DEFAULT_THRESHOLD, GLYPH_CLOSE, GLYPH_OPEN, HybridTokenizer
 from glyph_dist.fgt.store import Tape, load_tape, load_tokenizer
+from glyph_dist.models.hf import chat_texts
 from glyph_dist.train.data import Pair, tokenize_pairs
 
 ADAPTER_FILE = "glyph_adapter.json"
@@ -208,8 +209,7 @@ class GlyphAdapter:
         texts = self.hybrid_texts(prompts) if use_hybrid else list(prompts)
         if not self.chat:
             return texts
-        return [self.tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
-                                                   add_generation_prompt=True) for text in texts]
+        return chat_texts(self.tokenizer, texts)
 
     def encode(self, prompt: str, use_hybrid: bool = True) -> list[int]:
         """Token ids of the rendered prompt (the template holds any special tokens it needs)."""

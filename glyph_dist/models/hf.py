@@ -17,6 +17,13 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 from glyph_dist.errors import GlyphDistError
 
 
+def chat_texts(tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> list[str]:
+    """Each text as one user message of the tokenizer's chat template, followed by the opening of the
+    assistant's turn: the exact text an instruct model reads (tokenize it without special tokens)."""
+    return [tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
+                                          add_generation_prompt=True) for text in texts]
+
+
 class LocalLM:
     """A causal LM and its tokenizer, read from `path` only (nothing is downloaded)."""
 
@@ -53,8 +60,7 @@ class LocalLM:
             return self.tokenizer(texts, add_special_tokens=special_tokens)["input_ids"]
         if not self.has_chat_template:
             raise GlyphDistError(f"the tokenizer of model {self.name} has no chat template")
-        rendered = [self.tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
-                                                       add_generation_prompt=True) for text in texts]
+        rendered = chat_texts(self.tokenizer, texts)
         return self.tokenizer(rendered, add_special_tokens=False)["input_ids"]  # the template holds them
 
     @torch.inference_mode()

@@ -55,6 +55,7 @@ class SFTConfig:
     # tokenizer: the tape's (with glyph tokens), a local directory, or else the model's
     tape: str | None = None
     tokenizer: str | None = None
+    glyph_codes_as_text: bool = False  # true: a tokenizer without glyph tokens reads glyph codes as characters
     # model: a catalog name (smollm2) or a local Hugging Face causal LM, or else a tiny GPT-2 from `gpt2`
     model: str | None = None
     gpt2: dict = field(default_factory=default_gpt2)

@@ -72,7 +72,8 @@ def prepare(config: SFTConfig) -> Prepared:
         raise GlyphDistError(f"max_length {config.max_length} exceeds the model's context of {limit} tokens")
     tokenizer = load_sft_tokenizer(config)
     for path, split in pairs.items():
-        check_glyph_tokens(split, tokenizer, Path(path))
+        if not config.glyph_codes_as_text:
+            check_glyph_tokens(split, tokenizer, Path(path))
     train, val = (tokenize_pairs(pairs[p], tokenizer, config.max_length) for p in (config.train_file, config.val_file))
     return Prepared(tokenizer, train, val)
 
