@@ -58,8 +58,8 @@ def _eval(args) -> None:
     result = evaluate_models({k: Path(v) for k, v in models.items()}, args.datasets, args.questions,
                              args.max_new_tokens)
     for name, row in result.items():
-        print(f"{name}: GSM8K {row['gsm8k_accuracy']:.3f} (n={row['gsm8k_n']}), thought {row['thought_tokens_mean']:.1f} "
-              f"tokens (thinks in {row['thinking_share']:.2f}), {row['seconds_per_answer']:.2f} s an answer")
+        print(f"{name}: GSM8K {row['gsm8k_accuracy']:.3f} (n={row['gsm8k_n']}), thought "
+              f"{row['thought_tokens_mean']:.1f} tokens (thinks in {row['thinking_share']:.2f}), {row['seconds_per_answer']:.2f} s an answer")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1) + "\n")
