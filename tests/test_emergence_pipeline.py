@@ -124,8 +124,13 @@ def _sweep_settings(tmp_path: Path, pipeline: dict, smollm2_dir: Path, base: Pat
     return load_sweep(config, ["eval.n=3", "eval.max_new_tokens=4", "eval.batch_size=3"])
 
 
-def test_a_sweep_trial_trains_on_tune_and_evaluates_held_out(ray_session, pipeline, smollm2_dir, tmp_path):
-    settings = _sweep_settings(tmp_path, pipeline, smollm2_dir, None, [0.5])
+def test_a_sweep_trial_trains_on_tune_and_evaluates_held_out(ray_session, pipeline, smollm2_dir, tmp_path,
+                                                             monkeypatch):
+    # the SFT config's relative paths mean the sweep's directory, not the one Tune starts the trial in
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "smollm2").symlink_to(smollm2_dir)
+    settings = _sweep_settings(tmp_path, pipeline, smollm2_dir, None, [0.5], tokenizer="models/smollm2")
     summary = run_sweep(settings)
     assert summary["failed"] == [] and [m["name"] for m in summary["models"]] == ["glyph0.5-seed7"]
     (model,) = summary["models"]

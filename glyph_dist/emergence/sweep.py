@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 
 import ray
@@ -78,7 +79,10 @@ def _models(settings: dict) -> tuple[Path | None, Path | None]:
 
 
 def trial(params: dict) -> None:
-    """One Tune trial: rewrite at the trial's share and seed, train, evaluate; reports one row."""
+    """One Tune trial: rewrite at the trial's share and seed, train, evaluate; reports one row. It runs in
+    the sweep's working directory (Tune starts it in the trial's own), where the SFT config's relative
+    paths and catalog names (`model: smollm2`, resolved under `models/`) mean what they mean to the sweep."""
+    os.chdir(params["cwd"])
     s, share, seed = params["settings"], params["glyph_share"], params["seed"]
     label = f"glyph{share:g}-seed{seed}"
     home = Path(s["storage_path"]) / s["name"] / "trials" / label
@@ -112,7 +116,7 @@ def run_sweep(settings: dict) -> dict:
         ray.init(log_to_driver=False)
     tuner = tune.Tuner(
         tune.with_resources(trial, TRIAL_RESOURCES),
-        param_space={"settings": settings, "template": str(template) if template else None,
+        param_space={"settings": settings, "cwd": str(Path.cwd()), "template": str(template) if template else None,
                      "glyph_share": tune.grid_search(settings["glyph_share"]), "seed": tune.grid_search(settings["seeds"])},
         tune_config=tune.TuneConfig(max_concurrent_trials=settings["max_concurrent"]),
         run_config=tune.RunConfig(name="tune", storage_path=str(Path(settings["storage_path"]) / settings["name"]),
