@@ -3,14 +3,16 @@
 One actor's memories are written in batches of 256 realistic agent turns (the SGD train dialogues,
 cycled with unique record ids) to a `ShardMemory` in this process (the core) and, through a
 `ShardRouter`, to one Ray shard actor; the HTTP path is the Ray Serve app in front of that actor.
-Reads use token_budget=2048, policy and mode "mixed", relevance "hybrid" (BM25 and embeddings,
-fused), unit "span" (--relevance and --unit change them), and held-out SGD user turns as queries.
+Reads use token_budget=2048 and the service's default read: policy "relevant", mode "text", relevance
+"hybrid" (BM25 and embeddings, fused), unit "turn" (--policy, --mode, --relevance and --unit change
+them), and held-out SGD user turns as queries.
 (The SGD dev set has 8,664 train turns, so at 100,000 memories each text occurs about 12 times.)
 
 Targets (2-core machine, default embedder): writes >= 2,000 records/s per shard (lexical indexing
 included); read p99 <= 10 ms through an actor call and <= 30 ms over HTTP. Core figures are for reference.
 
     .venv/bin/python benchmarks/bench_fgms.py [--tape DIR] [--sizes 10000,100000] [--reads 200] [--batch 256]
+        [--policy recent|relevant|mixed|foveated] [--mode text|glyph|mixed|residual]
         [--relevance dense|lexical|hybrid] [--unit span|turn] [--profile]
 
 The helpers here (data, records, timing, Ray start) are shared by bench_fgms_shards.py and
@@ -40,7 +42,12 @@ from _machine import ROOT, SGD_DIR, print_header, profile_top
 WRITE_TARGET = 2_000  # records/s per shard
 ACTOR_P99_TARGET_MS, HTTP_P99_TARGET_MS = 10.0, 30.0
 TOKEN_BUDGET = 2048
-READ = {"token_budget": TOKEN_BUDGET, "policy": "mixed", "mode": "mixed", "relevance": "hybrid", "unit": "span"}
+READ = {"token_budget": TOKEN_BUDGET, "policy": "relevant", "mode": "text", "relevance": "hybrid", "unit": "turn"}
+
+
+def read_label() -> str:
+    """The reads' settings as the benchmarks print them."""
+    return ", ".join(f"{key} {value}" for key, value in READ.items())
 
 
 @dataclass(frozen=True)
@@ -225,12 +232,14 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000", help="memories of the read actor at each read step")
     parser.add_argument("--reads", type=int, default=200, help="timed reads per path and size")
     parser.add_argument("--batch", type=int, default=256, help="records per write batch")
+    parser.add_argument("--policy", default=READ["policy"], choices=("recent", "relevant", "mixed", "foveated"))
+    parser.add_argument("--mode", default=READ["mode"], choices=("text", "glyph", "mixed", "residual"))
     parser.add_argument("--relevance", default=READ["relevance"], choices=("dense", "lexical", "hybrid"))
     parser.add_argument("--unit", default=READ["unit"], choices=("span", "turn"))
     parser.add_argument("--profile", action="store_true", help="cProfile of core reads and writes at the end")
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    READ.update(relevance=args.relevance, unit=args.unit)
+    READ.update(policy=args.policy, mode=args.mode, relevance=args.relevance, unit=args.unit)
 
     print_machine("bench_fgms")
     with tempfile.TemporaryDirectory(prefix="fgms-bench-") as tmp:
@@ -322,8 +331,7 @@ def run(workload: Workload, work: Path, sizes: list[int], n_reads: int, batch: i
 
             qs = queries(workload, n_reads, offset=size % len(workload.queries))
             sample = core.read(ReadRequest(actor_id=actor, query=qs[0], **READ))
-            print(f"\n-- reads at {size:,} memories: token_budget={TOKEN_BUDGET}, policy/mode mixed, "
-                  f"relevance {READ['relevance']}, unit {READ['unit']}, "
+            print(f"\n-- reads at {size:,} memories: {read_label()}, "
                   f"{n_reads} held-out queries (e.g. {len(sample.items)} items, {sample.token_estimate} tokens, "
                   f"{sample.candidates_considered:,} candidates)")
             bench_reads(read_paths(ray, core, router, client, actor), qs, size, summary)

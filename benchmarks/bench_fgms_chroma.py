@@ -6,9 +6,10 @@ up to 10,000 and then 100,000 records; reads alternate query by query.
 
 - FGMS (`ShardMemory`, the core of one shard, no Ray): a write splits sentences, embeds them, looks
   up each sentence's tape family (faiss), and commits records and spans (with vectors) in one
-  fsync'd SQLite transaction (WAL, synchronous=FULL). A read embeds the query, scores every span
-  of the agent (exact), ranks with policy "mixed", renders lines verbatim or as glyphs (mode
-  "mixed") and packs them, token-counted, into token_budget=2048.
+  fsync'd SQLite transaction (WAL, synchronous=FULL). A read (bench_fgms.py's: policy "relevant", mode
+  "text", relevance "hybrid", unit "turn") embeds the query, scores every span of the agent (exact)
+  and its BM25 index, fuses the two rankings, and packs whole turns verbatim, token-counted, into
+  token_budget=2048.
 - Chroma (`PersistentClient`, `embedding_function=None`, HNSW, inner product): given the very
   sentences and vectors FGMS stores (split_sentences + the tape's embedder), one Chroma document a
   sentence with its metadata. Writes are timed with the embedding (as FGMS's are) and without it.
@@ -28,8 +29,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench_fgms import (READ, Workload, batches, latency_summary, pct_ms, prepare, print_machine, queries,
-                        records)
+from bench_fgms import (READ, Workload, batches, latency_summary, pct_ms, prepare, print_machine, queries, read_label,
+                       records)
 
 ACTOR = "bench-agent"
 
@@ -109,8 +110,9 @@ def run(workload: Workload, work: Path, sizes: list[int], n_reads: int, batch: i
 
     fgms = ShardMemory.open(workload.tape, work / "fgms", 0)
     chroma = ChromaSide(work / "chroma", fgms.tape.embedder)
-    print("FGMS core: write = split + embed + family look-up + fsync'd SQLite commit; read = embed query, exact\n"
-          "   scores of all spans, policy mixed, glyph/verbatim rendering packed into 2048 tokens (token-counted)\n"
+    print("FGMS core: write = split + embed + family look-up + BM25 postings + fsync'd SQLite commit; read = embed\n"
+          "   query, exact scores of all spans, BM25, fusion, rendering packed into the budget (token-counted):\n"
+          f"   {read_label()}\n"
           "Chroma PersistentClient (defaults, HNSW ip): the same sentences and tape embeddings; write = split +\n"
           "   embed + add (also shown without split + embed); read = embed query + approximate top-k with documents,\n"
           "   metadata and distances")

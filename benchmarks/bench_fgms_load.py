@@ -6,7 +6,8 @@ preloaded over HTTP with `--preload` memories (SGD train turns, batches of 512) 
 per client (the agents split evenly over the shards of the largest layout). One client alone then
 reads (`--solo-reads`) for a reference latency. Then `--clients` threads, each with its own
 `MemoryClient` and agent, loop for `--seconds`: with probability `--read-share` a read
-(token_budget=2048, policy/mode mixed, held-out SGD user turns), else a write of a batch of
+(bench_fgms.py's read: token_budget=2048, policy relevant, mode text, relevance hybrid, unit turn;
+held-out SGD user turns), else a write of a batch of
 `--batch` new records of its agent.
 
 Reported per layout: throughput (reads/s, write batches/s, records/s), p50/p99 latency per operation
@@ -39,7 +40,7 @@ from itertools import cycle
 from pathlib import Path
 
 from bench_fgms import (READ, Workload, batches, free_port, latencies, latency_summary, pct_ms, pick_agents, prepare,
-                        print_machine, queries, records)
+                       print_machine, queries, read_label, records)
 
 START_TIMEOUT_S, STOP_TIMEOUT_S = 300.0, 120.0
 _STATUS = re.compile(r" -> (\d{3}): ")
@@ -238,7 +239,7 @@ def print_errors(log: ClientLog) -> None:
 
 def summary(results: list[Result], args) -> None:
     print(f"\n-- summary: {args.clients} clients for {args.seconds:.0f} s, reads {args.read_share:.0%} "
-          f"(token_budget={READ['token_budget']}, policy/mode {READ['policy']}), write batches of {args.batch} "
+          f"({read_label()}), write batches of {args.batch} "
           f"records, {args.preload:,} memories preloaded")
     header = ("shards", "reads/s", "read p50", "read p99", "batches/s", "records/s", "write p50", "write p99",
               "errors", "1-client read p50")

@@ -2,9 +2,10 @@
 
 Eight agents (four of which `shard_for` puts on shard 0 of 2 and four on shard 1) each get the same
 memories (SGD train turns, batches of 256). Then one reader thread per agent calls
-`ray.get(router.read(...))` on its own agent in a loop (token_budget=2048, policy/mode mixed,
-held-out queries) for a fixed time; the total reads/s with `--shards 1` and 2 is compared. Both
-layouts run in the same Ray instance (num_cpus=2), one after the other, on fresh storage.
+`ray.get(router.read(...))` on its own agent in a loop (bench_fgms.py's read: token_budget=2048,
+policy relevant, mode text, relevance hybrid, unit turn; held-out queries) for a fixed time; the
+total reads/s with `--shards 1` and 2 is compared. Both layouts run in the same Ray instance
+(num_cpus=2), one after the other, on fresh storage.
 
     .venv/bin/python benchmarks/bench_fgms_shards.py [--tape DIR] [--agents 8] [--records 2000] [--seconds 30]
 """
@@ -17,8 +18,8 @@ import threading
 import time
 from pathlib import Path
 
-from bench_fgms import (READ, Workload, latency_summary, pick_agents, prepare, print_machine, queries, records,
-                        start_ray)
+from bench_fgms import (READ, Workload, latency_summary, pick_agents, prepare, print_machine, queries, read_label,
+                       records, start_ray)
 
 
 def readers(ray, router, agents: list[str], workload: Workload, seconds: float) -> tuple[float, list[float]]:
@@ -98,7 +99,7 @@ def main() -> None:
         finally:
             ray.shutdown()
     print(f"\n-- summary: {args.agents} concurrent readers, {args.records:,} memories per agent, "
-          f"token_budget={READ['token_budget']}, policy/mode mixed")
+          f"{read_label()}")
     for shards, rate in rates.items():
         print(f"   {shards} shard{'s' if shards > 1 else ' '}: {rate:6.1f} reads/s")
     print(f"   ratio 2 shards / 1 shard: {rates[2] / rates[1]:.2f}x (2 CPUs in this Ray instance)")

@@ -494,10 +494,10 @@ def build_parser() -> argparse.ArgumentParser:
     read = with_url(memory.add_parser("read", help="read the best context for a query under a budget"))
     read.add_argument("query", nargs="?", default="")
     read.add_argument("--budget", type=int, default=2048, help="token budget (default: %(default)s)")
-    read.add_argument("--mode", choices=["text", "glyph", "mixed", "residual"], default="mixed")
-    read.add_argument("--policy", choices=["recent", "relevant", "mixed", "foveated"], default="mixed")
+    read.add_argument("--mode", choices=["text", "glyph", "mixed", "residual"], default="text")
+    read.add_argument("--policy", choices=["recent", "relevant", "mixed", "foveated"], default="relevant")
     read.add_argument("--relevance", choices=["dense", "lexical", "hybrid"], default="hybrid")
-    read.add_argument("--unit", choices=["span", "turn"], default="span")
+    read.add_argument("--unit", choices=["span", "turn"], default="turn")
     read.add_argument("--json", action="store_true", help="print the whole response as JSON")
     read.set_defaults(func=_memory_read)
     return parser

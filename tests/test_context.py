@@ -216,3 +216,26 @@ def test_evidence_recall_expanded_credits_compression_that_keeps_the_facts(hybri
         outcome.scores = {"success": 0.0, "em": 0.0, "f1": 0.0}
     row = summarise(outcomes, 1.0)
     assert (row["evidence_recall"], row["evidence_recall_expanded"]) == (0.25, 0.5)
+
+
+def test_fgt_context_reads_as_fgms_phase5_and_the_benchmark_by_default():
+    """One default read everywhere: the long-conversation dev set's best (relevant, text, hybrid, turn)."""
+    from pathlib import Path
+
+    import yaml
+
+    from glyph_dist.cli import build_parser
+    from glyph_dist.context.strategies import FgtContext
+    from glyph_dist.fgms.schema import ReadRequest
+
+    keys = ("policy", "mode", "relevance", "unit")
+    bench = tuple(getattr(CellConfig, k) for k in keys)
+    assert bench == ("relevant", "text", "hybrid", "turn")
+    request = ReadRequest(actor_id="a", token_budget=1)
+    assert tuple(getattr(request, k) for k in keys) == bench
+    strategy = FgtContext(None, None)
+    assert tuple(getattr(strategy, k) for k in keys) == bench
+    cli = build_parser().parse_args(["memory", "read", "--actor", "a", "query"])
+    assert tuple(getattr(cli, k) for k in keys) == bench
+    phase5 = yaml.safe_load((Path(__file__).resolve().parents[1] / "experiments" / "phase5.yaml").read_text())
+    assert tuple(phase5["params"][k] for k in keys) == bench

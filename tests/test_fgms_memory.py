@@ -80,7 +80,7 @@ def test_budget_is_honoured_to_the_token(memory, budget, mode, policy):
     if "agent-1" not in memory.actors:
         memory.write(episode())
     response = memory.read(ReadRequest(actor_id="agent-1", query="when is the table booked", token_budget=budget,
-                                       mode=mode, policy=policy))
+                                       mode=mode, policy=policy, unit="span"))  # one line per item
     assert response.token_estimate == len(memory.hybrid.token_ids([response.context])[0])
     assert response.token_estimate <= budget
     assert len(response.context.splitlines()) == len(response.items)
@@ -90,7 +90,7 @@ def test_budget_is_honoured_to_the_token(memory, budget, mode, policy):
 
 def test_glyph_mode_fits_more_history_than_text(memory):
     memory.write(episode())
-    request = dict(actor_id="agent-1", query="", token_budget=60, policy="recent")
+    request = dict(actor_id="agent-1", query="", token_budget=60, policy="recent", unit="span")
     text = memory.read(ReadRequest(mode="text", **request))
     glyph = memory.read(ReadRequest(mode="glyph", **request))
     mixed = memory.read(ReadRequest(mode="mixed", **request))
@@ -143,7 +143,8 @@ def test_filters(memory):
 def test_reads_never_return_another_actors_memories(tape_root, tmp_path_factory, writes, reader, budget, policy):
     memory = ShardMemory.open(tape_root, tmp_path_factory.mktemp("iso"))
     memory.write([MemoryRecord(actor_id=a, record_id=f"{a}-{k}", text=t) for k, (a, t) in enumerate(writes)])
-    response = memory.read(ReadRequest(actor_id=reader, query="restaurant", token_budget=budget, policy=policy))
+    response = memory.read(ReadRequest(actor_id=reader, query="restaurant", token_budget=budget, policy=policy,
+                                       unit="span"))
     own = {f"{a}-{k}" for k, (a, _) in enumerate(writes) if a == reader}
     assert {i.record_id for i in response.items} <= own
     assert response.candidates_considered == (memory.actors[reader].size if reader in memory.actors else 0)

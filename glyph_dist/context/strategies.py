@@ -158,8 +158,8 @@ class BM25TopK(RankedTurns):
 class FgtContext(Strategy):
     name = "fgt_context"
 
-    def __init__(self, hybrid, memory: Memory, policy: str = "mixed", mode: str = "mixed",
-                 relevance: str = "hybrid", unit: str = "span"):
+    def __init__(self, hybrid, memory: Memory, policy: str = "relevant", mode: str = "text",
+                 relevance: str = "hybrid", unit: str = "turn"):
         super().__init__(hybrid)
         self.memory, self.policy, self.mode, self.relevance, self.unit = memory, policy, mode, relevance, unit
         self._written: set[str] = set()

@@ -156,11 +156,12 @@ class ReadRequest(_Strict):
     actor_id: str = Field(min_length=1, max_length=128, pattern=IDENTIFIER)
     query: str = Field("", max_length=MAX_QUERY_CHARS)
     token_budget: TokenBudget
-    mode: Mode = "mixed"
-    policy: Policy = "mixed"
+    # defaults: the long-conversation dev set's best read (whole turns by the query's relevance, verbatim)
+    mode: Mode = "text"
+    policy: Policy = "relevant"
     relevance: Relevance = Field("hybrid", description="dense: cosine of the tape's embeddings; lexical: BM25 over "
                                  "whole records; hybrid: reciprocal-rank fusion of the two")
-    unit: Unit = Field("span", description="span: sentence spans ranked and packed; turn: records ranked by their "
+    unit: Unit = Field("turn", description="span: sentence spans ranked and packed; turn: records ranked by their "
                        "best span (dense) or as a whole (BM25) and rendered whole")
     filters: ReadFilters = Field(default_factory=ReadFilters)
     weights: PolicyWeights = Field(default_factory=PolicyWeights)
