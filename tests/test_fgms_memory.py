@@ -181,7 +181,7 @@ def test_relevant_reads_score_candidates_by_their_own_similarity(memory, filters
         memory.write(episode(episode_id=f"ep-{k}", start=10 * k, tags=["booking"] if k else []))
     query = "change the reservation to 8 pm"
     response = memory.read(ReadRequest(actor_id="agent-1", query=query, token_budget=400, policy="relevant",
-                                       mode="text", relevance="dense", filters=filters))
+                                       mode="text", relevance="dense", unit="span", filters=filters))
     assert response.items and {i.episode_id for i in response.items} <= ({"ep-3"} if filters.get("episode_id")
                                                                           else {f"ep-{k}" for k in range(6)})
     vectors = memory.tape.embedder.encode([query] + [i.text for i in response.items])
