@@ -38,11 +38,12 @@ from pathlib import Path
 import numpy as np
 
 from _machine import ROOT, SGD_DIR, print_header, profile_top
+from glyph_dist.fgms.schema import DEFAULT_READ
 
 WRITE_TARGET = 2_000  # records/s per shard
 ACTOR_P99_TARGET_MS, HTTP_P99_TARGET_MS = 10.0, 30.0
 TOKEN_BUDGET = 2048
-READ = {"token_budget": TOKEN_BUDGET, "policy": "relevant", "mode": "text", "relevance": "hybrid", "unit": "turn"}
+READ = {"token_budget": TOKEN_BUDGET, **DEFAULT_READ}  # FGMS's default read; the options below change it
 
 
 def read_label() -> str:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bench_fgms import (READ, Workload, batches, latency_summary, pct_ms, prepare, print_machine, queries, read_label,
-                       records)
+                        records)
 
 ACTOR = "bench-agent"
 

@@ -40,7 +40,7 @@ from itertools import cycle
 from pathlib import Path
 
 from bench_fgms import (READ, Workload, batches, free_port, latencies, latency_summary, pct_ms, pick_agents, prepare,
-                       print_machine, queries, read_label, records)
+                        print_machine, queries, read_label, records)
 
 START_TIMEOUT_S, STOP_TIMEOUT_S = 300.0, 120.0
 _STATUS = re.compile(r" -> (\d{3}): ")

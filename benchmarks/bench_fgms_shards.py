@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from bench_fgms import (READ, Workload, latency_summary, pick_agents, prepare, print_machine, queries, read_label,
-                       records, start_ray)
+                        records, start_ray)
 
 
 def readers(ray, router, agents: list[str], workload: Workload, seconds: float) -> tuple[float, list[float]]:

@@ -24,6 +24,7 @@ from typing import Protocol
 from glyph_dist.context.episodes import Episode, Question, load_episodes
 from glyph_dist.context.strategies import STRATEGIES, Context, Memory, Strategy, check_strategies, make_strategy
 from glyph_dist.errors import GlyphDistError
+from glyph_dist.fgms.schema import DEFAULT_READ
 from glyph_dist.fgt.hybrid import GLYPH_OPEN, HybridTokenizer
 from glyph_dist.models.answerers import ContextRecall, QARequest
 from glyph_dist.models.judges import contains, llm_rates
@@ -41,13 +42,13 @@ class CellConfig:
     answerer: str = "context-recall"
     judge: str = "rule"
     seed: int = 1337
-    # FGMS read of fgt_context: the question's relevance alone (recency is no prior for a question about
-    # any point of the history), whole turns verbatim (evidence recall counts whole evidence turns
-    # verbatim; a glyph code alone does not carry a turn's facts)
-    policy: str = "relevant"
-    mode: str = "text"
-    relevance: str = "hybrid"
-    unit: str = "turn"
+    # FGMS read of fgt_context, FGMS's default: the question's relevance alone (recency is no prior for a
+    # question about any point of the history), whole turns verbatim (evidence recall counts whole evidence
+    # turns verbatim; a glyph code alone does not carry a turn's facts)
+    policy: str = DEFAULT_READ["policy"]
+    mode: str = DEFAULT_READ["mode"]
+    relevance: str = DEFAULT_READ["relevance"]
+    unit: str = DEFAULT_READ["unit"]
     dataset_name: str = field(default="")
 
     def __post_init__(self):

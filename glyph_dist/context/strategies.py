@@ -28,7 +28,7 @@ from rank_bm25 import BM25Okapi
 
 from glyph_dist.context.episodes import Episode, Question, turn_line
 from glyph_dist.errors import GlyphDistError
-from glyph_dist.fgms.schema import MAX_BATCH, MemoryRecord, ReadRequest, ReadResponse, WriteResponse
+from glyph_dist.fgms.schema import DEFAULT_READ, MAX_BATCH, MemoryRecord, ReadRequest, ReadResponse, WriteResponse
 from glyph_dist.fgt.hybrid import HybridTokenizer
 from glyph_dist.metrics import words
 
@@ -158,8 +158,8 @@ class BM25TopK(RankedTurns):
 class FgtContext(Strategy):
     name = "fgt_context"
 
-    def __init__(self, hybrid, memory: Memory, policy: str = "relevant", mode: str = "text",
-                 relevance: str = "hybrid", unit: str = "turn"):
+    def __init__(self, hybrid, memory: Memory, policy: str = DEFAULT_READ["policy"], mode: str = DEFAULT_READ["mode"],
+                 relevance: str = DEFAULT_READ["relevance"], unit: str = DEFAULT_READ["unit"]):
         super().__init__(hybrid)
         self.memory, self.policy, self.mode, self.relevance, self.unit = memory, policy, mode, relevance, unit
         self._written: set[str] = set()

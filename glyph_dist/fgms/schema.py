@@ -167,6 +167,12 @@ class ReadRequest(_Strict):
     weights: PolicyWeights = Field(default_factory=PolicyWeights)
 
 
+# the settings of a read and their defaults, for the modules that read FGMS (the CLI spells them out, as it
+# starts without pydantic; a test checks that they agree)
+READ_SETTINGS = ("policy", "mode", "relevance", "unit")
+DEFAULT_READ: dict[str, str] = {key: ReadRequest.model_fields[key].default for key in READ_SETTINGS}
+
+
 class ReadItem(_Strict):
     record_id: str
     span: int
