@@ -80,7 +80,7 @@ def write_synthetic_pairs(directory: Path, tokenizer, n_train: int, n_val: int) 
     turn (the previous dialogue's turns first), cut to its last CONTEXT_BUDGET tokens, then the
     glyph-aware prompt template; the target is that system turn. The first `n_val` pairs are the
     validation split, the next `n_train` (or as many as there are dialogues) the training split."""
-    from glyph_dist.data.glyph_aware import PROMPT_TEMPLATE
+    from glyph_dist.context.prompts import PROMPT_TEMPLATE
     from glyph_dist.fgt.ingest import sgd_dialogues
 
     pairs, previous = [], []

@@ -16,8 +16,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from glyph_dist.cluster.jobs import LocalHead, submit_and_wait
 from glyph_dist.errors import GlyphDistError
-from glyph_dist.runner.jobs import LocalHead, submit_and_wait
 
 def _start(args: argparse.Namespace) -> None:
     head = LocalHead(num_cpus=args.num_cpus).start()

@@ -5,7 +5,7 @@
 
 It uploads the working tree (less .venv, data/, reports/) and sets GLYPH_DIST_ROOT (the project
 root: the job runs there, so relative paths and default outputs are the project's), the commit
-submitted and PATH (glyph_dist.runner.job_env). On a cluster, name the root as its nodes see it:
+submitted and PATH (glyph_dist.cluster.job_env). On a cluster, name the root as its nodes see it:
 `python cluster/runtime_env.py --root '~/glyph_dist'`.
 """
 
@@ -15,7 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
-from glyph_dist.runner.job_env import runtime_env
+from glyph_dist.cluster.job_env import runtime_env
 
 
 def main() -> None:

@@ -7,11 +7,11 @@ import json
 import sys
 from pathlib import Path
 
+from glyph_dist.cluster.job_env import enter_project_root
 from glyph_dist.commands import adapter, models
 from glyph_dist.commands import emergence
 from glyph_dist.commands import forge
 from glyph_dist.errors import GlyphDistError
-from glyph_dist.runner.job_env import enter_project_root
 
 INTERRUPTED = 130  # the exit status of a command ended by SIGINT (128 + 2)
 
@@ -85,12 +85,11 @@ def _bench_context(args) -> None:
     import json
     import tempfile
 
-    from glyph_dist.context.bench import CellConfig, run_cell
+    from glyph_dist.context.bench import CellConfig, run_cell, token_counter_name
     from glyph_dist.fgms.memory import ShardMemory
     from glyph_dist.models.answerers import get_answerer
     from glyph_dist.models.judges import get_judge
     from glyph_dist.files import write_text
-    from glyph_dist.runner.context_trial import token_counter_name
 
     config = CellConfig(dataset=str(args.dataset), budget=args.budget, split=args.split or None,
                         strategies=tuple(args.strategies), answerer=args.answerer, judge=args.judge,

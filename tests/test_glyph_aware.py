@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from glyph_dist.context.prompts import PROMPT_TEMPLATE
 from glyph_dist.data.agent_logs import SLOTS
 from glyph_dist.data.corpus import write_jsonl
-from glyph_dist.data.glyph_aware import (PROMPT_TEMPLATE, SUMMARY_INSTRUCTION, build_glyph_aware, fact_label,
-                                         summary_target)
+from glyph_dist.data.glyph_aware import SUMMARY_INSTRUCTION, build_glyph_aware, fact_label, summary_target
 from glyph_dist.data.manifest import SPLITS
 from glyph_dist.data.phase5 import prepare_phase5
 from glyph_dist.errors import GlyphDistError

@@ -9,11 +9,12 @@ import networkx as nx
 import pytest
 
 from glyph_dist.errors import GlyphDistError
-from glyph_dist.memory.base import PROFILES, SUITES, Item, Statement
+from glyph_dist.memory.base import PROFILES, Item, Statement
 from glyph_dist.memory.suites import generate_suite
 from glyph_dist.memory.suites.io import read_suite, write_suite
 from glyph_dist.memory.suites.scoring import aggregate, score
-from glyph_dist.models.judges import normalize
+from glyph_dist.memory_rows import SUITES
+from glyph_dist.metrics import normalize
 
 VERBS = "met|called|helped|visited|interviewed|thanked"
 EVENT = re.compile(rf"On day (\d+), (.+?) ({VERBS}) (.+?) at (the [a-z ]+)\.")

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from glyph_dist.context.model_eval import evaluate_model, model_directory, split_prompt
-from glyph_dist.data.glyph_aware import PROMPT_TEMPLATE, build_glyph_aware
+from glyph_dist.context.prompts import PROMPT_TEMPLATE
+from glyph_dist.data.glyph_aware import build_glyph_aware
 from glyph_dist.data.phase5 import prepare_phase5
 from glyph_dist.errors import GlyphDistError
 

@@ -9,9 +9,10 @@ from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausa
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.fgt.bpe import EOS_TOKEN, train_bpe
+from glyph_dist.metrics import normalize
 from glyph_dist.models.answerers import CHAT_PROMPT, PROMPT, QARequest, answerer_spec, clean_answer, get_answerer
 from glyph_dist.models.judges import (NO, YES, PairRequest, agreement, aggregate, cohen_kappa, get_judge, judge_spec,
-                                      llm_rates, normalize, preference_rates)
+                                      llm_rates, preference_rates)
 
 EVIDENCE = ("I need a table for two at Nopa.", "The reservation is at 7 pm on Friday.")
 CONTEXTS = ["Hi there.", "Nopa has a table. " * 3, "The reservation is at 7 pm on Friday. " * 6, "Booked.\nThanks!"]

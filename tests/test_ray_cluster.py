@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from glyph_dist.cluster import job_env
+from glyph_dist.cluster.jobs import JobFailedError, LocalHead, submit_and_wait
 from glyph_dist.errors import GlyphDistError
-from glyph_dist.runner import job_env
-from glyph_dist.runner.jobs import JobFailedError, LocalHead, submit_and_wait
-from glyph_dist.runner.meta import COMMIT_ENV, git_commit
+from glyph_dist.provenance import COMMIT_ENV, git_commit
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = str(Path(sys.executable).parent)
@@ -145,6 +145,7 @@ def local_head():
         assert not head.temp_dir.exists()
 
 
+@pytest.mark.ray
 def test_submitted_experiment_runs_in_its_project_root(local_head, tmp_path, tape_root):
     """Relative paths resolve against the root the submitter names, default outputs land there
     (runs/, reports/, docs/), and meta.json has the submitted commit."""
@@ -166,6 +167,7 @@ def test_submitted_experiment_runs_in_its_project_root(local_head, tmp_path, tap
     assert (root / "docs" / "PHASE-5-RESULTS.md").exists()
 
 
+@pytest.mark.ray
 @pytest.mark.slow
 def test_readme_job_submission_on_a_fresh_clone(local_head, tmp_path, tape_root):
     """The README's `ray job submit` line, run as written from a fresh clone with `../shared`
@@ -192,6 +194,7 @@ def test_readme_job_submission_on_a_fresh_clone(local_head, tmp_path, tape_root)
     assert (clone / "docs" / "PHASE-5-RESULTS.md").is_file()
 
 
+@pytest.mark.ray
 @pytest.mark.slow
 def test_job_runs_the_uploaded_package_on_the_head(local_head, tmp_path):
     status, logs = submit_and_wait(local_head.dashboard_url, SMOKE.format(out=tmp_path), REPO,
@@ -208,6 +211,7 @@ def test_job_runs_the_uploaded_package_on_the_head(local_head, tmp_path):
     assert result["auth_mode"] == "token"
 
 
+@pytest.mark.ray
 @pytest.mark.slow
 def test_failed_job_raises_with_its_logs(local_head):
     entrypoint = "python -c \"import sys; print('no such experiment'); sys.exit(3)\""
@@ -216,6 +220,7 @@ def test_failed_job_raises_with_its_logs(local_head):
     assert "no such experiment" in str(failure.value) and "no such experiment" in failure.value.logs
 
 
+@pytest.mark.ray
 @pytest.mark.slow
 def test_job_past_its_timeout_is_stopped(local_head):
     with pytest.raises(TimeoutError, match="stopped it"):

@@ -49,7 +49,7 @@ def _pretrain(args) -> None:
 
     from glyph_dist.forge.cognate.config import load_pretrain_config
     from glyph_dist.forge.cognate.pretrain import pretrain
-    from glyph_dist.runner.meta import git_commit, utc_now, versions
+    from glyph_dist.provenance import git_commit, utc_now, versions
 
     config = load_pretrain_config(args.config, args.overrides)
     if not ray.is_initialized():

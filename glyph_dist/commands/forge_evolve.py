@@ -26,7 +26,7 @@ def _evolve(args) -> None:
     from glyph_dist.forge.merge.config import load_evolve_config
     from glyph_dist.forge.merge.run import evolve
     from glyph_dist.reports.forge_merge import write_report
-    from glyph_dist.runner.meta import git_commit, utc_now, versions
+    from glyph_dist.provenance import git_commit, utc_now, versions
 
     config = load_evolve_config(args.config, args.overrides)
     if args.restart:

@@ -26,8 +26,9 @@ from glyph_dist.context.strategies import STRATEGIES, Context, Memory, Strategy,
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.fgms.schema import DEFAULT_READ
 from glyph_dist.fgt.hybrid import GLYPH_OPEN, HybridTokenizer
+from glyph_dist.metrics import contains
 from glyph_dist.models.answerers import ContextRecall, QARequest
-from glyph_dist.models.judges import contains, llm_rates
+from glyph_dist.models.judges import llm_rates
 
 DEFAULT_STRATEGIES = ("raw_truncate", "fgt_context", "rag_topk", "bm25_topk", "full")
 LENGTH_BUCKETS = ((0, 49), (50, 99), (100, 199), (200, None))  # turns per episode, lowest first
@@ -103,6 +104,11 @@ class Outcome:
     def glyph_only(self) -> bool:
         """Evidence missing verbatim, yet each evidence turn is in the context as a glyph code at least."""
         return not self.evidence_present and all(i in self.context.glyph_turns for i in self.question.evidence)
+
+
+def token_counter_name(hybrid: HybridTokenizer) -> str:
+    """How a result names its token counter: the tape's hybrid tokenizer, with its version and size."""
+    return f"hybrid tokenizer of tape {hybrid.tape.version} ({len(hybrid.base):,} tokens with the glyphs)"
 
 
 def ask(episode: Episode, question: Question, context: Context, hybrid: HybridTokenizer) -> Outcome:

@@ -19,11 +19,12 @@ from statistics import fmean
 
 from glyph_dist.context.bench import position_bucket
 from glyph_dist.context.episodes import load_episodes
-from glyph_dist.data.glyph_aware import PROMPT_TEMPLATE, VARIANTS
+from glyph_dist.context.prompts import PROMPT_TEMPLATE, VARIANTS
 from glyph_dist.errors import GlyphDistError
+from glyph_dist.metrics import contains, f1
 from glyph_dist.models.answerers import ContextRecall, QARequest
 from glyph_dist.models.catalog import CATALOG, resolve_model
-from glyph_dist.models.judges import contains, f1, get_judge
+from glyph_dist.models.judges import get_judge
 
 _TASK_MARK = "\n\nTask: "
 

@@ -17,8 +17,8 @@ from pathlib import Path
 from glyph_dist.context.bench import run_strategy
 from glyph_dist.context.episodes import Episode, load_episodes
 from glyph_dist.context.model_eval import model_directory
+from glyph_dist.context.reader_grid import BUDGETS, FGMS_OPTIONS, STRATEGIES
 from glyph_dist.context.strategies import check_strategies, make_strategy
-from glyph_dist.data.reader_pairs import BUDGETS, FGMS_OPTIONS, STRATEGIES
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.fgms.memory import ShardMemory
 from glyph_dist.models.answerers import get_answerer

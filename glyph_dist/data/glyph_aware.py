@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from glyph_dist.context.episodes import Episode, Question, load_episodes
+from glyph_dist.context.prompts import PROMPT_TEMPLATE, VARIANTS
 from glyph_dist.context.strategies import Strategy, make_strategy
 from glyph_dist.data.corpus import write_jsonl
 from glyph_dist.data.manifest import SPLITS, sha256
@@ -36,10 +37,8 @@ from glyph_dist.fgt.hybrid import GLYPH_OPEN
 from glyph_dist.fgt.store import resolve_tape_dir
 from glyph_dist.progress import Steps
 
-PROMPT_TEMPLATE = "Context:\n{context}\n\nTask: {instruction}\nAnswer:"
 SUMMARY_INSTRUCTION = "List the final decisions."
 SUMMARY_QUERY = "summary of the decisions and their final values"
-VARIANTS = {"raw": "raw_truncate", "glyph": "fgt_context"}  # variant -> context strategy
 QUERY_FREE = {"raw_truncate"}  # strategies whose context ignores the question: built once per episode
 FGMS_READ = {"policy": "mixed", "mode": "mixed"}  # options of the fgt_context reads
 TASKS = ("qa", "summary")

@@ -19,8 +19,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from glyph_dist.context.bench import DEFAULT_STRATEGIES, CellConfig
 from glyph_dist.context.episodes import load_episodes
+from glyph_dist.context.reader_grid import BUDGETS, FGMS_OPTIONS, STRATEGIES
 from glyph_dist.context.strategies import check_strategies, make_strategy
 from glyph_dist.data.corpus import write_jsonl
 from glyph_dist.data.glyph_aware import DATASETS, MANIFEST
@@ -34,10 +34,7 @@ from glyph_dist.models.catalog import resolve_model
 from glyph_dist.progress import Steps
 
 PAIR_SPLITS = ("train", "val")  # the splits pairs are drawn from: never test
-STRATEGIES = tuple(s for s in DEFAULT_STRATEGIES if s != "full")  # `full` has no budget
-BUDGETS = (64, 128)
 QUESTIONS = {"train": 48, "val": 4}  # drawn per split
-FGMS_OPTIONS = {k: getattr(CellConfig, k) for k in ("policy", "mode", "relevance", "unit")}  # as the benchmark reads
 
 
 def draw_questions(phase5_dir: Path, datasets: Sequence[str], split: str, n: int, seed: int) -> list[tuple]:

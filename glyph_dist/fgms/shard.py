@@ -1,4 +1,5 @@
-"""Ray shell around the core: one named actor per shard, and the router that finds them.
+"""Ray shell around the core: one named actor per shard, the router that finds them, and `RouterMemory`,
+the router as the fgt_context strategy's memory.
 
 Shards are named detached actors (`fgms-<storage id>-shard-000`, ... in namespace `fgms`, the
 storage id a hash of the storage path, so services on different storage never share an actor) with
@@ -16,8 +17,8 @@ from pathlib import Path
 import ray
 
 from glyph_dist.fgms.memory import ShardMemory
-from glyph_dist.fgms.routing import by_shard, check_layout, merge_writes, shard_for  # noqa: F401 (merge_writes: re-exported)
-from glyph_dist.fgms.schema import MemoryRecord, ReadRequest, WriteResponse
+from glyph_dist.fgms.routing import by_shard, check_layout, merge_writes, shard_for
+from glyph_dist.fgms.schema import MemoryRecord, ReadRequest, ReadResponse, WriteResponse
 
 NAMESPACE = "fgms"
 
@@ -77,3 +78,15 @@ class ShardRouter:
         for handle in self.handles:
             ray.kill(handle, no_restart=True)
 
+
+class RouterMemory:
+    """FGMS through the shard actors, in the shape the fgt_context strategy wants (`write`, `read`)."""
+
+    def __init__(self, tape: str, storage: str, shards: int, tokenizer: str | None):
+        self.router = ShardRouter(tape, storage, shards, tokenizer, shard_cpus=0)
+
+    def write(self, records: list[MemoryRecord]) -> WriteResponse:
+        return merge_writes(ray.get(self.router.write(records)))
+
+    def read(self, request: ReadRequest) -> ReadResponse:
+        return ReadResponse.model_validate_json(ray.get(self.router.read(request)))

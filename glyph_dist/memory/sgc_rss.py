@@ -57,7 +57,7 @@ from pydantic import Field
 
 from glyph_dist.memory.base import OPPOSITE, MemoryModule, ModuleConfig, Services, Statement, pack_lines
 from glyph_dist.memory.tuples import EVENT_VERBS, Fact, extract
-from glyph_dist.models.judges import normalize
+from glyph_dist.metrics import normalize
 
 COUNTERS = ("offered", "unparsed", "extracted", "fast_tracked", "buffered", "consolidated", "consolidations",
             "rejected", "contradictions", "misfits", "pruned")

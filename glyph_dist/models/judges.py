@@ -1,8 +1,9 @@
 """Judges: score answers against the gold answer.
 
 - `rule` (model-free, no torch import) scores each (prediction, gold) with the metric functions in
-  `METRICS`, all aggregated by their mean (`aggregate`). Text is normalised SQuAD-style:
-  lower-cased, punctuation and symbols deleted, the articles a/an/the dropped, whitespace collapsed.
+  `METRICS` (`glyph_dist.metrics`), all aggregated by their mean (`aggregate`). Text is normalised
+  SQuAD-style: lower-cased, punctuation and symbols deleted, the articles a/an/the dropped, whitespace
+  collapsed.
 - `llm:MODEL` (a catalog name such as `smollm2`, or a local causal LM directory) judges with a
   model, in two ways:
   - pointwise (`score`): the rule metrics, plus `llm_equivalent`, the model's verdict on "is the
@@ -21,44 +22,14 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import fmean
 from typing import Literal
 
 from glyph_dist.errors import GlyphDistError
-from glyph_dist.metrics import token_f1
+from glyph_dist.metrics import contains, exact_match, f1, success
 from glyph_dist.models.registry import build, canonical
-
-_PUNCTUATION = re.compile(r"[^\w\s]|_")
-_ARTICLES = re.compile(r"\b(?:a|an|the)\b")
-
-
-def normalize(text: str) -> str:
-    """SQuAD-style answer normalisation (punctuation covers every non-word, non-space character)."""
-    text = _ARTICLES.sub(" ", _PUNCTUATION.sub("", text.lower()))
-    return " ".join(text.split())
-
-
-def exact_match(prediction: str, gold: str) -> float:
-    return float(normalize(prediction) == normalize(gold))
-
-
-def f1(prediction: str, gold: str) -> float:
-    return token_f1(normalize(prediction), normalize(gold))
-
-
-def contains(prediction: str, gold: str) -> float:
-    """1.0 when the non-empty normalised gold occurs in the normalised prediction as whole words."""
-    pred, ref = normalize(prediction).split(), normalize(gold).split()
-    return float(bool(ref) and any(pred[i:i + len(ref)] == ref for i in range(len(pred) - len(ref) + 1)))
-
-
-def success(prediction: str, gold: str) -> float:
-    """Exact match or containment with a non-empty gold; an exact match of a non-empty gold is contained."""
-    return contains(prediction, gold)
-
 
 METRICS = {"em": exact_match, "f1": f1, "contains": contains, "success": success}
 

@@ -19,11 +19,11 @@ from typing import get_args
 
 import ray
 
-from glyph_dist.context.bench import CellConfig, run_strategy
+from glyph_dist.context.bench import CellConfig, run_strategy, token_counter_name
 from glyph_dist.context.episodes import load_episodes
 from glyph_dist.context.strategies import FgtContext, make_strategy
 from glyph_dist.errors import GlyphDistError
-from glyph_dist.fgms.schema import Mode, Policy, ReadRequest, ReadResponse, Relevance, Unit, WriteResponse
+from glyph_dist.fgms.schema import Mode, Policy, Relevance, Unit
 from glyph_dist.models.actors import serve_models, shared_answerer, shared_judge
 from glyph_dist.models.answerers import answerer_spec
 from glyph_dist.models.judges import judge_spec
@@ -104,23 +104,6 @@ def prepare(trials: list[dict], run_dir: Path) -> Prepared:
     return prepared
 
 
-class RouterMemory:
-    """FGMS through the shared shard actors, in the shape the fgt_context strategy wants."""
-
-    def __init__(self, tape: str, storage: str, shards: int, tokenizer: str | None):
-        from glyph_dist.fgms.shard import ShardRouter
-
-        self.router = ShardRouter(tape, storage, shards, tokenizer, shard_cpus=0)
-
-    def write(self, records) -> WriteResponse:
-        from glyph_dist.fgms.shard import merge_writes
-
-        return merge_writes(ray.get(self.router.write(records)))
-
-    def read(self, request: ReadRequest) -> ReadResponse:
-        return ReadResponse.model_validate_json(ray.get(self.router.read(request)))
-
-
 @functools.lru_cache(maxsize=4)
 def _hybrid(tape: str, tokenizer: str | None):
     from glyph_dist.fgt.hybrid import HybridTokenizer
@@ -136,6 +119,8 @@ def _episodes(path: Path, split: str | None):
 
 def run(trial: dict) -> dict:
     """One trial: the strategy's row for the cell, with telemetry."""
+    from glyph_dist.fgms.shard import RouterMemory
+
     hybrid = _hybrid(str(Path(trial["tape"]).resolve()), trial.get("tokenizer"))
     memory = None
     if trial["strategy"] == FgtContext.name:
@@ -150,10 +135,6 @@ def run(trial: dict) -> dict:
             "time_ms_per_100": 100 * row["latency_ms_mean"],
             "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "token_counter": token_counter_name(hybrid), "n_episodes": len(episodes)}
-
-
-def token_counter_name(hybrid) -> str:
-    return f"hybrid tokenizer of tape {hybrid.tape.version} ({len(hybrid.base):,} tokens with the glyphs)"
 
 
 def finish(trials_and_rows: list[tuple[dict, dict]], out: Path, docs: Path | None, run_dir: Path) -> list[Path]:

@@ -29,9 +29,10 @@ import psutil
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.files import read_json, write_text
-from glyph_dist.memory.base import PROFILES, SPATIAL_METRICS, SUITES, Item, MemoryModule, Services
+from glyph_dist.memory.base import PROFILES, Item, MemoryModule, Services
 from glyph_dist.memory.combined import AllConfig
 from glyph_dist.memory.registry import MEMORIES, build_config, build_memory, changed_settings, check_knobs
+from glyph_dist.memory_rows import SPATIAL_METRICS, SUITES
 from glyph_dist.models.actors import serve_models, shared_answerer, shared_judge
 from glyph_dist.models.answerers import Answerer, ContextRecall, QARequest, answerer_spec
 from glyph_dist.models.judges import Judge, judge_spec, llm_rates

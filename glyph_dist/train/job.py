@@ -37,7 +37,7 @@ from transformers import PreTrainedTokenizerBase
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.progress import Steps
-from glyph_dist.runner.meta import file_sha256, git_commit, versions
+from glyph_dist.provenance import file_sha256, git_commit, versions
 from glyph_dist.train.checkpoint import check_resumable
 from glyph_dist.train.config import SFTConfig, absolute_paths, check_config, config_from_dict
 from glyph_dist.train.data import TokenizedPairs, check_glyph_tokens, read_pairs, steps_per_epoch, tokenize_pairs

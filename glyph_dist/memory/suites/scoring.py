@@ -18,7 +18,7 @@ from statistics import fmean
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.memory.base import Item
 from glyph_dist.memory.base import OPPOSITE
-from glyph_dist.models.judges import exact_match, f1
+from glyph_dist.metrics import exact_match, f1
 
 _ROUTE_SEPARATOR = re.compile(r"(?:[\s,;]|\bthen\b)+", re.IGNORECASE)
 

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from glyph_dist.errors import GlyphDistError
-from glyph_dist.runner.meta import COMMIT_ENV, git_commit
+from glyph_dist.provenance import COMMIT_ENV, git_commit
 
 ROOT_ENV = "GLYPH_DIST_ROOT"
 JOB_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"  # set by Ray in the driver of a submitted job

@@ -26,7 +26,7 @@ from typing import Any
 import psutil
 
 from glyph_dist.errors import GlyphDistError
-from glyph_dist.runner import job_env
+from glyph_dist.cluster import job_env
 
 STATE_FILE = "head.json"
 LOG_TAIL_LINES = 60

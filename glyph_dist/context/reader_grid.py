@@ -1,0 +1,10 @@
+"""The reader's grid: the context strategies, budgets and FGMS read options that its training pairs
+(`data reader-pairs`) are built with and its evaluation (`eval reader`) reads with by default."""
+
+from __future__ import annotations
+
+from glyph_dist.context.bench import DEFAULT_STRATEGIES, CellConfig
+
+STRATEGIES = tuple(s for s in DEFAULT_STRATEGIES if s != "full")  # `full` has no budget
+BUDGETS = (64, 128)
+FGMS_OPTIONS = {k: getattr(CellConfig, k) for k in ("policy", "mode", "relevance", "unit")}  # as the benchmark reads
