@@ -1,8 +1,9 @@
 """SMPD: a spatial map of each maze, plus replay of successful trips distilled into route macros.
 
-Write. Spatial statements are parsed by the patterns in `STATEMENT_PATTERNS`; anything else (the
-other suites) is ignored and counted. Each maze keeps its passages: a passage is an undirected link
-between two places, named by the place and direction of its first report; a move statement opens
+Write. Spatial statements are read by the template-free reader (`reading.read`: a maze, directions
+and places found as typed mentions, their roles from cue words); anything else (the other suites,
+or a statement it cannot read) is ignored and counted. Each maze keeps its passages: a passage is
+an undirected link between two places, named by the place and direction of its first report; a move statement opens
 it and says where it leads (the reverse move is implied), a blocked statement closes it. The open,
 reliable passages form the maze's place graph (networkx), each edge carrying its canonical
 direction and the move statement verbatim. The spatial gate (`gate.enabled`) keeps the map clean:
@@ -38,6 +39,7 @@ import networkx as nx
 from pydantic import Field
 
 from glyph_dist.memory.base import OPPOSITE, MemoryModule, ModuleConfig, Services, Statement, pack_lines
+from glyph_dist.memory.reading import read
 
 SUCCESS = 1.0  # Statement.reward of a trip that reached its goal
 TALLIES = ("offered", "ignored", "repeats", "replays", "pruned", "plans", "plans_from_macro")  # running counts
@@ -51,16 +53,10 @@ def _place(group: str) -> str:
     return rf"(?P<{group}>the [^,.?]+?)"
 
 
-STATEMENT_PATTERNS = {
-    "move": rf"In maze {_MAZE}, going (?P<direction>{_DIRECTION}) from {_place('place')} leads to {_place('target')}\.",
-    "blocked": rf"In maze {_MAZE}, going (?P<direction>{_DIRECTION}) from {_place('place')} is blocked\.",
-    "trip": rf"In maze {_MAZE}, a trip from {_place('place')} to {_place('target')} went {_MOVES}\.",
-}
 QUESTION_PATTERNS = {
     "route": rf"In maze {_MAZE}, what is the shortest route from {_place('place')} to {_place('target')}\?",
     "end": rf"In maze {_MAZE}, if you start at {_place('place')} and go {_MOVES}, where do you end up\?",
 }
-_STATEMENTS = {kind: re.compile(pattern, re.IGNORECASE) for kind, pattern in STATEMENT_PATTERNS.items()}
 _QUESTIONS = {kind: re.compile(pattern, re.IGNORECASE) for kind, pattern in QUESTION_PATTERNS.items()}
 _MAZE_MENTION = re.compile(r"\bmaze ([\w-]+)", re.IGNORECASE)
 
@@ -95,7 +91,7 @@ class Report:
 
 
 def parse(text: str, patterns: dict[str, re.Pattern]) -> Report | None:
-    """The report of the first pattern the text (whitespace collapsed) matches, else None."""
+    """The report of the first question pattern the text (whitespace collapsed) matches, else None."""
     collapsed = " ".join(text.split())
     for kind, pattern in patterns.items():
         if match := pattern.fullmatch(collapsed):
@@ -103,6 +99,17 @@ def parse(text: str, patterns: dict[str, re.Pattern]) -> Report | None:
             moves = tuple(re.findall(_DIRECTION, fields.pop("moves", "")))
             return Report(kind, match["maze"], text=text, moves=moves, **fields)
     return None
+
+
+def statement_report(text: str) -> Report | None:
+    """The report of a spatial teach statement, else None."""
+    reading = read(text)
+    if reading is None or reading.kind not in ("move", "blocked", "trip"):
+        return None
+    fields = reading.fields
+    return Report(reading.kind, fields["maze"], fields["origin"], text, direction=fields.get("direction", ""),
+                  target=fields.get("to", fields.get("goal", "")),
+                  moves=tuple(fields["route"].split(", ")) if "route" in fields else ())
 
 
 @dataclass
@@ -368,7 +375,7 @@ class Smpd(MemoryModule):
 
     def write(self, statement: Statement) -> None:
         self.tally["offered"] += 1
-        report = parse(statement.text, _STATEMENTS)
+        report = statement_report(statement.text)
         if report is None or (report.kind == "trip" and statement.reward < SUCCESS):
             self.tally["ignored"] += 1
         else:

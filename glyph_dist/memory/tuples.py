@@ -1,12 +1,13 @@
-"""Rule-based extraction of relational tuples from the suites' teach statements.
+"""Extraction of relational tuples from teach statements, by the template-free reader.
 
-Every statement form is one `Pattern` in `PATTERNS`: a compiled regex with named groups, the
-confidence the form states (a hedged "Reportedly, ..." is low) and `Template`s whose fields are
-`str.format` strings over the groups; a matching statement gives one `Fact` per template. The first pattern that matches
-wins; a statement no pattern matches gives no facts. Entity types that the surface form reveals
-(a person's name, "a lamp" is a product, a maze landmark) ride along as hints; where it does not
-("Harbor Books is in Lyon." could be a store in a city or a city in a country) the type is left to
-the schema index of the memory.
+`reading.read` says what kind of statement a text is and fills its fields from typed mentions and
+role cues (it never matches whole sentences, see `reading.py`). Each kind has `Template`s whose
+fields are `str.format` strings over the reading's fields; a statement gives one `Fact` per
+template. A hedged statement ("Reportedly, ...", "... is said to ...") has low confidence. A
+statement the reader cannot read gives no facts. Entity types that the reading reveals (a
+person's name in an event, a product bought, a maze landmark) ride along as hints; where it does
+not ("Harbor Books is in Lyon." could be a store in a city or a city in a country) the type is left
+to the schema index of the memory.
 
 Spatial landmarks are scoped by their maze ("the bakery in maze 17"): the same landmark name in two
 mazes is two entities.
@@ -14,18 +15,13 @@ mazes is two entities.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from glyph_dist.memory.base import OPPOSITE
+from glyph_dist.memory.reading import read
 
-EVENT_VERBS = ("met", "called", "helped", "visited", "interviewed", "thanked")
+EVENT_VERBS = ("met", "called", "helped", "visited", "interviewed", "thanked")  # the seed schemas' event relations
 HEDGED_CONFIDENCE = 0.3  # a rumour: the statement itself says it is unconfirmed
-
-_NAME = r"[A-ZÀ-ÖØ-Þ][\w'&-]*(?: [A-ZÀ-ÖØ-Þ][\w'&-]*)*"  # a capitalised name: "Alice Moreau", "Harbor Books", "Lyon"
-_THE = r"the [a-z]+(?: [a-z]+)*"  # "the library", "the cake shop"
-_VERB = "|".join(EVENT_VERBS)
-_DIRECTION = "|".join(OPPOSITE)
 
 
 @dataclass(frozen=True)
@@ -72,15 +68,6 @@ class Template:
     tail_type: str | None = None
 
 
-@dataclass(frozen=True)
-class Pattern:
-    """One statement form and the tuples it states."""
-
-    regex: re.Pattern
-    templates: tuple[Template, ...]
-    confidence: float = 1.0
-
-
 def _event_templates() -> tuple[Template, ...]:
     return (Template("{subject}", "{verb}", "{other}", time="{day}", head_type="person", tail_type="person"),
             Template("{subject}", "{verb}_at", "{place}", time="{day}", qualifier="{other}",
@@ -89,61 +76,42 @@ def _event_templates() -> tuple[Template, ...]:
 
 def _move_templates() -> tuple[Template, ...]:
     """A move states the edge both ways: B is north of A, and A is south of B."""
-    return (Template("{to} in {maze}", "{direction}_of", "{origin} in {maze}",
+    return (Template("{to} in maze {maze}", "{direction}_of", "{origin} in maze {maze}",
                      head_type="landmark", tail_type="landmark"),
-            Template("{origin} in {maze}", "{reverse}_of", "{to} in {maze}",
+            Template("{origin} in maze {maze}", "{reverse}_of", "{to} in maze {maze}",
                      head_type="landmark", tail_type="landmark"))
 
 
-PATTERNS: dict[str, Pattern] = {  # statement form -> pattern, tried in this order
-    "event": Pattern(re.compile(
-        rf"^On (?P<day>day \d+), (?P<subject>{_NAME}) (?P<verb>{_VERB}) (?P<other>{_NAME}) at (?P<place>{_THE})\.$"),
-        _event_templates()),
-    "correction": Pattern(re.compile(
-        rf"^Actually, on (?P<day>day \d+), (?P<subject>{_NAME}) (?P<verb>{_VERB}) (?P<other>{_NAME}) "
-        rf"at (?P<place>{_THE}), not at (?P<old>{_THE})\.$"),
-        _event_templates()),
-    "purchase": Pattern(re.compile(
-        rf"^(?P<buyer>{_NAME}) bought an? (?P<product>[a-z]+(?: [a-z]+)*) at (?P<store>{_NAME})\.$"),
-        (Template("{buyer}", "bought", "{product}", head_type="person", tail_type="product"),
-         Template("{buyer}", "bought_at", "{store}", qualifier="{product}", head_type="person", tail_type="store"))),
-    "rumour": Pattern(re.compile(
-        rf"^(?:Reportedly|Allegedly|Supposedly), (?P<inner>{_NAME}) is in (?P<outer>{_NAME})\.$"),
-        (Template("{inner}", "located_in", "{outer}"),), confidence=HEDGED_CONFIDENCE),
-    "misfit": Pattern(re.compile(rf"^The (?P<thing>[a-z]+(?: [a-z]+)*) is in (?P<outer>{_NAME})\.$"),
-                      (Template("{thing}", "located_in", "{outer}", head_type="product"),)),
-    "location": Pattern(re.compile(rf"^(?P<inner>{_NAME}) is in (?P<outer>{_NAME})\.$"),
-                        (Template("{inner}", "located_in", "{outer}"),)),
-    "move": Pattern(re.compile(
-        rf"^In (?P<maze>maze \d+), going (?P<direction>{_DIRECTION}) from (?P<origin>{_THE}) "
-        rf"leads to (?P<to>{_THE})\.$"),
-        _move_templates()),
-    "blocked": Pattern(re.compile(
-        rf"^In (?P<maze>maze \d+), going (?P<direction>{_DIRECTION}) from (?P<origin>{_THE}) is blocked\.$"),
-        (Template("{origin} in {maze}", "blocked", "{direction}", head_type="landmark", tail_type="direction"),)),
-    "trip": Pattern(re.compile(
-        rf"^In (?P<maze>maze \d+), a trip from (?P<origin>{_THE}) to (?P<goal>{_THE}) "
-        rf"went (?P<route>(?:{_DIRECTION})(?:, (?:{_DIRECTION}))*)\.$"),
-        (Template("{origin} in {maze}", "trip_to", "{goal} in {maze}", qualifier="{route}",
-                  head_type="landmark", tail_type="landmark"),)),
+TEMPLATES: dict[str, tuple[Template, ...]] = {  # reading kind -> the tuples it states
+    "event": _event_templates(),
+    "correction": _event_templates(),
+    "purchase": (Template("{buyer}", "bought", "{product}", head_type="person", tail_type="product"),
+                 Template("{buyer}", "bought_at", "{store}", qualifier="{product}", head_type="person",
+                          tail_type="store")),
+    "location": (Template("{inner}", "located_in", "{outer}"),),
+    "thing_location": (Template("{thing}", "located_in", "{outer}", head_type="product"),),
+    "move": _move_templates(),
+    "blocked": (Template("{origin} in maze {maze}", "blocked", "{direction}", head_type="landmark",
+                         tail_type="direction"),),
+    "trip": (Template("{origin} in maze {maze}", "trip_to", "{goal} in maze {maze}", qualifier="{route}",
+                      head_type="landmark", tail_type="landmark"),),
 }
 
 
-def _fill(field: str | None, groups: dict[str, str]) -> str | None:
-    return None if field is None else field.format(**groups)
+def _fill(field: str | None, values: dict[str, str]) -> str | None:
+    return None if field is None else field.format(**values)
 
 
 def extract(text: str, step: int) -> list[Fact]:
-    """The facts a teach statement states; [] for a statement of no known form."""
-    for pattern in PATTERNS.values():
-        match = pattern.regex.match(text.strip())
-        if match is None:
-            continue
-        groups = match.groupdict()
-        if "direction" in groups:
-            groups["reverse"] = OPPOSITE[groups["direction"]]
-        return [Fact(head=_fill(t.head, groups), relation=_fill(t.relation, groups), tail=_fill(t.tail, groups),
-                     time=_fill(t.time, groups), confidence=pattern.confidence, source=text, step=step,
-                     qualifier=_fill(t.qualifier, groups), head_type=t.head_type, tail_type=t.tail_type)
-                for t in pattern.templates]
-    return []
+    """The facts a teach statement states; [] for a statement the reader cannot read."""
+    reading = read(text)
+    if reading is None:
+        return []
+    values = dict(reading.fields)
+    if "direction" in values:
+        values["reverse"] = OPPOSITE[values["direction"]]
+    confidence = HEDGED_CONFIDENCE if reading.hedged else 1.0
+    return [Fact(head=_fill(t.head, values), relation=_fill(t.relation, values), tail=_fill(t.tail, values),
+                 time=_fill(t.time, values), confidence=confidence, source=text, step=step,
+                 qualifier=_fill(t.qualifier, values), head_type=t.head_type, tail_type=t.tail_type)
+            for t in TEMPLATES[reading.kind]]

@@ -5,7 +5,10 @@ statements form one stream (item 0's teach, then item 1's, ...; `Statement.step`
 whole stream), consistent with one world apart from the deliberate corrections, rumours, misfits
 and flapping reports. Every question has exactly one answer given the whole stream. A realisation
 depends only on its arguments: each generator draws from its own `random.Random` seeded with the
-suite, the profile and the seed, never from the global generator.
+suite, the difficulty and the seed, never from the global generator. The profile sets the
+difficulty and the surface forms (`forms.py`): easy says every statement in its canonical form,
+hard in any seen form, and heldout is hard's realisation said in held-out forms only (the same
+world, questions and answers; other teach texts).
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from collections.abc import Callable
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.memory.base import PROFILES, SUITES, Item
 from glyph_dist.memory.suites import episodic, semantic, spatial
+from glyph_dist.memory.suites.forms import Phrasing
 
-GENERATORS: dict[str, Callable[[int, random.Random, str, str], list[Item]]] = {
+DIFFICULTY = {"easy": "easy", "hard": "hard", "heldout": "hard"}  # profile -> the generators' settings
+GENERATORS: dict[str, Callable[[int, random.Random, str, Phrasing, str], list[Item]]] = {
     "episodic": episodic.generate, "semantic": semantic.generate, "spatial": spatial.generate}
 
 
@@ -26,7 +31,7 @@ def _is_int(value) -> bool:
 
 
 def generate_suite(suite: str, n: int, seed: int, profile: str = "easy") -> list[Item]:
-    """`n` items of `suite` under `profile` ("easy" or "hard"); the same arguments give the same items."""
+    """`n` items of `suite` under `profile` (one of PROFILES); the same arguments give the same items."""
     if suite not in GENERATORS:
         raise GlyphDistError(f"unknown suite {suite!r}; known suites: {', '.join(SUITES)}")
     if profile not in PROFILES:
@@ -35,5 +40,7 @@ def generate_suite(suite: str, n: int, seed: int, profile: str = "easy") -> list
         raise GlyphDistError(f"suite size n must be a positive integer, got {n!r}")
     if not _is_int(seed):
         raise GlyphDistError(f"suite seed must be an integer, got {seed!r}")
+    difficulty = DIFFICULTY[profile]
     name = f"{suite}/{profile}/{seed}"
-    return GENERATORS[suite](n, random.Random(name), profile, name)
+    world = random.Random(f"{suite}/{difficulty}/{seed}")  # heldout draws hard's world
+    return GENERATORS[suite](n, world, difficulty, Phrasing(profile, name), name)

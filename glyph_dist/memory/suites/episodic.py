@@ -1,7 +1,7 @@
 """Episodic suite: who did what with whom, where and when.
 
 World: a cast of people (first name and surname), places ("the <noun>"), days 1-60 and six verbs.
-An event (day, subject, verb, object, place) is taught as
+An event (day, subject, verb, object, place) is taught as (canonical form; see `forms.py` for all)
     "On day 12, Alice Moreau met Bob Tanaka at the library."
 and a correction moves an event to another place:
     "Actually, on day 12, Alice Moreau met Bob Tanaka at the museum, not at the library."
@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from itertools import count
 
 from glyph_dist.memory.base import Item, Statement
+from glyph_dist.memory.suites.forms import Phrasing
 
 FIRST_NAMES = (
     "Alice", "Bob", "Carla", "David", "Elena", "Farid", "Grace", "Hugo", "Ines", "Jonas", "Keiko", "Liam",
@@ -80,11 +81,15 @@ class Event:
     obj: str
     place: str
 
-    def text(self) -> str:
-        return f"On day {self.day}, {self.subject} {self.verb} {self.obj} at {self.place}."
+    def fields(self) -> dict[str, str]:
+        return {"day": f"day {self.day}", "subject": self.subject, "verb": self.verb, "object": self.obj,
+                "place": self.place}
 
-    def correction(self, place: str) -> str:
-        return f"Actually, on day {self.day}, {self.subject} {self.verb} {self.obj} at {place}, not at {self.place}."
+    def text(self, phrasing: Phrasing) -> str:
+        return phrasing.say("event", (self,), **self.fields())
+
+    def correction(self, phrasing: Phrasing, place: str) -> str:
+        return phrasing.say("correction", (self, place), **self.fields() | {"place": place, "old": self.place})
 
 
 class World:
@@ -166,7 +171,7 @@ def _question(kind: str, event: Event) -> tuple[str, str]:
     return f"On which day did {event.subject} {verb} {event.obj} at {event.place}?", f"day {event.day}"
 
 
-def generate(n: int, rng: random.Random, profile: str, name: str) -> list[Item]:
+def generate(n: int, rng: random.Random, profile: str, phrasing: Phrasing, name: str) -> list[Item]:
     settings = SETTINGS[profile]
     cast = people(rng, 12 + 2 * n)
     world = World()
@@ -177,15 +182,15 @@ def generate(n: int, rng: random.Random, profile: str, name: str) -> list[Item]:
         target = _new_event(rng, world, cast)
         distractors = [_new_event(rng, world, cast, target if rng.random() < settings.shared else None)
                        for _ in range(rng.randint(*settings.distractors))]
-        asked, evidence = target, target.text()
+        asked, evidence = target, target.text(phrasing)
         for event, rate in [(target, settings.target_corrections),
                             *((d, settings.distractor_corrections) for d in distractors)]:
             if rng.random() < rate and (place := _corrected_place(rng, world, event)):
                 lag = 0 if rng.random() < settings.same_item else rng.randint(1, settings.max_lag)
-                due[i + lag if i + lag < n else i].append((event.text(), event.correction(place)))
+                due[i + lag if i + lag < n else i].append((event.text(phrasing), event.correction(phrasing, place)))
                 if event is target:
-                    asked, evidence = replace(target, place=place), event.correction(place)
-        texts = [event.text() for event in [target, *distractors]]
+                    asked, evidence = replace(target, place=place), event.correction(phrasing, place)
+        texts = [event.text(phrasing) for event in [target, *distractors]]
         rng.shuffle(texts)
         for event_text, correction in due.pop(i, []):
             after = texts.index(event_text) + 1 if event_text in texts else 0

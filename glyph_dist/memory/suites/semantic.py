@@ -2,7 +2,7 @@
 
 World: a cast of people, products, stores, and real cities in their real countries. Every store is
 in exactly one city for the whole realisation and each (person, product) is bought at most once,
-so every question has one answer. Statements:
+so every question has one answer. Statements (canonical forms; see `forms.py` for all):
     purchase  "Alice Moreau bought a lamp at Harbor Books."
     location  "Harbor Books is in Lyon."            (confirmed; repeated verbatim when a store recurs)
     country   "Lyon is in France."                  (hard profile only)
@@ -26,6 +26,7 @@ from itertools import count
 
 from glyph_dist.memory.base import Item, Statement
 from glyph_dist.memory.suites.episodic import people
+from glyph_dist.memory.suites.forms import Phrasing
 
 COUNTRIES = {
     "France": ("Lyon", "Marseille", "Nantes", "Lille"),
@@ -115,41 +116,46 @@ class World:
         return self.rng.choice([c for c in CITIES if c != city])
 
 
-def purchase(person: str, product: str, store: str) -> str:
-    return f"{person} bought {_article(product)} {product} at {store}."
+def purchase(phrasing: Phrasing, person: str, product: str, store: str) -> str:
+    return phrasing.say("purchase", (person, product, store), person=person, a=_article(product), product=product,
+                        store=store)
 
 
-def location(store: str, city: str) -> str:
-    return f"{store} is in {city}."
+def location(phrasing: Phrasing, store: str, city: str) -> str:
+    return phrasing.say("location", (store, city), inner=store, outer=city)
 
 
-def country(city: str) -> str:
-    return f"{city} is in {COUNTRY_OF[city]}."
+def country(phrasing: Phrasing, city: str) -> str:
+    return phrasing.say("location", (city, COUNTRY_OF[city]), inner=city, outer=COUNTRY_OF[city])
 
 
-def _distractor(kind: str, world: World, person: str, product: str, store: str, hard: bool) -> list[str]:
+def _distractor(kind: str, world: World, phrasing: Phrasing, person: str, product: str, store: str,
+                hard: bool) -> list[str]:
     """The statements of one distractor of the asked purchase (empty when the world has none to give)."""
     city = world.city[store]
     rng = world.rng
     if kind == "rumour":
-        return [f"Reportedly, {store} is in {world.other_city(city)}."]
+        other = world.other_city(city)
+        return [phrasing.say("rumour", (store, other), inner=store, outer=other)]
     if kind == "misfit":
-        return [f"The {product} is in {world.other_city(city)}."]
+        other = world.other_city(city)
+        return [phrasing.say("misfit", (product, other), thing=product, outer=other)]
     if kind == "country":
-        return [country(world.other_city(city))]
+        return [country(phrasing, world.other_city(city))]
     if kind == "same_city":
         other = world.neighbour(store)
-        return [location(other, city)] if other else []
+        return [location(phrasing, other, city)] if other else []
     pair = world.buy(person if kind == "same_person" else None, product if kind == "same_product" else None)
     if pair is None:
         return []
     elsewhere = world.store(not_in=None if kind == "random" else city)
     where = world.city[elsewhere]
     with_country = hard and rng.random() < 0.3
-    return [purchase(*pair, elsewhere), location(elsewhere, where)] + ([country(where)] if with_country else [])
+    return ([purchase(phrasing, *pair, elsewhere), location(phrasing, elsewhere, where)]
+            + ([country(phrasing, where)] if with_country else []))
 
 
-def generate(n: int, rng: random.Random, profile: str, name: str) -> list[Item]:
+def generate(n: int, rng: random.Random, profile: str, phrasing: Phrasing, name: str) -> list[Item]:
     settings = SETTINGS[profile]
     world = World(rng, people(rng, 12 + 2 * n))
     distractors, weights = zip(*((k, w) for k, w in settings.weights.items() if w > 0))
@@ -162,14 +168,15 @@ def generate(n: int, rng: random.Random, profile: str, name: str) -> list[Item]:
         store = world.store()
         city = world.city[store]
         kind = "three_hop" if rng.random() < settings.three_hop else "two_hop"
-        evidence = [purchase(person, product, store), location(store, city)]
+        evidence = [purchase(phrasing, person, product, store), location(phrasing, store, city)]
         if kind == "three_hop":
-            evidence.append(country(city))
+            evidence.append(country(phrasing, city))
         statements = dict.fromkeys(evidence)  # distinct texts, in order
         wanted = len(statements) + rng.randint(*settings.extras)
         while len(statements) < wanted:
             drawn = rng.choices(distractors, weights)[0]
-            statements.update(dict.fromkeys(_distractor(drawn, world, person, product, store, profile == "hard")))
+            statements.update(dict.fromkeys(_distractor(drawn, world, phrasing, person, product, store,
+                                                               profile == "hard")))
         texts = list(statements)
         rng.shuffle(texts)
         unit = "country" if kind == "three_hop" else "city"

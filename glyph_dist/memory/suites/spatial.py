@@ -4,7 +4,7 @@ A maze is a square grid (easy 3x3 or 4x4, hard 5x5 or 6x6) with a distinct landm
 ("the fountain", "the cake shop", ...). Its open edges are a random spanning tree plus some of the
 other cell adjacencies (more in the hard profile, so routes can loop); the rest are walls. Each
 open edge has one canonical direction, fixed when the maze is drawn, and is always described by
-the same statement, however often and whichever way it is walked:
+the same statement, however often and whichever way it is walked (canonical forms; see `forms.py`):
     move     "In maze 17, going north from the fountain leads to the bakery."
 The item teaches random walks (which prefer unseen edges) as the move statements of their steps,
 in order, plus
@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from itertools import count
 
 from glyph_dist.memory.base import Item, Statement
+from glyph_dist.memory.suites.forms import Phrasing
 
 Cell = tuple[int, int]
 Edge = frozenset  # of two adjacent cells
@@ -84,7 +85,8 @@ def direction(a: Cell, b: Cell) -> str:
 class Maze:
     """A grid of landmarks with open edges (a spanning tree plus extras) and walls."""
 
-    def __init__(self, rng: random.Random, number: int, side: int, extra_open: float):
+    def __init__(self, rng: random.Random, number: int, side: int, extra_open: float, phrasing: Phrasing):
+        self.phrasing = phrasing
         cells = [(r, c) for r in range(side) for c in range(side)]
         self.number = number
         self.name = dict(zip(cells, rng.sample(LANDMARKS, len(cells))))
@@ -112,14 +114,16 @@ class Maze:
 
     def move(self, edge: Edge) -> str:
         a, b = self.edges[edge]
-        return f"In maze {self.number}, going {direction(a, b)} from {self.name[a]} leads to {self.name[b]}."
+        return self.phrasing.say("move", (self.number, a, b), maze=f"maze {self.number}", direction=direction(a, b),
+                                 origin=self.name[a], target=self.name[b])
 
     def blocked(self, a: Cell, b: Cell) -> str:
-        return f"In maze {self.number}, going {direction(a, b)} from {self.name[a]} is blocked."
+        return self.phrasing.say("blocked", (self.number, a, b), maze=f"maze {self.number}",
+                                 direction=direction(a, b), origin=self.name[a])
 
     def trip(self, path: list[Cell]) -> str:
-        moves = ", ".join(directions(path))
-        return f"In maze {self.number}, a trip from {self.name[path[0]]} to {self.name[path[-1]]} went {moves}."
+        return self.phrasing.say("trip", (self.number, *path), maze=f"maze {self.number}", origin=self.name[path[0]],
+                                 goal=self.name[path[-1]], moves=", ".join(directions(path)))
 
 
 def directions(path: list[Cell]) -> list[str]:
@@ -283,15 +287,15 @@ def _question(maze: Maze, kind: str, path: list[Cell], open_edges: list[Edge]) -
             names[-1], {"maze": maze.number, "start": names[0], "moves": moves})
 
 
-def generate(n: int, rng: random.Random, profile: str, name: str) -> list[Item]:
+def generate(n: int, rng: random.Random, profile: str, phrasing: Phrasing, name: str) -> list[Item]:
     settings = SETTINGS[profile]
     numbers = rng.sample(range(1, 10 * n + 90), n)
     step = count()
     items = []
     for i, number in enumerate(numbers):
         kind = "route" if rng.random() < settings.route_share else "end_position"
-        while (item := _build(rng, Maze(rng, number, rng.choice(settings.sides), settings.extra_open), settings,
-                              kind, f"{name}/{i}", step)) is None:
+        while (item := _build(rng, Maze(rng, number, rng.choice(settings.sides), settings.extra_open, phrasing),
+                              settings, kind, f"{name}/{i}", step)) is None:
             pass
         items.append(item)
     return items
