@@ -9,12 +9,13 @@ import networkx as nx
 import pytest
 
 from glyph_dist.errors import GlyphDistError
-from glyph_dist.memory.base import PROFILES, SUITES, Item, Statement
+from glyph_dist.memory.base import PROFILES, Item, Statement
 from glyph_dist.memory.suites import generate_suite
 from glyph_dist.memory.suites.forms import recognise
 from glyph_dist.memory.suites.io import read_suite, write_suite
 from glyph_dist.memory.suites.scoring import aggregate, score
-from glyph_dist.models.judges import normalize
+from glyph_dist.memory_rows import SUITES
+from glyph_dist.metrics import normalize
 
 FIELDS = {  # statement type -> its fields in the order the checks below index them (from 1)
     "event": ("day", "subject", "verb", "object", "place"), "correction": ("day", "subject", "verb", "object", "place",

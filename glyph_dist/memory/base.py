@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-SUITES = ("episodic", "semantic", "spatial")
+from glyph_dist.memory_rows import SUITES  # noqa: F401 (memory.suites imports it from here)
+
 PROFILES = ("easy", "hard", "heldout")  # heldout: hard's world and difficulty, said in held-out surface forms
 OPPOSITE = {"north": "south", "south": "north", "east": "west", "west": "east"}  # a move's reverse, in every maze
-SPATIAL_METRICS = ("spatial_success", "spatial_steps", "spatial_suboptimality")  # the spatial suite's extra scores
 
 
 @dataclass(frozen=True)
