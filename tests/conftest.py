@@ -16,6 +16,9 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "ray_session" in item.fixturenames:  # directly or through another fixture
+            item.add_marker(pytest.mark.ray)
     if config.getoption("--run-slow"):
         return
     skip = pytest.mark.skip(reason="slow end-to-end test: run with --run-slow (make test-all)")

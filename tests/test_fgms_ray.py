@@ -14,6 +14,8 @@ from glyph_dist.fgms.client import MemoryClient
 from glyph_dist.fgms.schema import MAX_TOKEN_BUDGET, MemoryRecord, ReadRequest, ReadResponse
 from glyph_dist.fgms.shard import ShardRouter, shard_for
 
+pytestmark = pytest.mark.ray  # every test here starts Ray: shard actors, a multi-node cluster or Serve
+
 
 def _records(actor, n, start=0):
     return [MemoryRecord(actor_id=actor, record_id=f"{actor}-{k}", turn=k,
