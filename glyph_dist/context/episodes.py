@@ -1,4 +1,9 @@
-"""Episodes with questions (the DESIGN.md episode format), read and checked line by line."""
+"""Episodes with questions (the DESIGN.md episode format), read and checked line by line.
+
+A turn may carry `step`, `reward` and `pinned` (as a memory suite's teach statements do); they are
+kept in `Episode.turn_meta` for the providers whose memories use them. A file whose lines have no
+`split` key runs whole, whatever split is asked for.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ class Question:
     answer: str
     evidence: tuple[int, ...]
     evidence_position: float  # last evidence turn / (turns - 1)
+    evidence_texts: tuple[str, ...] | None = None  # what must be in a context verbatim (default: the evidence turns' sentences)
 
 
 @dataclass(frozen=True)
@@ -25,11 +31,22 @@ class Episode:
     turns: tuple[tuple[str, str], ...]  # (role, text)
     questions: tuple[Question, ...]
     digest: str  # of the episode's turns: memories of two different episodes never share an FGMS actor
+    turn_meta: tuple[dict, ...] = ()  # per turn, its `step`, `reward` and `pinned` where given (empty: none)
 
     def evidence_sentences(self, question: Question) -> tuple[str, ...]:
         """The sentences of the question's evidence turns: a turn is present in a context when each
-        of its sentences is there verbatim (FGMS keeps a turn's sentences as separate spans)."""
+        of its sentences is there verbatim (FGMS keeps a turn's sentences as separate spans). A
+        question that names its evidence texts (a memory suite's) is checked against those."""
+        if question.evidence_texts is not None:
+            return question.evidence_texts
         return tuple(s for i in question.evidence for s in split_sentences(self.turns[i][1]))
+
+
+TURN_META = ("step", "reward", "pinned")  # turn keys a memory may use besides role and text
+
+
+def episode_digest(turns: tuple[tuple[str, str], ...]) -> str:
+    return hashlib.blake2b(json.dumps(turns).encode("utf-8"), digest_size=6).hexdigest()
 
 
 def turn_line(index: int, role: str, text: str) -> str:
@@ -60,18 +77,30 @@ def _episode(raw: dict, where: str) -> Episode:
     except (KeyError, AttributeError) as exc:
         raise GlyphDistError(f"{where}: every turn needs a 'text'") from exc
     questions = tuple(_question(q, len(pairs), f"{where}, question {k}") for k, q in enumerate(raw.get("questions") or []))
-    digest = hashlib.blake2b(json.dumps(pairs).encode("utf-8"), digest_size=6).hexdigest()
-    return Episode(str(raw.get("episode_id", where)), pairs, questions, digest)
+    meta = tuple({key: t[key] for key in TURN_META if key in t} for t in turns)
+    return Episode(str(raw.get("episode_id", where)), pairs, questions, episode_digest(pairs),
+                   meta if any(meta) else ())
+
+
+def in_split(path: Path, records: list[tuple[int, dict]], split: str | None) -> list[tuple[int, dict]]:
+    """The records of `split` (by their `split` key); all of them when `split` is None or no record
+    has a `split` key; an error naming the file and the splits it has when none is of `split`."""
+    splits = sorted({str(raw["split"]) for _, raw in records if "split" in raw})
+    if split is None or not splits:
+        return records
+    if split not in splits:
+        raise GlyphDistError(f"{path}: no line of split {split!r}; its splits: {', '.join(splits)} "
+                             "(or none, to run the whole file)")
+    return [(number, raw) for number, raw in records if raw.get("split") == split]
 
 
 def load_episodes(path: Path | str, split: str | None = None) -> list[Episode]:
-    """Episodes of a JSONL file (only those of `split` when given, by their `split` key); errors
-    name the file and line."""
+    """Episodes of a JSONL file (only those of `split` when given and the file has splits, see
+    `in_split`); errors name the file and line."""
     path = Path(path)
     if not path.is_file():
         raise GlyphDistError(f"data set not found: {path} (make it with `glyph-dist data prepare`)")
-    episodes = [_episode(raw, f"{path}:{number}") for number, raw in iter_jsonl(path)
-                if split is None or raw.get("split") == split]
+    episodes = [_episode(raw, f"{path}:{number}") for number, raw in in_split(path, list(iter_jsonl(path)), split)]
     if not any(e.questions for e in episodes):
         raise GlyphDistError(f"{path}: no episode with questions" + (f" in split {split!r}" if split else ""))
     return episodes

@@ -31,6 +31,7 @@ from glyph_dist.errors import GlyphDistError
 from glyph_dist.fgms.schema import DEFAULT_READ, MAX_BATCH, MemoryRecord, ReadRequest, ReadResponse, WriteResponse
 from glyph_dist.fgt.hybrid import HybridTokenizer
 from glyph_dist.metrics import words
+from glyph_dist.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -188,19 +189,18 @@ class FgtContext(Strategy):
         return Context(response.context, response.token_estimate, glyphs)
 
 
-STRATEGIES: dict[str, type[Strategy]] = {s.name: s for s in (RawTruncate, FgtContext, RagTopK, BM25TopK, Full)}
+STRATEGIES: Registry[type[Strategy]] = Registry(
+    "strategy", {s.name: s for s in (RawTruncate, FgtContext, RagTopK, BM25TopK, Full)})
 
 
 def check_strategies(names: Sequence[str]) -> None:
-    unknown = [n for n in names if n not in STRATEGIES]
-    if unknown:
-        raise GlyphDistError(f"unknown strategy {', '.join(map(repr, unknown))}: use {', '.join(STRATEGIES)}")
+    STRATEGIES.check(names)
 
 
 def make_strategy(name: str, hybrid: HybridTokenizer, memory: Memory | None = None, **fgms_options) -> Strategy:
-    check_strategies([name])
-    if name == FgtContext.name:
+    strategy = STRATEGIES.get(name)
+    if strategy is FgtContext:
         if memory is None:
             raise GlyphDistError("fgt_context needs an FGMS memory")
         return FgtContext(hybrid, memory, **fgms_options)
-    return STRATEGIES[name](hybrid)
+    return strategy(hybrid)

@@ -14,6 +14,7 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -68,6 +69,8 @@ class MemoryModule(ABC):
     """A memory of the evaluation matrix."""
 
     name: str
+    uses_model_surprise: ClassVar[bool] = False  # its write gate takes `services.surprise` when a model gives one
+    reads_window: ClassVar[bool] = False  # it is read with the model's window as its budget (long context)
 
     @abstractmethod
     def write(self, statement: Statement) -> None:

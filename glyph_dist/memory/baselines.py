@@ -89,6 +89,7 @@ class LongCtx(MemoryModule):
     """Everything taught, the most recent statements that fit the model's window."""
 
     name = "longctx"
+    reads_window = True
 
     def __init__(self, services: Services, config: LongCtxConfig | None = None):
         self.services, self.config = services, config or LongCtxConfig()

@@ -23,6 +23,7 @@ class AllConfig(ModuleConfig):
 
 class AllMemory(MemoryModule):
     name = "all"
+    uses_model_surprise = True  # HEI-NW inside it
 
     def __init__(self, services: Services, config: AllConfig | None = None):
         config = config or AllConfig()

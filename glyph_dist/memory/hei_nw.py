@@ -149,6 +149,7 @@ class HeiNw(MemoryModule):
     """Sparse-key episodic index with a neuromodulated write gate, replay, pruning and Hopfield recall."""
 
     name = "hei_nw"
+    uses_model_surprise = True
 
     def __init__(self, services: Services, config: HeiNwConfig | None = None):
         self.services, self.config = services, config or HeiNwConfig()

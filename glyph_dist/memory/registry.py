@@ -20,8 +20,9 @@ from glyph_dist.memory.combined import AllConfig, AllMemory
 from glyph_dist.memory.hei_nw import HeiNw, HeiNwConfig
 from glyph_dist.memory.sgc_rss import SgcRss, SgcRssConfig
 from glyph_dist.memory.smpd import Smpd, SmpdConfig
+from glyph_dist.registry import Registry
 
-MEMORIES: dict[str, tuple[type[MemoryModule], type[ModuleConfig]]] = {
+MEMORIES: Registry[tuple[type[MemoryModule], type[ModuleConfig]]] = Registry("memory", {
     "core": (Core, CoreConfig),
     "rag": (Rag, RagConfig),
     "longctx": (LongCtx, LongCtxConfig),
@@ -29,7 +30,7 @@ MEMORIES: dict[str, tuple[type[MemoryModule], type[ModuleConfig]]] = {
     "sgc_rss": (SgcRss, SgcRssConfig),
     "smpd": (Smpd, SmpdConfig),
     "all": (AllMemory, AllConfig),
-}
+})
 
 
 def _flatten(values: Mapping, prefix: str = "") -> dict[str, object]:
@@ -75,9 +76,7 @@ def _declared(config: BaseModel, key: str) -> bool:
 
 def build_config(memory: str, knobs: Mapping[str, Mapping], options: Mapping | None = None) -> ModuleConfig:
     """The module's config: its defaults, then its preset options, then the knob sections it declares."""
-    if memory not in MEMORIES:
-        raise GlyphDistError(f"unknown memory {memory!r}; known: {', '.join(MEMORIES)}")
-    config_class = MEMORIES[memory][1]
+    config_class = MEMORIES.get(memory)[1]
     try:
         return config_class.model_validate(_merge(dict(options or {}), _knob_sections(config_class, knobs)))
     except ValidationError as exc:

@@ -1,0 +1,1 @@
+"""Context providers: whatever builds a reader's context, behind one interface (`base.py`)."""
