@@ -24,6 +24,7 @@ from pathlib import Path
 
 from glyph_dist.models.catalog import CATALOG
 from glyph_dist.models.registry import build, canonical
+from glyph_dist.registry import Registry
 
 PROMPT = "Context:\n{context}\n\nQuestion: {question}\nAnswer:"
 CHAT_PROMPT = ("Answer the question from the context. Reply with the answer only, in a few words.\n\n"
@@ -109,8 +110,8 @@ class HFAnswerer(Answerer):
         return list(map(clean_answer, generated))
 
 
-ANSWERERS = {"context-recall": ContextRecall}
-PREFIXED = {"hf": HFAnswerer}
+ANSWERERS = Registry("answerer", {"context-recall": ContextRecall})
+PREFIXED = Registry("answerer prefix", {"hf": HFAnswerer})
 
 
 def _prefixed(spec: str) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from glyph_dist.context.episodes import Episode, Question
 from glyph_dist.context.strategies import Context, FgtContext, Strategy
 from glyph_dist.memory.base import MemoryModule, ModuleConfig, Services, Statement
@@ -46,7 +48,8 @@ class MemoryProvider(ContextProvider):
         super().__init__(setup)
         self.module, self.config, self.name = module, config, module.name
         self.capabilities = self.capabilities_of(module)
-        self.services = Services(embed=setup.hybrid.tape.embedder.encode, count=setup.count,
+        self.embedded: dict[str, np.ndarray] = {}  # text -> embedding, kept across resets
+        self.services = Services(embed=self.embed, count=setup.count,
                                  surprise=setup.surprise if module.uses_model_surprise else None, log=setup.log)
         self.memory: MemoryModule = module(self.services, config)
         self.earlier: list[dict[str, float | str]] = []  # counters of the memories of earlier episodes
@@ -61,8 +64,18 @@ class MemoryProvider(ContextProvider):
         super().reset(episode_id)
         self.memory = self.module(self.services, self.config)
 
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """The tape embedder's rows, each distinct text embedded once (in one batch per call)."""
+        if not len(texts):
+            return self.setup.hybrid.tape.embedder.encode([])
+        missing = [text for text in dict.fromkeys(texts) if text not in self.embedded]
+        if missing:
+            self.embedded.update(zip(missing, self.setup.hybrid.tape.embedder.encode(missing)))
+        return np.stack([self.embedded[text] for text in texts])
+
     def write(self, turns: Sequence[Turn]) -> None:
         super().write(turns)
+        self.embed([turn.text for turn in turns])  # one batch, not one call per statement
         for turn in turns:
             self.memory.write(Statement(turn.text, turn.step, turn.reward, turn.pinned))
 
