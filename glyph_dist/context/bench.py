@@ -33,7 +33,7 @@ class CellConfig:
     dataset: str
     budget: int
     split: str | None = "test"
-    isolation: str = "episode"  # episode: a fresh memory per episode; stream: the whole file one teach stream
+    isolation: str | None = None  # episode: a fresh memory per episode; stream: the whole file one teach stream
     strategies: tuple[str, ...] = DEFAULT_STRATEGIES
     answerer: str = "context-recall"
     judge: str = "rule"
@@ -51,7 +51,7 @@ class CellConfig:
         if self.budget < 1:
             raise GlyphDistError(f"budget must be a positive number of tokens, got {self.budget}")
         PROVIDERS.check(self.strategies)
-        if self.isolation not in ISOLATIONS:
+        if self.isolation not in (None, *ISOLATIONS):
             raise GlyphDistError(f"isolation {self.isolation!r} is not one of {', '.join(ISOLATIONS)}")
         if not self.dataset_name:
             object.__setattr__(self, "dataset_name", Path(self.dataset).stem)

@@ -59,16 +59,22 @@ def is_suite(path: Path) -> bool:
     return "teach" in first[1]
 
 
-def load_data(path: Path | str, split: str | None = None, isolation: Isolation = "episode") -> list[Episode]:
-    """The episodes with questions of a data set file under `isolation` (a split only of a file with
-    `split` keys: a file without them runs whole)."""
+def isolation_of(path: Path, isolation: Isolation | None) -> str:
+    """`isolation`, or by default `stream` for a memory suite (as suites are taught) and `episode` otherwise."""
+    if isolation is not None and isolation not in ISOLATIONS:
+        raise GlyphDistError(f"isolation {isolation!r} is not one of {', '.join(ISOLATIONS)}")
+    return isolation or ("stream" if is_suite(path) else "episode")
+
+
+def load_data(path: Path | str, split: str | None = None, isolation: Isolation | None = None) -> list[Episode]:
+    """The episodes with questions of a data set file under `isolation` (see `isolation_of`; a split
+    only of a file with `split` keys: a file without them runs whole)."""
     from glyph_dist.memory.suites.io import read_suite
 
     path = Path(path)
-    if isolation not in ISOLATIONS:
-        raise GlyphDistError(f"isolation {isolation!r} is not one of {', '.join(ISOLATIONS)}")
     if not path.is_file():
         raise GlyphDistError(f"data set not found: {path}")
+    isolation = isolation_of(path, isolation)
     episodes = [item_episode(item) for item in read_suite(path)] if is_suite(path) else load_episodes(path, split)
     if isolation == "stream":
         return [as_stream(episodes, path.stem)]

@@ -17,7 +17,7 @@ import psutil
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt, ValidationError
 
 from glyph_dist.errors import GlyphDistError
-from glyph_dist.eval.episodes import Isolation, is_suite, load_data
+from glyph_dist.eval.episodes import Isolation, isolation_of, load_data
 from glyph_dist.eval.loop import Answerer, Judge, model_surprise, summarise, evaluate
 from glyph_dist.fgms.schema import DEFAULT_READ, Mode, Policy, Relevance, Unit
 from glyph_dist.memory.base import PROFILES
@@ -161,10 +161,6 @@ def dataset_name(params: EvalParams) -> str:
     return params.dataset if params.dataset in GENERATED + SUITES else Path(params.dataset).stem
 
 
-def isolation_of(params: EvalParams, path: Path) -> str:
-    return params.isolation or ("stream" if is_suite(path) else "episode")
-
-
 def budget_of(params: EvalParams, provider: str) -> int:
     return params.window if capabilities(provider).reads_window else params.budget
 
@@ -175,7 +171,7 @@ def run_trial(params: EvalParams, setup: Setup, answerer: Answerer, judge: Judge
     takes it."""
     name, config, variant, changes = trial_config(params)
     path = dataset_path(params)
-    isolation = isolation_of(params, path)
+    isolation = isolation_of(path, params.isolation)
     episodes = load_data(path, params.split, isolation)
     logged: list[str] = []
     setup.log = logged.append

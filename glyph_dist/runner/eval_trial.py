@@ -21,8 +21,7 @@ import ray
 from glyph_dist.context.bench import token_counter_name
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.eval.episodes import load_data
-from glyph_dist.eval.trial import (GENERATED, EvalParams, dataset_path, isolation_of, parse_params, run_trial,
-                                   trial_config)
+from glyph_dist.eval.trial import GENERATED, EvalParams, dataset_path, parse_params, run_trial, trial_config
 from glyph_dist.models.actors import serve_models, shared_answerer, shared_judge
 from glyph_dist.models.answerers import answerer_spec
 from glyph_dist.models.judges import judge_spec
@@ -33,18 +32,21 @@ from glyph_dist.runner.trial import Prepared
 
 ALIASES = ("suite", "seeds", "strategy", "schema")  # accepted for dataset, seed, provider and schema_
 KEYS = {*EvalParams.model_fields, *ALIASES} - {"schema_"}
-PATH_KEYS = ("dataset", "tape", "tokenizer", "data_dir", "runs_dir")  # made absolute by the runner
+PATH_KEYS = ("dataset", "suite", "tape", "tokenizer", "data_dir", "runs_dir")  # made absolute by the runner
 SHARED = ("fgms_storage",)  # what `prepare` gives every trial
 
 
-def _resolved(params: EvalParams, today: str) -> EvalParams:
-    """Paths absolute (trials run in their own directories), the date set, models named by directory."""
-    paths = {key: str(Path(getattr(params, key)).resolve()) for key in ("tape", "tokenizer", "data_dir", "runs_dir")
-             if getattr(params, key)}
+def _resolved(trial: dict, params: EvalParams, today: str) -> tuple[dict, EvalParams]:
+    """The trial under its own keys (`suite` or `dataset`, ...) and its parameters, with paths absolute
+    (trials run in their own directories), the date set and models named by absolute directory."""
+    update = {key: str(Path(getattr(params, key)).resolve()) for key in ("tape", "tokenizer", "data_dir", "runs_dir")
+              if getattr(params, key)}
     if Path(params.dataset).suffix == ".jsonl":
-        paths["dataset"] = str(Path(params.dataset).resolve())
-    return params.model_copy(update={**paths, "date": params.date or today,
-                                     "answerer": answerer_spec(params.answerer), "judge": judge_spec(params.judge)})
+        update["dataset"] = str(Path(params.dataset).resolve())
+    update |= {"date": params.date or today, "answerer": answerer_spec(params.answerer),
+               "judge": judge_spec(params.judge)}
+    given = {("suite" if key == "dataset" and "suite" in trial else key): value for key, value in update.items()}
+    return {**trial, **given}, params.model_copy(update=update)
 
 
 def check(trials: list[dict]) -> list[dict]:
@@ -53,7 +55,7 @@ def check(trials: list[dict]) -> list[dict]:
     today = datetime.date.today().isoformat()
     checked, seen = [], {}
     for trial in trials:
-        params = _resolved(parse_params(trial), today)
+        trial, params = _resolved(trial, parse_params(trial), today)
         if not Path(params.tape).exists():
             raise GlyphDistError(f"tape not found: {params.tape} (build one with glyph-dist tape build, or set tape=DIR)")
         dataset_path(params)
@@ -61,10 +63,10 @@ def check(trials: list[dict]) -> list[dict]:
         key = params.model_copy(update={"ablation": None, "preset": variant}).model_dump_json()
         if key in seen:
             print(f"eval: {variant} {params.dataset} n={params.n} seed={params.seed}: the ablation "
-                  f"{params.ablation!r} changes nothing for this provider; running it once", file=sys.stderr)
+                  f"{params.ablation!r} changes nothing for this preset or provider; running it once", file=sys.stderr)
             continue
         seen[key] = params
-        checked.append(params.model_dump(by_alias=True))
+        checked.append(trial)
     memory_runs.check_date_setting([p for p in seen.values() if p.results == "memory_eval"])
     return checked
 
@@ -82,7 +84,7 @@ def prepare(trials: list[dict], run_dir: Path) -> Prepared:
         if p.dataset in GENERATED and not path.exists():
             prepare_phase5(path.parents[1], seed=p.seed, quiet=True)
         if path not in files:
-            load_data(path, p.split, isolation_of(p, path))  # malformed lines fail here, naming file and line
+            load_data(path, p.split, p.isolation)  # malformed lines fail here, naming file and line
             files.append(path)
     tapes = {(p.tape, p.tokenizer) for p in params}
     for tape, _ in tapes:
