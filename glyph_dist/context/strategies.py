@@ -67,6 +67,10 @@ class Strategy(ABC):
             self._lines[episode.digest] = (lines, [len(ids) for ids in self.hybrid.token_ids(lines)])
         return self._lines[episode.digest]
 
+    def write(self, episode: Episode) -> None:
+        """Take in the episode's turns before its questions (a memory stores them; most strategies
+        read the episode itself when asked)."""
+
     @abstractmethod
     def context(self, episode: Episode, question: Question, budget: int) -> Context:
         """The context for one question, at most `budget` tokens (unless `uses_budget` is False)."""

@@ -35,7 +35,8 @@ class StrategyProvider(ContextProvider):
 
     def write(self, turns: Sequence[Turn]) -> None:
         super().write(turns)
-        self._episode = None
+        self._episode = self.episode()
+        self.strategy.write(self._episode)
 
     def context(self, question: Question, budget: int) -> Context:
         if self._episode is None:
