@@ -12,11 +12,14 @@
     report: docs/PHASE-5-RESULTS.md   # the results document (optional)
     aliases: {dataset: {both: [agent_logs, public_dialog]}}   # named value lists of an axis (optional)
     switches: {big: {budget: [1024, 2048]}}   # named override sets, turned on by `+big=true` (optional)
+    tracking: mlflow        # none (the default), mlflow or tensorboard (glyph_dist.runner.tracking)
+    tracking_uri: null      # the tracking store; null: under the run directory
 
 An override names an axis (`budget=512`, `seed='[1337]'`; an alias such as `dataset=both` stands for
 its list), a parameter (`answerer=hf:/models/x`), a key inside a parameter's mapping
 (`gate.enabled=false` when `gate` is a parameter) or a dotted key of the file (`resources.cpu=0.5`);
-its value is read as YAML. `+NAME=true` applies the switch NAME. An override that names no key of
+its value is read as YAML; a top-level key may be set when the file leaves it out (`tracking=mlflow`).
+`+NAME=true` applies the switch NAME. An override that names no key of
 the experiment is an error, as is a key the trial kind does not know.
 """
 
@@ -34,7 +37,8 @@ from glyph_dist.errors import GlyphDistError
 from glyph_dist.yamlconf import parse_override, read_mapping
 
 TOP_LEVEL = {"name", "trial", "axes", "params", "resources", "max_concurrent", "out", "report", "description",
-             "aliases", "switches"}
+             "aliases", "switches", "tracking", "tracking_uri"}
+TRACKING = ("none", "mlflow", "tensorboard")
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,7 @@ def apply_override(spec: dict, key: str, value: object, source: str) -> None:
             if not isinstance(target.get(part), dict):
                 raise GlyphDistError(f"override {key}=...: {source} has no section {part!r}")
             target = target[part]
-        if parts[-1] not in target:
+        if parts[-1] not in target and not (target is spec and key in TOP_LEVEL):
             raise GlyphDistError(f"override {key}=...: {source} has no key {key!r}")
         target[parts[-1]] = value
     else:
@@ -112,6 +116,11 @@ def _check(spec: dict, source: str) -> None:
     overlap = set(spec["axes"]) & set(spec.get("params") or {})
     if overlap:
         raise GlyphDistError(f"{source}: {', '.join(sorted(overlap))} is both an axis and a parameter")
+    tracking, uri = spec.get("tracking", "none"), spec.get("tracking_uri")
+    if tracking not in TRACKING:
+        raise GlyphDistError(f"{source}: tracking={tracking!r} is not one of {', '.join(TRACKING)}")
+    if uri is not None and (tracking == "none" or not isinstance(uri, str)):
+        raise GlyphDistError(f"{source}: tracking_uri={uri!r} needs tracking=mlflow or tensorboard and a string value")
 
 
 def load_experiment(path: Path | str, overrides: list[str] = ()) -> Experiment:

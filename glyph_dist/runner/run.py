@@ -6,7 +6,8 @@ at most `max_concurrent` at once; Tune reuses the trial actors, so what a trial 
 tokenizer, episodes) serves the next. A run directory keeps the resolved experiment, `meta.json`,
 Tune's state (`--resume RUN_DIR` finishes an interrupted run without redoing finished trials) and
 the result rows (`results.jsonl`, `results.csv`); a failed trial is reported and the others go on.
-`meta.json` says how the run ended (`status`: running, finished, interrupted or failed). An
+`meta.json` says how the run ended (`status`: running, finished, interrupted or failed). `tracking`
+logs the trials to MLflow or TensorBoard as well (glyph_dist.runner.tracking). An
 interrupted run (Ctrl-C, SIGINT) keeps the rows of its finished trials but writes no cell files or
 report from the partial grid: the resume that finishes the grid writes them.
 """
@@ -29,6 +30,7 @@ from glyph_dist.files import read_json, write_text
 from glyph_dist.runner import context_trial, memory_trial
 from glyph_dist.runner.config import Experiment
 from glyph_dist.runner.meta import run_meta, utc_now
+from glyph_dist.runner.tracking import tracking_callbacks
 
 TRIAL_KINDS = {"context_bench": context_trial, "memory_eval": memory_trial}
 EXPERIMENT_FILE, TUNE_DIR = "experiment.yaml", "tune"
@@ -93,7 +95,9 @@ def _connect(address: str | None) -> None:
         ray.init(address=address, log_to_driver=False) if address else ray.init(log_to_driver=False)
 
 
-def _tuner(experiment: Experiment, run_dir: Path, shared: dict, trials: list[dict], resume: bool) -> tune.Tuner:
+def _tuner(experiment: Experiment, run_dir: Path, shared: dict, trials: list[dict], resume: bool,
+           tracking: list[tune.Callback]) -> tune.Tuner:
+    """A new run's tuner, or a resumed one (whose callbacks, tracking included, come back with Tune's state)."""
     resources = experiment.spec["resources"]
     trainable = tune.with_resources(_trainable, {"cpu": float(resources.get("cpu", 1)),
                                                  "gpu": float(resources.get("gpu", 0))})
@@ -105,7 +109,7 @@ def _tuner(experiment: Experiment, run_dir: Path, shared: dict, trials: list[dic
         tune_config=tune.TuneConfig(max_concurrent_trials=int(experiment.spec["max_concurrent"]), reuse_actors=True,
                                     trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}"),
         run_config=tune.RunConfig(name=TUNE_DIR, storage_path=str(run_dir), verbose=0,
-                                  callbacks=[Progress()],
+                                  callbacks=[Progress(), *tracking],
                                   failure_config=tune.FailureConfig(max_failures=0)))
 
 
@@ -163,6 +167,7 @@ def run_experiment(experiment: Experiment | None, run_dir: Path, address: str | 
     trials = kind.check([absolute_paths(t, kind.PATH_KEYS) for t in experiment.trials()])
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text(run_dir / EXPERIMENT_FILE, yaml.safe_dump(experiment.spec, sort_keys=False))
+    tracking = [] if resume else tracking_callbacks(experiment, run_dir)
     _connect(address)
     print(f"{experiment.name}: {len(trials)} trials over {', '.join(experiment.axes)} -> {run_dir}", file=sys.stderr)
     prepared = kind.prepare(trials, run_dir)
@@ -170,7 +175,7 @@ def run_experiment(experiment: Experiment | None, run_dir: Path, address: str | 
     try:
         try:
             start = time.monotonic()
-            grid = _tuner(experiment, run_dir, prepared.shared, trials, resume).fit()
+            grid = _tuner(experiment, run_dir, prepared.shared, trials, resume, tracking).fit()
             seconds = time.monotonic() - start
         finally:
             for actor in prepared.actors:
