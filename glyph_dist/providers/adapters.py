@@ -50,6 +50,7 @@ class MemoryProvider(ContextProvider):
         self.module, self.config, self.name = module, config, module.name
         self.capabilities = self.capabilities_of(module)
         self.embedded: dict[str, np.ndarray] = {}  # text -> embedding, kept across resets
+        self.pending: list[str] = []  # texts of the turns being written, embedded in one batch when first needed
         self.services = Services(embed=self.embed, count=setup.count,
                                  surprise=setup.surprise if module.uses_model_surprise else None, log=setup.log)
         self.memory: MemoryModule = module(self.services, config)
@@ -66,17 +67,20 @@ class MemoryProvider(ContextProvider):
         self.memory = self.module(self.services, self.config)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """The tape embedder's rows, each distinct text embedded once (in one batch per call)."""
+        """The tape embedder's rows, each distinct text embedded once: the first text to embed brings
+        the taught turns not yet embedded into its batch (a memory that never embeds costs nothing)."""
         if not len(texts):
             return self.setup.hybrid.tape.embedder.encode([])
         missing = [text for text in dict.fromkeys(texts) if text not in self.embedded]
         if missing:
-            self.embedded.update(zip(missing, self.setup.hybrid.tape.embedder.encode(missing)))
+            batch = list(dict.fromkeys([*missing, *(t for t in self.pending if t not in self.embedded)]))
+            self.embedded.update(zip(batch, self.setup.hybrid.tape.embedder.encode(batch)))
+            self.pending = []
         return np.stack([self.embedded[text] for text in texts])
 
     def write(self, turns: Sequence[Turn]) -> None:
         super().write(turns)
-        self.embed([turn.text for turn in turns])  # one batch, not one call per statement
+        self.pending = [turn.text for turn in turns]
         for turn in turns:
             self.memory.write(Statement(turn.text, turn.step, turn.reward, turn.pinned))
 
