@@ -58,11 +58,12 @@ def main() -> None:
     print_header("bench_memory_profiles")
 
     from glyph_dist.fgt.store import load_tape
-    from glyph_dist.memory.base import SUITES, Services
+    from glyph_dist.memory.base import Services
     from glyph_dist.memory.registry import MEMORIES, build_config, build_memory
     from glyph_dist.memory.suites import generate_suite
     from glyph_dist.models.answerers import ContextRecall
     from glyph_dist.models.judges import get_judge
+    from glyph_dist.memory_rows import SUITES
     from glyph_dist.runner.memory_trial import evaluate
 
     tape = load_tape(args.tape)

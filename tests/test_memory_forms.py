@@ -1,17 +1,14 @@
 """Surface forms of the suites: enough of them, split disjointly, and each profile says its statements
-only in its own split; the memory modules' readers never see the forms."""
+only in its own split. That the memory modules' readers never import the forms is an import-linter
+contract (pyproject.toml), checked before every test target."""
 
-import ast
 from collections import defaultdict
-from pathlib import Path
 
 import pytest
 
-from glyph_dist.memory.base import SUITES
 from glyph_dist.memory.suites import generate_suite
 from glyph_dist.memory.suites.forms import FORMS, SPLITS, forms, recognise
-
-MEMORY = Path(__file__).resolve().parents[1] / "glyph_dist" / "memory"
+from glyph_dist.memory_rows import SUITES
 
 
 @pytest.mark.parametrize("kind", FORMS)
@@ -55,22 +52,3 @@ def test_heldout_is_the_hard_world_in_other_words():
         assert [len(i.teach) for i in hard] == [len(i.teach) for i in heldout]
         assert not {s.text for i in hard for s in i.teach} & {s.text for i in heldout for s in i.teach}
 
-
-def _imports(path: Path) -> set[str]:
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.update([node.module, *(f"{node.module}.{alias.name}" for alias in node.names)])
-    return names
-
-
-def test_memory_modules_and_their_readers_do_not_import_the_suites():
-    """The readers (reading.py, tuples.py, smpd.py) and every module are written without the forms
-    or the generators' vocabularies."""
-    modules = sorted(MEMORY.glob("*.py"))
-    assert {"reading.py", "tuples.py", "smpd.py", "sgc_rss.py"} <= {p.name for p in modules}
-    for path in modules:
-        leaks = {name for name in _imports(path) if name.startswith("glyph_dist.memory.suites")}
-        assert not leaks, f"{path.name} imports {sorted(leaks)}"

@@ -19,7 +19,6 @@ from typing import ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from glyph_dist.memory_rows import SUITES  # noqa: F401 (memory.suites imports it from here)
 
 PROFILES = ("easy", "hard", "heldout")  # heldout: hard's world and difficulty, said in held-out surface forms
 OPPOSITE = {"north": "south", "south": "north", "east": "west", "west": "east"}  # a move's reverse, in every maze

@@ -27,9 +27,10 @@ from ray.tune.experiment import Trial
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.files import read_json, write_text
+from glyph_dist.provenance import utc_now
 from glyph_dist.runner import context_trial, memory_trial
 from glyph_dist.runner.config import Experiment
-from glyph_dist.runner.meta import run_meta, utc_now
+from glyph_dist.runner.meta import run_meta
 from glyph_dist.runner.tracking import tracking_callbacks
 
 TRIAL_KINDS = {"context_bench": context_trial, "memory_eval": memory_trial}

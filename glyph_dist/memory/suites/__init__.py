@@ -17,9 +17,10 @@ import random
 from collections.abc import Callable
 
 from glyph_dist.errors import GlyphDistError
-from glyph_dist.memory.base import PROFILES, SUITES, Item
+from glyph_dist.memory.base import PROFILES, Item
 from glyph_dist.memory.suites import episodic, semantic, spatial
 from glyph_dist.memory.suites.forms import Phrasing
+from glyph_dist.memory_rows import SUITES
 
 DIFFICULTY = {"easy": "easy", "hard": "hard", "heldout": "hard"}  # profile -> the generators' settings
 GENERATORS: dict[str, Callable[[int, random.Random, str, Phrasing, str], list[Item]]] = {

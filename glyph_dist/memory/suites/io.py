@@ -14,7 +14,8 @@ from pathlib import Path
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.fgt.ingest import iter_jsonl
 from glyph_dist.files import write_text
-from glyph_dist.memory.base import SUITES, Item, Statement
+from glyph_dist.memory.base import Item, Statement
+from glyph_dist.memory_rows import SUITES
 
 _ITEM_FIELDS = {"item_id": str, "suite": str, "kind": str, "teach": list, "question": str, "answer": str,
                 "evidence": list, "meta": dict}
