@@ -92,8 +92,8 @@ def _bench_context(args) -> None:
     from glyph_dist.files import write_text
 
     config = CellConfig(dataset=str(args.dataset), budget=args.budget, split=args.split or None,
-                        strategies=tuple(args.strategies), answerer=args.answerer, judge=args.judge,
-                        policy=args.policy, mode=args.mode, relevance=args.relevance, unit=args.unit)
+                        strategies=tuple(args.strategies), isolation=args.isolation, answerer=args.answerer,
+                        judge=args.judge, policy=args.policy, mode=args.mode, relevance=args.relevance, unit=args.unit)
     answerer, judge = get_answerer(args.answerer), get_judge(args.judge)
     pairwise_judge = get_judge(args.pairwise_judge) if args.pairwise_judge else None
     with tempfile.TemporaryDirectory(prefix="fgms-bench-") as scratch:
@@ -287,6 +287,8 @@ def _thresholds(text: str) -> list[float]:
 
 def build_parser() -> argparse.ArgumentParser:
     from glyph_dist.context.bench import DEFAULT_STRATEGIES
+    from glyph_dist.eval.episodes import ISOLATIONS
+    from glyph_dist.providers.registry import PROVIDERS
     from glyph_dist.data.corpus import DEFAULT_SGD
     from glyph_dist.data.long_conversations import SEED as LONG_SEED
     from glyph_dist.data.reader_pairs import BUDGETS as READER_BUDGETS, QUESTIONS, STRATEGIES as READER_STRATEGIES
@@ -348,17 +350,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_run)
 
     bench = groups.add_parser("bench", help="benchmarks of the research questions").add_subparsers(dest="command", required=True)
-    context = bench.add_parser("context", help="one cell of the context benchmark: every strategy at one budget")
-    context.add_argument("--dataset", type=Path, required=True, help="episodes with questions (JSONL)")
+    context = bench.add_parser("context", help="one cell of the context benchmark: every provider at one budget")
+    context.add_argument("--dataset", type=Path, required=True, help="episodes with questions, or memory suite items (JSONL)")
     context.add_argument("--budget", type=int, required=True, help="token budget of every strategy")
     context.add_argument("--out", type=Path, required=True, help="result JSON")
-    context.add_argument("--strategies", nargs="+", default=list(DEFAULT_STRATEGIES),
-                         help="strategies to compare (default: %(default)s)")
+    context.add_argument("--strategies", nargs="+", default=list(DEFAULT_STRATEGIES), choices=PROVIDERS.choices(),
+                         metavar="PROVIDER", help="context providers to compare: strategies or memory modules, of "
+                         f"{', '.join(PROVIDERS.choices())} (default: %(default)s)")
     context.add_argument("--answerer", default="context-recall", help="context-recall or a local causal LM directory")
     context.add_argument("--judge", default="rule")
     context.add_argument("--pairwise-judge", metavar="llm:DIR",
                          help="also compare fgt_context's answers with each strategy's, by a local LM in both orders")
-    context.add_argument("--split", default="test", help="episodes of this split only ('' for all; default: %(default)s)")
+    context.add_argument("--split", default="test", help="episodes of this split only, in a file with split keys "
+                         "(a file without them runs whole; '' for all; default: %(default)s)")
+    context.add_argument("--isolation", choices=ISOLATIONS, help="episode: a fresh memory per episode; stream: the "
+                         "whole file one teach stream (default: stream for a memory suite, episode otherwise)")
     context.add_argument("--tape", type=Path, default=Path("data/tapes/sgd"), help="tape of fgt_context (default: %(default)s)")
     context.add_argument("--tokenizer", help="tokenizer that counts the budget (default: the tape's)")
     context.add_argument("--policy", default="relevant", choices=("recent", "relevant", "mixed", "foveated"),

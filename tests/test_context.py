@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-from glyph_dist.context.bench import CellConfig, ask, run_cell, summarise
+from glyph_dist.context.bench import CellConfig, run_cell
 from glyph_dist.context.episodes import Episode, Question, load_episodes, turn_line
 from glyph_dist.context.strategies import STRATEGIES, Context, make_strategy
 from glyph_dist.errors import GlyphDistError
+from glyph_dist.eval.loop import Timing, ask, summarise
 from glyph_dist.fgms.memory import ShardMemory
 from glyph_dist.fgt.hybrid import GLYPH_CLOSE, GLYPH_OPEN
 from glyph_dist.models.answerers import get_answerer
@@ -100,7 +101,7 @@ def test_cell_result_schema_and_model_free_metrics(memory, phase5):
 def test_cell_rejects_bad_configs():
     with pytest.raises(GlyphDistError, match="budget"):
         CellConfig("x.jsonl", 0)
-    with pytest.raises(GlyphDistError, match="unknown strategy 'oracle'"):
+    with pytest.raises(GlyphDistError, match="unknown provider 'oracle'; known: raw_truncate"):
         CellConfig("x.jsonl", 10, strategies=("raw_truncate", "oracle"))
 
 
@@ -118,12 +119,12 @@ def test_bad_episodes_name_file_and_line(tmp_path, line, message):
         load_episodes(path)
 
 
-def test_missing_data_set_and_split_without_questions(tmp_path):
+def test_missing_data_set_and_a_split_the_file_lacks(tmp_path):
     with pytest.raises(GlyphDistError, match="not found"):
         load_episodes(tmp_path / "none.jsonl")
     path = tmp_path / "e.jsonl"
     path.write_text('{"split": "train", "turns": [{"text": "a"}], "questions": [{"question": "q", "answer": "a", "evidence": [0]}]}\n')
-    with pytest.raises(GlyphDistError, match="no episode with questions in split 'test'"):
+    with pytest.raises(GlyphDistError, match="e.jsonl: no line of split 'test'; its splits: train"):
         load_episodes(path, "test")
 
 
@@ -213,8 +214,8 @@ def test_evidence_recall_expanded_credits_compression_that_keeps_the_facts(hybri
     outcomes = [ask(episode, question, Context(text, len(hybrid.token_ids([text])[0])), hybrid) for text in contexts]
     assert [(o.evidence_present, o.evidence_present_expanded) for o in outcomes] == list(contexts.values())
     for outcome in outcomes:
-        outcome.scores = {"success": 0.0, "em": 0.0, "f1": 0.0}
-    row = summarise(outcomes, 1.0)
+        outcome.scores = {"success": 0.0, "contains": 0.0, "em": 0.0, "f1": 0.0}
+    row = summarise(outcomes, Timing(read_seconds=1.0))
     assert (row["evidence_recall"], row["evidence_recall_expanded"]) == (0.25, 0.5)
 
 

@@ -13,10 +13,16 @@ from glyph_dist.errors import GlyphDistError
 from glyph_dist.memory.base import Services, Statement
 from glyph_dist.memory.baselines import Core, LongCtx, Rag
 from glyph_dist.memory.combined import AllMemory
+from glyph_dist.eval.episodes import load_data
+from glyph_dist.eval.loop import model_surprise, run_provider
 from glyph_dist.memory.suites import generate_suite
+from glyph_dist.memory.suites.io import write_suite
 from glyph_dist.models.answerers import PROMPT, HFAnswerer
 from glyph_dist.models.judges import LLMJudge, RuleJudge
-from glyph_dist.runner import memory_trial
+from glyph_dist.eval.trial import parse_params, trial_config
+from glyph_dist.runner import eval_trial, memory_runs
+from glyph_dist.providers.base import Setup
+from glyph_dist.providers.registry import build_provider
 from glyph_dist.runner.config import load_experiment
 
 MEMORY_EVAL = Path(__file__).resolve().parents[1] / "experiments" / "memory_eval.yaml"
@@ -34,7 +40,7 @@ def services(tape) -> Services:
 def trials_of(tmp_path: Path, tape_root: Path, *overrides: str) -> list[dict]:
     experiment = load_experiment(MEMORY_EVAL, [f"tape={tape_root}", f"data_dir={tmp_path / 'data'}",
                                                f"runs_dir={tmp_path / 'runs'}", "date=2026-01-02", *overrides])
-    return memory_trial.check(experiment.trials())
+    return eval_trial.check(experiment.trials())
 
 
 def test_presets_switches_and_aliases_expand_the_matrix(tmp_path, tape_root):
@@ -50,11 +56,12 @@ def test_presets_switches_and_aliases_expand_the_matrix(tmp_path, tape_root):
 
 @pytest.mark.parametrize("overrides, message", [
     (["preset=memory/nope"], "unknown preset 'memory/nope'; known: baselines/core"),
-    (["suite=cooking"], "unknown suite 'cooking'"),
-    (["n=0"], "n=0: expected a positive integer"),
-    (["max_items=abc"], "max_items='abc': expected a positive integer"),
+    (["suite=cooking"], "unknown dataset 'cooking': use agent_logs, public_dialog, episodic"),
+    (["n=0"], "n: Input should be greater than 0"),
+    (["max_items=abc"], "max_items: Input should be a valid integer"),
     (["tape=/nowhere/tape"], "tape not found: /nowhere/tape"),
-    (["n=-5"], "n=-5: expected a positive integer"),
+    (["n=-5"], "n: Input should be greater than 0"),
+    (["profile=tricky"], "unknown profile 'tricky'"),
     (["gate.enable=false"], "no key 'gate.enable'"),
     (["ablation=gate.enabld=false"], "unknown memory setting 'gate.enabld'"),
     (["ablation=colour.red=true"], "SECTION one of gate, hopfield, schema, macro"),
@@ -79,10 +86,10 @@ def test_one_date_holds_runs_of_one_setting(tmp_path, tape_root):
 
 def test_suite_files_follow_the_generators(tmp_path, tape_root):
     trial = trials_of(tmp_path, tape_root, "preset=baselines/core", "suite=episodic", "n=3")[0]
-    path, = memory_trial._write_suites([trial])
+    path, = memory_runs.write_suites([parse_params(trial)])
     fresh = path.read_text()
     path.write_text(fresh.splitlines()[0] + "\n")  # a file from an older generator, or cut short
-    memory_trial._write_suites([trial])
+    memory_runs.write_suites([parse_params(trial)])
     manifest = json.loads((tmp_path / "data" / "MANIFEST.json").read_text())["files"]["memory/episodic/easy_n3_s1337.jsonl"]
     assert path.read_text() == fresh and manifest["items"] == 3 and manifest["seed"] == 1337
 
@@ -90,16 +97,16 @@ def test_suite_files_follow_the_generators(tmp_path, tape_root):
 def test_ablation_variants_name_what_changed_and_identical_trials_run_once(tmp_path, tape_root, capsys):
     trials = trials_of(tmp_path, tape_root, "preset=[baselines/core, memory/hei_nw, memory/all]", "suite=episodic",
                        "ablation=[none, gate.enabled=false, macro.distill=false]")
-    variants = [memory_trial.trial_config(t)[2] for t in trials]
+    variants = [trial_config(parse_params(t))[2] for t in trials]
     assert variants == ["baselines/core", "memory/hei_nw", "memory/hei_nw+gate.enabled=false",
                         "memory/all", "memory/all+gate.enabled=false", "memory/all+macro.distill=false"]
     assert "changes nothing for this preset" in capsys.readouterr().err
-    _, config, _, _ = memory_trial.trial_config(trials[-2])
+    _, config, _, _ = trial_config(parse_params(trials[-2]))
     assert not (config.hei_nw.gate.enabled or config.sgc_rss.gate.enabled or config.smpd.gate.enabled)
     # a setting only one module's gate has reaches that module, also inside ALL
     tuned = trials_of(tmp_path, tape_root, "preset=[memory/smpd, memory/all]", "suite=spatial",
                       "ablation=['gate.tau=0.3,gate.flap_flips=4']", "max_items=500")
-    (_, smpd, smpd_name, _), (_, combined, all_name, _) = map(memory_trial.trial_config, tuned)
+    (_, smpd, smpd_name, _), (_, combined, all_name, _) = (trial_config(parse_params(t)) for t in tuned)
     assert smpd.gate.flap_flips == 4 and combined.hei_nw.gate.tau == 0.3 and combined.smpd.gate.flap_flips == 4
     assert combined.sgc_rss.max_items == combined.hei_nw.max_items == smpd.max_items == 500
     assert smpd_name == "memory/smpd+gate.flap_flips=4" and all_name == "memory/all+gate.flap_flips=4,gate.tau=0.3"
@@ -149,37 +156,38 @@ def untrained_lm(path: Path, texts: list[str]) -> Path:
     return path
 
 
-def test_memory_content_reaches_the_answerers_prompt(services, tmp_path):
+def test_memory_content_reaches_the_answerers_prompt(hybrid, tmp_path):
     items = generate_suite("episodic", 6, 11)
+    episodes = load_data(write_suite(tmp_path / "suite.jsonl", items))
     texts = [s.text for item in items for s in item.teach] + [PROMPT]
     model = untrained_lm(tmp_path / "tiny-gpt2", texts)
     answerer, judge = HFAnswerer(str(model), max_new_tokens=2), LLMJudge(str(model))
     prompts: list[str] = []
     generate = answerer.lm.generate  # the real model still answers; the prompts it is given are kept
     answerer.lm.generate = lambda batch, *args, **kwargs: prompts.extend(batch) or generate(batch, *args, **kwargs)
-    for memory in (Rag(services), Core(services)):
+    for name in ("rag", "core"):
         prompts.clear()
-        metrics = memory_trial.evaluate(memory, items, 256, answerer, judge, services.count)
+        metrics = run_provider(build_provider(name, Setup(hybrid)), episodes, 256, answerer, judge)
         evidence_in_prompts = [all(e in prompt for e in item.evidence) for item, prompt in zip(items, prompts)]
         assert len(prompts) == len(items)
         assert {"contains", "llm_equivalent", "llm_em_agreement", "llm_contains_agreement"} <= set(metrics)
-        assert sum(evidence_in_prompts) == round(len(items) * metrics["memory_hit_rate"])
-        assert (metrics["memory_hit_rate"] > 0) == (memory.name == "rag")
+        assert sum(evidence_in_prompts) == round(len(items) * metrics["evidence_recall"])
+        assert (metrics["evidence_recall"] > 0) == (name == "rag")
 
 
-def test_hei_nw_takes_surprise_from_the_answering_model_when_there_is_one(services, tmp_path):
-    from glyph_dist.memory.hei_nw import HeiNw
+def test_hei_nw_takes_surprise_from_the_answering_model_when_there_is_one(hybrid, tmp_path):
     from glyph_dist.models.answerers import ContextRecall
 
     items = generate_suite("episodic", 4, 3)
-    model = HFAnswerer(str(untrained_lm(tmp_path / "tiny-gpt2", [s.text for i in items for s in i.teach])))
-    surprise = memory_trial._model_surprise(model, items)
+    texts = [s.text for i in items for s in i.teach]
+    model = HFAnswerer(str(untrained_lm(tmp_path / "tiny-gpt2", texts)))
+    surprise = model_surprise(model, texts)
     scores = surprise([items[0].teach[0].text, items[1].teach[0].text])
     assert scores.shape == (2,) and np.all(scores > 0) and scores[0] != scores[1]
-    with_model = HeiNw(Services(services.embed, services.count, surprise))
-    memory_trial.evaluate(with_model, items, 128, model, RuleJudge(), services.count)
+    with_model = build_provider("hei_nw", Setup(hybrid, surprise=surprise))
+    run_provider(with_model, load_data(write_suite(tmp_path / "suite.jsonl", items)), 128, model, RuleJudge())
     assert with_model.counters()["surprise_source"] == "model"
-    assert memory_trial._model_surprise(ContextRecall(), items) is None
+    assert model_surprise(ContextRecall(), texts) is None
 
 
 def test_matrix_run_writes_per_trial_outputs_and_the_roll_up(ray_session, tmp_path, tape_root):

@@ -70,9 +70,10 @@ def _small(tmp_path, data: Path, tape: Path, *extra: str):
 
 
 @pytest.mark.parametrize("override, message", [
-    ("strategy=[oracle]", "unknown strategy 'oracle'"),
+    ("strategy=[oracle]", "unknown provider 'oracle'"),
     ("answerer=gpt-9", "unknown answerer 'gpt-9'"),
-    ("budget=0", "budget must be a positive"),
+    ("budget=0", "budget: Input should be greater than 0"),
+    ("isolation=file", "isolation: Input should be 'episode' or 'stream'"),
     ("dataset=nowhere", "unknown dataset 'nowhere'"),
 ])
 def test_bad_trials_fail_before_any_trial_starts(tmp_path, tape_root, override, message):
@@ -242,11 +243,11 @@ def test_ctrl_c_on_glyph_dist_run_then_resume(tmp_path, tape_root):
 
 
 @pytest.mark.parametrize("key, value", [("relevance", "fuzzy"), ("unit", "page"), ("mode", "lossy")])
-def test_context_trial_rejects_an_unknown_fgms_read_setting(key, value):
-    from glyph_dist.runner.context_trial import check
+def test_eval_trial_rejects_an_unknown_fgms_read_setting(key, value):
+    from glyph_dist.runner.eval_trial import check
 
     trial = {"dataset": "agent_logs", "strategy": "fgt_context", "budget": 256, "seed": 1, "data_dir": "data",
              "policy": "mixed", "mode": "mixed", "relevance": "hybrid", "unit": "turn", "answerer": "context-recall",
-             "judge": "rule", key: value}
-    with pytest.raises(GlyphDistError, match=f"context_bench: {key} '{value}' is not one of"):
+             "judge": "rule", "tape": "data/tapes/sgd", key: value}
+    with pytest.raises(GlyphDistError, match=f"eval: {key}: Input should be"):
         check([trial])

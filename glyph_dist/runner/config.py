@@ -1,7 +1,7 @@
 """Experiments: a YAML file plus `key=value` overrides, expanded into trials over its axes.
 
     name: phase5            # the run's name
-    trial: context_bench    # what one trial does (glyph_dist.runner.trials)
+    trial: eval             # what one trial does (glyph_dist.runner.run.TRIAL_KINDS)
     axes:                   # the matrix: every combination is one trial
       dataset: [agent_logs, public_dialog]
       budget: [256, 512]

@@ -28,12 +28,13 @@ from ray.tune.experiment import Trial
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.files import read_json, write_text
 from glyph_dist.provenance import utc_now
-from glyph_dist.runner import context_trial, memory_trial
+from glyph_dist.registry import Registry
+from glyph_dist.runner import eval_trial
 from glyph_dist.runner.config import Experiment
 from glyph_dist.runner.meta import run_meta
 from glyph_dist.runner.tracking import tracking_callbacks
 
-TRIAL_KINDS = {"context_bench": context_trial, "memory_eval": memory_trial}
+TRIAL_KINDS = Registry("trial kind", {"eval": eval_trial})
 EXPERIMENT_FILE, TUNE_DIR = "experiment.yaml", "tune"
 
 
@@ -79,10 +80,9 @@ class Progress(tune.Callback):
 
 def _kind(experiment: Experiment):
     try:
-        return TRIAL_KINDS[experiment.spec["trial"]]
-    except KeyError:
-        raise GlyphDistError(f"{experiment.source}: unknown trial kind {experiment.spec['trial']!r}; "
-                             f"use {', '.join(TRIAL_KINDS)}") from None
+        return TRIAL_KINDS.get(experiment.spec["trial"])
+    except GlyphDistError as error:
+        raise GlyphDistError(f"{experiment.source}: {error}") from None
 
 
 def absolute_paths(trial: dict, keys: tuple[str, ...]) -> dict:
