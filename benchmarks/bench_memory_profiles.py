@@ -2,7 +2,7 @@
 
 Each (memory, suite, profile) teaches one seeded realisation to the memory with its default
 config and asks every question with the model-free `context-recall` answerer and the rule judge,
-as a `memory_eval` trial does (`glyph_dist.runner.memory_trial.evaluate`). Heldout is hard's world
+as the eval trial kind does (one suite file as one teach stream, `glyph_dist.eval.loop`). Heldout is hard's world
 said in held-out surface forms, so hard vs heldout isolates the wording. Prints EM per suite
 (route success for spatial routes is in `spatial_success`); `derived`, for SGC-RSS, SMPD and ALL,
 the share of questions whose context has a derived answer line (SGC-RSS's "=> ...", SMPD's "Route
@@ -19,26 +19,12 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from _machine import ROOT, print_header
 
 PROFILES = ("easy", "hard", "heldout")
 UNREAD = {"sgc_rss": "unparsed", "smpd": "ignored"}  # counters of statements a reader could not read
 DERIVED = ("=> ", "Route ", "Ending place:")  # how the derived answer lines of SGC-RSS and SMPD begin
-
-
-def cached(embed):
-    """`embed` with each text's row kept: a suite's texts are embedded once, in one batch, for every memory."""
-    rows: dict[str, np.ndarray] = {}
-
-    def lookup(texts):
-        missing = [text for text in dict.fromkeys(texts) if text not in rows]
-        if missing:
-            rows.update(zip(missing, embed(missing)))
-        return np.stack([rows[text] for text in texts])
-
-    return lookup
 
 
 def derived_line(context: str) -> str:
@@ -57,32 +43,33 @@ def main() -> None:
     args = parser.parse_args()
     print_header("bench_memory_profiles")
 
+    from glyph_dist.eval.episodes import as_stream, item_episode
+    from glyph_dist.eval.loop import run_provider
+    from glyph_dist.fgt.hybrid import HybridTokenizer
     from glyph_dist.fgt.store import load_tape
-    from glyph_dist.memory.base import Services
-    from glyph_dist.memory.registry import MEMORIES, build_config, build_memory
+    from glyph_dist.memory.registry import MEMORIES
     from glyph_dist.memory.suites import generate_suite
+    from glyph_dist.memory_rows import SUITES
     from glyph_dist.models.answerers import ContextRecall
     from glyph_dist.models.judges import get_judge
-    from glyph_dist.memory_rows import SUITES
-    from glyph_dist.runner.memory_trial import evaluate
+    from glyph_dist.providers.base import Setup
+    from glyph_dist.providers.registry import build_provider
 
-    tape = load_tape(args.tape)
-    services = Services(embed=cached(tape.embedder.encode), log=lambda message: None,
-                        count=lambda text: len(tape.tokenizer(text, add_special_tokens=False).input_ids))
+    setup = Setup(HybridTokenizer(load_tape(args.tape)), log=lambda message: None)
     rows = []
     for profile in PROFILES:
         for suite in SUITES:
             items = generate_suite(suite, args.n, args.seed, profile)
-            services.embed([s.text for item in items for s in item.teach] + [item.question for item in items])
+            stream = as_stream([item_episode(item) for item in items], f"{suite}_{profile}")
             for name in args.memories or MEMORIES:
                 start = time.perf_counter()
-                memory = build_memory(name, services, build_config(name, {}))
+                provider = build_provider(name, setup)
                 budget = args.window if name == "longctx" else args.budget
-                metrics = evaluate(memory, items, budget, ContextRecall(), get_judge("rule"), services.count)
+                metrics = run_provider(provider, [stream], budget, ContextRecall(), get_judge("rule"))
                 if name in ("sgc_rss", "smpd", "all"):
-                    metrics["derived"] = sum(item.answer in derived_line(memory.read(item.question, budget))
+                    metrics["derived"] = sum(item.answer in derived_line(provider.memory.read(item.question, budget))
                                              for item in items) / len(items)
-                counters = memory.counters()
+                counters = provider.counters()
                 unread = {f"{reader}_unread": counters[f"{prefix}{counter}"] / counters[f"{prefix}offered"]
                           for reader, counter in UNREAD.items() if name in (reader, "all")
                           for prefix in [f"{reader}." if name == "all" else ""]}
