@@ -41,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     print_header("bench_reader_prompt")
 
-    from glyph_dist.context.bench import ask
+    from glyph_dist.eval.loop import ask
     from glyph_dist.context.episodes import load_episodes
     from glyph_dist.context.strategies import make_strategy
     from glyph_dist.fgt.hybrid import HybridTokenizer

@@ -17,7 +17,6 @@ from glyph_dist.context.strategies import Memory, Strategy
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.eval.episodes import ISOLATIONS, load_data
 from glyph_dist.eval.loop import Answerer, Judge, Outcome, evaluate, model_surprise, run_provider, summarise
-from glyph_dist.eval.loop import ask, position_bucket  # noqa: F401  (imported from here by model_eval, bench_reader_prompt)
 from glyph_dist.fgms.schema import DEFAULT_READ
 from glyph_dist.fgt.hybrid import HybridTokenizer
 from glyph_dist.models.answerers import ContextRecall

@@ -17,10 +17,10 @@ import json
 from pathlib import Path
 from statistics import fmean
 
-from glyph_dist.context.bench import position_bucket
 from glyph_dist.context.episodes import load_episodes
 from glyph_dist.context.prompts import PROMPT_TEMPLATE, VARIANTS
 from glyph_dist.errors import GlyphDistError
+from glyph_dist.eval.loop import position_bucket
 from glyph_dist.metrics import contains, f1
 from glyph_dist.models.answerers import ContextRecall, QARequest
 from glyph_dist.models.catalog import CATALOG, resolve_model

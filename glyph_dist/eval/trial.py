@@ -18,7 +18,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, NonNegativeFloa
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.eval.episodes import Isolation, isolation_of, load_data
-from glyph_dist.eval.loop import Answerer, Judge, model_surprise, summarise, evaluate
+from glyph_dist.eval.loop import Answerer, Judge, evaluate, model_surprise, summarise
 from glyph_dist.fgms.schema import DEFAULT_READ, Mode, Policy, Relevance, Unit
 from glyph_dist.memory.base import PROFILES
 from glyph_dist.memory.combined import AllConfig
