@@ -46,9 +46,13 @@ def _recall_vs_em(summary: pd.DataFrame, suite: str, setting: Setting) -> Figure
     for i, (n, rows) in enumerate(both.groupby(level="n")):
         ax.errorbar(rows["mean_hits"], rows["mean"], xerr=rows["ci_hits"].fillna(0.0), yerr=rows["ci"].fillna(0.0),
                     fmt="o", capsize=3, color=f"C{i}", label=f"n = {n}")
+        points: dict[tuple[float, float], list[str]] = {}  # variants at one point share one label
         for (_, variant), row in rows.iterrows():
-            ax.annotate(variant, (row["mean_hits"], row["mean"]), textcoords="offset points", xytext=(4, 4),
-                        fontsize=7)
+            points.setdefault((row["mean_hits"], row["mean"]), []).append(variant)
+        for point, variants in points.items():
+            right = point[0] > 0.5  # labels of points on the right half stand to their left, inside the axes
+            ax.annotate("\n".join(variants), point, textcoords="offset points", xytext=(-4 if right else 4, 4),
+                        ha="right" if right else "left", fontsize=7)
     ax.set(xlabel=label("memory_hit_rate"), ylabel="EM", xlim=(-0.03, 1.03), ylim=(-0.03, 1.03),
            title=f"{suite}: evidence recall vs EM\n{INTERVALS}")
     return fig
