@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 
 import yaml
@@ -45,3 +46,32 @@ def parse_override(text: str) -> tuple[str, object]:
         return key.strip(), load(value) if value.strip() else None
     except yaml.YAMLError as exc:
         raise GlyphDistError(f"override {text!r}: the value is not valid YAML ({exc})") from exc
+
+
+
+def set_key(values: dict, key: str, value: object, sections: Mapping[str, Callable[[], dict]],
+            known: Collection[str] | None, where: str) -> None:
+    """Set `key` in the config mapping `values`: a top-level key, or `section.key` inside a mapping named
+    in `sections` (started from that section's default when the mapping has none). With `known`, any
+    other top-level key is an error that lists the known ones. Errors start with `where`."""
+    head, dot, rest = key.partition(".")
+    if known is not None and head not in known:
+        raise GlyphDistError(f"{where}: unknown key {head!r}; known keys: {', '.join(known)}")
+    if dot and (head not in sections or not rest):
+        raise GlyphDistError(f"{where}: only {', '.join(sections) or 'no keys'} take dotted keys")
+    if dot:
+        current = values.get(head)
+        values[head] = {**(current if isinstance(current, dict) else sections[head]()), rest: value}
+    else:
+        values[head] = value
+
+
+def apply_overrides(values: Mapping, overrides: Iterable[str], sections: Mapping[str, Callable[[], dict]] | None = None,
+                    known: Collection[str] | None = None, what: str = "override") -> dict:
+    """A copy of the config mapping `values` with `key=value` overrides applied in order (see `set_key`);
+    errors name the override (`what` and its text)."""
+    values = dict(values)
+    for text in overrides:
+        key, value = parse_override(text)
+        set_key(values, key, value, sections or {}, known, f"{what} {text!r}")
+    return values

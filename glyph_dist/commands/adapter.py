@@ -51,12 +51,9 @@ def _generate(args) -> None:
 
 def _sft_config(args, out: Path):
     from glyph_dist.train.config import config_from_dict
-    from glyph_dist.yamlconf import parse_override, read_mapping
+    from glyph_dist.yamlconf import apply_overrides, read_mapping
 
-    values = read_mapping(args.config)
-    for text in args.overrides:
-        key, value = parse_override(text)
-        values[key] = value
+    values = apply_overrides(read_mapping(args.config), args.overrides)
     clash = sorted(SFT_KEYS_SET_HERE & {str(key).partition(".")[0] for key in values})
     if clash:
         raise GlyphDistError(f"{args.config} or an override sets {', '.join(clash)}, which adapter train sets itself")

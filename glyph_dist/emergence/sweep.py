@@ -33,7 +33,7 @@ from glyph_dist.errors import GlyphDistError
 from glyph_dist.models.catalog import resolve_model
 from glyph_dist.train.config import config_from_dict
 from glyph_dist.train.job import TRIAL_RESOURCES, train_sft
-from glyph_dist.yamlconf import parse_override, read_mapping
+from glyph_dist.yamlconf import apply_overrides, read_mapping, set_key
 
 EVAL_KEYS = {"n": 200, "seed": 0, "max_new_tokens": 256, "batch_size": 8, "actors": 1, "cpus_per_actor": 1,
              "gpus_per_actor": 0}
@@ -47,23 +47,14 @@ PATH_KEYS = ("storage_path", "unified", "kept", "sft", "out")
 
 def load_sweep(path: Path | str, overrides: list[str] = ()) -> dict:
     """The sweep's settings: defaults, the file, then `key=value` overrides (`eval.n=50` sets one eval key)."""
+    sections = {"eval": dict, "sft_overrides": dict}
     settings = copy.deepcopy(DEFAULTS)
-    for source, items in [(str(path), read_mapping(path, "sweep config").items()),
-                          *((f"override {o!r}", [parse_override(o)]) for o in overrides)]:
-        for key, value in items:
-            head, dot, rest = key.partition(".")
-            if head not in DEFAULTS or dot and head not in ("eval", "sft_overrides"):
-                raise GlyphDistError(f"{source}: unknown key {key!r}; known: {', '.join(DEFAULTS)} "
-                                     f"(dotted: eval.KEY, sft_overrides.KEY)")
-            if head == "eval":
-                values = {rest: value} if dot else value
-                if not isinstance(values, dict) or set(values) - set(EVAL_KEYS):
-                    raise GlyphDistError(f"{source}: eval takes the keys {', '.join(EVAL_KEYS)}")
-                settings["eval"] = {**settings["eval"], **values}
-            elif dot:
-                settings[head] = {**settings[head], rest: value}
-            else:
-                settings[head] = value
+    for key, value in read_mapping(path, "sweep config").items():
+        set_key(settings, str(key), value, sections, DEFAULTS, str(path))
+    settings = apply_overrides(settings, overrides, sections, DEFAULTS)
+    if not isinstance(settings["eval"], dict) or set(settings["eval"]) - set(EVAL_KEYS):
+        raise GlyphDistError(f"{path} or an override: eval takes the keys {', '.join(EVAL_KEYS)}")
+    settings["eval"] = {**EVAL_KEYS, **settings["eval"]}
     for key in ("glyph_share", "seeds"):
         if not isinstance(settings[key], list) or not settings[key]:
             raise GlyphDistError(f"{path}: {key} must be a non-empty list")

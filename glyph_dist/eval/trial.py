@@ -26,7 +26,7 @@ from glyph_dist.memory.registry import MEMORIES, build_config, changed_settings,
 from glyph_dist.memory_rows import SUITES
 from glyph_dist.providers.base import Setup
 from glyph_dist.providers.registry import PROVIDERS, build_provider, capabilities, is_memory
-from glyph_dist.yamlconf import parse_override
+from glyph_dist.yamlconf import apply_overrides
 
 GENERATED = ("agent_logs", "public_dialog")  # Phase-5 data sets made by `glyph-dist data prepare`, per seed
 KNOBS = ("gate", "hopfield", "schema", "macro")  # memory settings an ablation may change
@@ -90,13 +90,11 @@ def parse_params(trial: dict, where: str = "eval") -> EvalParams:
 
 def ablation_knobs(ablation: str | None) -> dict[str, dict]:
     """`gate.enabled=false,hopfield.enabled=false` as knob sections; `none` is no change."""
-    knobs: dict[str, dict] = {}
-    for part in ([] if ablation in (None, NO_ABLATION) else str(ablation).split(",")):
-        key, value = parse_override(part)
-        section, dot, name = key.partition(".")
-        if not dot or section not in KNOBS:
-            raise GlyphDistError(f"ablation {part!r}: expected SECTION.KEY=VALUE with SECTION one of {', '.join(KNOBS)}")
-        knobs.setdefault(section, {})[name] = value
+    parts = [] if ablation in (None, NO_ABLATION) else str(ablation).split(",")
+    knobs = apply_overrides({}, parts, dict.fromkeys(KNOBS, dict), KNOBS, what="ablation")
+    flat = [section for section, value in knobs.items() if not isinstance(value, dict)]
+    if flat:
+        raise GlyphDistError(f"ablation {ablation!r}: {flat[0]} needs a key, as in {flat[0]}.KEY=VALUE")
     return knobs
 
 

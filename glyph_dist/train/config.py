@@ -26,7 +26,7 @@ from transformers import GPT2Config
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.models.catalog import resolve_model
-from glyph_dist.yamlconf import parse_override, read_mapping
+from glyph_dist.yamlconf import apply_overrides, read_mapping, set_key
 
 ZERO_STAGES = (0, 1, 2, 3)
 PATH_KEYS = ("storage_path", "train_file", "val_file", "tape", "tokenizer", "resume_from")
@@ -163,32 +163,18 @@ def absolute_paths(config: SFTConfig) -> SFTConfig:
     return dataclasses.replace(config, **paths, **({"model": str(resolve_model(config.model))} if config.model else {}))
 
 
-def _set(values: dict, key: str, value, source: str) -> None:
-    """Set a top-level key, or `mapping.key` inside a mapping field (gpt2, where)."""
-    head, dot, rest = key.partition(".")
-    if head not in _HINTS:
-        raise GlyphDistError(f"{source}: unknown key {head!r}; known keys: {', '.join(_HINTS)}")
-    if not dot:
-        values[head] = value
-    elif _HINTS[head] is dict and rest:
-        current = values.get(head)
-        values[head] = {**(current if isinstance(current, dict) else getattr(SFTConfig(), head)), rest: value}
-    else:
-        raise GlyphDistError(f"{source}: {key!r}: only gpt2 and where take dotted keys")
+# The mapping fields that take dotted keys (`where.variant=raw`), each from its default.
+_SECTIONS = {key: (lambda key=key: getattr(SFTConfig(), key)) for key, hint in _HINTS.items() if hint is dict}
 
 
 def config_from_dict(values: dict, source: str = "config") -> SFTConfig:
     """An SFTConfig from a mapping of its keys (unknown keys are an error), checked and with absolute paths."""
     kwargs: dict = {}
     for key, value in values.items():
-        _set(kwargs, str(key), value, source)
+        set_key(kwargs, str(key), value, _SECTIONS, _HINTS, source)
     return absolute_paths(check_config(SFTConfig(**kwargs), source))
 
 
 def load_sft_config(path: Path | str, overrides: list[str] = ()) -> SFTConfig:
     """The YAML file's config with `key=value` overrides applied (values read as YAML)."""
-    values = read_mapping(path)
-    for text in overrides:
-        key, value = parse_override(text)
-        _set(values, key, value, f"override {text!r}")
-    return config_from_dict(values, str(path))
+    return config_from_dict(apply_overrides(read_mapping(path), overrides, _SECTIONS, _HINTS), str(path))

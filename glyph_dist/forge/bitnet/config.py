@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from glyph_dist.errors import GlyphDistError
-from glyph_dist.forge.jobconfig import check_types, from_mapping, load_with_overrides
+from glyph_dist.forge.jobconfig import check_types, from_mapping
+from glyph_dist.yamlconf import apply_overrides, read_mapping
 from glyph_dist.forge.tiny import default_llama
 
 
@@ -78,4 +79,4 @@ def config_from_dict(values: dict, source: str = "config") -> QATConfig:
 
 def load_qat_config(path: Path | str, overrides: list[str] = ()) -> QATConfig:
     """The YAML file's config with `key=value` overrides (`llama.hidden_size=128` sets one key of llama)."""
-    return config_from_dict(load_with_overrides(path, overrides, {"llama": default_llama}), str(path))
+    return config_from_dict(apply_overrides(read_mapping(path), overrides, {"llama": default_llama}), str(path))

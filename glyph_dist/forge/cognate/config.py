@@ -26,7 +26,7 @@ from glyph_dist.forge.cognate.evaluate import EvalSettings
 from glyph_dist.forge.cognate.model import CognateConfig
 from glyph_dist.forge.cognate.optim import OptimConfig
 from glyph_dist.forge.cognate.specialisations import SPECIALISATIONS
-from glyph_dist.yamlconf import parse_override, read_mapping
+from glyph_dist.yamlconf import apply_overrides, read_mapping
 
 
 def default_curriculum() -> list[dict]:
@@ -141,14 +141,5 @@ def config_from_dict(values: dict, source: str = "config") -> PretrainConfig:
 def load_pretrain_config(path: Path | str, overrides: list[str] = ()) -> PretrainConfig:
     """The YAML file's config with `key=value` overrides (values read as YAML; `model.d_model=64` sets
     one key of a mapping)."""
-    values = read_mapping(path)
-    for text in overrides:
-        key, value = parse_override(text)
-        head, dot, rest = key.partition(".")
-        if dot and head in _NESTED:
-            values[head] = {**(values.get(head) or {}), rest: value}
-        elif dot:
-            raise GlyphDistError(f"override {text!r}: only {', '.join(_NESTED)} take dotted keys")
-        else:
-            values[head] = value
+    values = apply_overrides(read_mapping(path), overrides, dict.fromkeys(_NESTED, dict))
     return config_from_dict(values, str(path))

@@ -27,7 +27,7 @@ from glyph_dist.forge.merge.evaluate import EvalSettings
 from glyph_dist.forge.merge.evolve import GAConfig
 from glyph_dist.forge.merge.fitness import FitnessWeights
 from glyph_dist.forge.merge.recipe import RecipeRanges
-from glyph_dist.yamlconf import parse_override, read_mapping
+from glyph_dist.yamlconf import apply_overrides, read_mapping
 
 NESTED = {"ga": GAConfig, "ranges": RecipeRanges, "fitness": FitnessWeights, "eval": EvalSettings}
 
@@ -99,14 +99,5 @@ def config_from_dict(values: dict, source: str = "config") -> EvolveConfig:
 
 
 def load_evolve_config(path: Path | str, overrides: list[str] = ()) -> EvolveConfig:
-    values = read_mapping(path)
-    for text in overrides:
-        key, value = parse_override(text)
-        head, dot, rest = key.partition(".")
-        if dot and head in NESTED:
-            values[head] = {**(values.get(head) or {}), rest: value}
-        elif dot:
-            raise GlyphDistError(f"override {text!r}: only {', '.join(NESTED)} take dotted keys")
-        else:
-            values[head] = value
+    values = apply_overrides(read_mapping(path), overrides, dict.fromkeys(NESTED, dict))
     return config_from_dict(values, str(path))

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.forge.cognate.config import _check_type
-from glyph_dist.forge.jobconfig import check_types, from_mapping, load_with_overrides
+from glyph_dist.forge.jobconfig import check_types, from_mapping
+from glyph_dist.yamlconf import apply_overrides, read_mapping
 from glyph_dist.forge.tiny import default_llama
 
 
@@ -97,4 +98,4 @@ def config_from_dict(values: dict, source: str = "config") -> QuietStarConfig:
 def load_quietstar_config(path: Path | str, overrides: list[str] = ()) -> QuietStarConfig:
     """The YAML file's config with `key=value` overrides (`rl.n_thoughts=2`, `sft.max_steps=10`, `llama.x=...`)."""
     nested = {"llama": default_llama, "sft": dict, "rl": dict}
-    return config_from_dict(load_with_overrides(path, overrides, nested), str(path))
+    return config_from_dict(apply_overrides(read_mapping(path), overrides, nested), str(path))
