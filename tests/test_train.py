@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import socket
 import random
 import subprocess
 import sys
@@ -21,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
@@ -32,7 +35,7 @@ from glyph_dist.train.config import SFTConfig, config_from_dict, load_sft_config
 from glyph_dist.train.data import (Collator, epoch_order, eval_batches, read_pairs, step_batches, steps_per_epoch,
                                    tokenize_pairs)
 from glyph_dist.train.job import HISTORY_FILE, TRIAL_RESOURCES, Prepared, prepare, sft_trial, train_sft
-from glyph_dist.train.loop import lr_at
+from glyph_dist.train.loop import WorkerSession, lr_at, run_worker
 from glyph_dist.train.model import TargetLoss, build_model, pad_id, param_groups
 
 TINY_YAML = Path(__file__).resolve().parents[1] / "experiments" / "sft_tiny.yaml"
@@ -372,3 +375,34 @@ def test_zero3_in_a_tune_trial(ray_session, base, prepared, tmp_path):
     reference, model = reference_run(config, prepared, 2)
     assert abs(result.metrics["loss"] - reference[1]) / reference[1] < TOLERANCE
     _assert_same_weights(Path(result.metrics["checkpoint_path"]), model)  # gathered from both workers
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_the_loop_runs_in_process_with_the_hooks_it_is_given(base, prepared, tmp_path, monkeypatch):
+    """One worker without Ray: metrics and checkpoints reach the session's report hook."""
+    port = _free_port()
+    for key, value in {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1",
+                       "MASTER_PORT": str(port), "DS_ACCELERATOR": "cpu"}.items():
+        monkeypatch.setenv(key, value)
+    reports = []
+
+    def report(row: dict, directory: Path | None, name: str | None) -> None:
+        reports.append((row["step"], name, directory is not None and (directory / STATE_FILE).is_file()))
+
+    config = _run_config(base, tmp_path, max_steps=3, zero_stage=0)
+    cfg = {"config": config, "tokenizer": prepared.tokenizer, "train": prepared.train, "val": prepared.val,
+           "quiet": True}
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=0, world_size=1)
+    try:
+        history = run_worker(cfg, WorkerSession(0, 1, lambda: None, report))
+    finally:
+        dist.destroy_process_group()
+    assert [row["step"] for row in history] == [1, 2, 3]
+    assert all(math.isfinite(row["loss"]) for row in history) and "eval_loss" in history[-1]
+    # log_every 1: every step reported; checkpoint_every 3: the last with its checkpoint and state file
+    assert reports == [(1, None, False), (2, None, False), (3, "checkpoint_000003", True)]

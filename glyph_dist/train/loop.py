@@ -7,6 +7,9 @@ with accumulation follows the same trajectory as several without.
 
 A step's token counts come from the data, which every worker holds whole, so a step waits for the
 device once (for its loss), and the next step's batches are built while the device works.
+
+What the loop needs of Ray Train (its rank, the world size, the checkpoint to resume from, and where
+metrics and checkpoints go) comes in a `WorkerSession`, so that the loop also runs in-process.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import ray.train
@@ -30,6 +35,34 @@ from glyph_dist.train.model import TargetLoss, build_model, pad_id
 from glyph_dist.train.zero import build_optimizer, ds_config
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerSession:
+    """The worker's place in the run and the runtime's hooks.
+
+    `resume` is the directory of the checkpoint to continue from (None: start afresh); `report(row,
+    checkpoint_dir, name)` hands a step's metrics, and a checkpoint directory with its name or None,
+    to the runtime.
+    """
+
+    rank: int
+    world: int
+    resume: Callable[[], ray.train.Checkpoint | None]
+    report: Callable[[dict, Path | None, str | None], None]
+
+
+def _ray_report(row: dict, directory: Path | None, name: str | None) -> None:
+    if directory is None:
+        ray.train.report(row)
+    else:
+        ray.train.report(row, checkpoint=ray.train.Checkpoint.from_directory(directory), checkpoint_dir_name=name)
+
+
+def ray_session() -> WorkerSession:
+    """The session of a Ray Train worker."""
+    context = ray.train.get_context()
+    return WorkerSession(context.get_world_rank(), context.get_world_size(), ray.train.get_checkpoint, _ray_report)
 
 
 def lr_at(step: int, config: SFTConfig) -> float:
@@ -68,11 +101,16 @@ def evaluate(engine, batches, device: torch.device) -> float:
 
 
 def train_loop_per_worker(cfg: dict) -> list[dict]:
-    """Train `cfg["config"]` on the tokenized `cfg["train"]`; returns the metrics of every step."""
+    """The loop of a Ray Train worker (see `run_worker`)."""
+    return run_worker(cfg, ray_session())
+
+
+def run_worker(cfg: dict, session: WorkerSession) -> list[dict]:
+    """Train `cfg["config"]` on the tokenized `cfg["train"]` as one worker of `session`; returns the
+    metrics of every step. torch.distributed must be initialised for `session.world` workers."""
     config: SFTConfig = cfg["config"]
     tokenizer, train, val = cfg["tokenizer"], cfg["train"], cfg["val"]
-    context = ray.train.get_context()
-    rank, world = context.get_world_rank(), context.get_world_size()
+    rank, world = session.rank, session.world
     os.environ["DS_ACCELERATOR"] = "cuda" if config.use_gpu else "cpu"  # read when deepspeed is imported
     import deepspeed
 
@@ -86,7 +124,7 @@ def train_loop_per_worker(cfg: dict) -> list[dict]:
 
     # Resume: the run's own latest checkpoint (a restarted run), else `resume_from`.
     step, history = 0, []
-    checkpoint = ray.train.get_checkpoint()
+    checkpoint = session.resume()
     if checkpoint is None and config.resume_from:
         checkpoint = ray.train.Checkpoint.from_directory(config.resume_from)
     if checkpoint is not None:
@@ -132,8 +170,7 @@ def train_loop_per_worker(cfg: dict) -> list[dict]:
             with tempfile.TemporaryDirectory() as directory:
                 save(engine, tokenizer, Path(directory),
                      {"step": step, "workers": world, "zero_stage": config.zero_stage, "history": history}, rank)
-                ray.train.report(row, checkpoint=ray.train.Checkpoint.from_directory(directory),
-                                 checkpoint_dir_name=f"checkpoint_{step:06d}")
+                session.report(row, Path(directory), f"checkpoint_{step:06d}")
         elif step % config.log_every == 0 or "eval_loss" in row:
-            ray.train.report(row)
+            session.report(row, None, None)
     return history
