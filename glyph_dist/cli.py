@@ -285,6 +285,18 @@ def _thresholds(text: str) -> list[float]:
     return values
 
 
+def add_read_options(parser: argparse.ArgumentParser, whose: str = "") -> None:
+    """--policy, --mode, --relevance and --unit of an FGMS read, with the request schema's choices and defaults."""
+    import typing
+
+    from glyph_dist.fgms.schema import READ_SETTINGS, ReadRequest
+
+    for key in READ_SETTINGS:
+        field = ReadRequest.model_fields[key]
+        parser.add_argument(f"--{key}", default=field.default, choices=typing.get_args(field.annotation),
+                            help=f"FGMS read {key}{' ' + whose if whose else ''} (default: %(default)s)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from glyph_dist.context.bench import DEFAULT_STRATEGIES
     from glyph_dist.eval.episodes import ISOLATIONS
@@ -367,14 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "whole file one teach stream (default: stream for a memory suite, episode otherwise)")
     context.add_argument("--tape", type=Path, default=Path("data/tapes/sgd"), help="tape of fgt_context (default: %(default)s)")
     context.add_argument("--tokenizer", help="tokenizer that counts the budget (default: the tape's)")
-    context.add_argument("--policy", default="relevant", choices=("recent", "relevant", "mixed", "foveated"),
-                         help="FGMS read policy of fgt_context (default: %(default)s)")
-    context.add_argument("--mode", default="text", choices=("text", "glyph", "mixed", "residual"),
-                         help="FGMS read mode of fgt_context (default: %(default)s)")
-    context.add_argument("--relevance", default="hybrid", choices=("dense", "lexical", "hybrid"),
-                         help="FGMS relevance of fgt_context (default: %(default)s)")
-    context.add_argument("--unit", default="turn", choices=("span", "turn"),
-                         help="FGMS read unit of fgt_context (default: %(default)s)")
+    add_read_options(context, "of fgt_context")
     context.add_argument("--fgms-storage", type=Path, help="keep fgt_context's memories here (default: a temporary directory)")
     context.set_defaults(func=_bench_context)
 
@@ -499,10 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     read = with_url(memory.add_parser("read", help="read the best context for a query under a budget"))
     read.add_argument("query", nargs="?", default="")
     read.add_argument("--budget", type=int, default=2048, help="token budget (default: %(default)s)")
-    read.add_argument("--mode", choices=["text", "glyph", "mixed", "residual"], default="text")
-    read.add_argument("--policy", choices=["recent", "relevant", "mixed", "foveated"], default="relevant")
-    read.add_argument("--relevance", choices=["dense", "lexical", "hybrid"], default="hybrid")
-    read.add_argument("--unit", choices=["span", "turn"], default="turn")
+    add_read_options(read)
     read.add_argument("--json", action="store_true", help="print the whole response as JSON")
     read.set_defaults(func=_memory_read)
     return parser

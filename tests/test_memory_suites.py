@@ -97,7 +97,7 @@ def test_items_do_not_depend_on_the_hash_seed_of_the_process():
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("recall", 5, 1, "easy"), r"unknown suite 'recall'; known suites: episodic, semantic, spatial"),
+    (("recall", 5, 1, "easy"), r"unknown suite 'recall'; known: episodic, semantic, spatial"),
     (("episodic", 5, 1, "medium"), r"unknown profile 'medium'; known profiles: easy, hard"),
     (("semantic", 0, 1, "easy"), r"positive integer, got 0"),
     (("spatial", -3, 1, "easy"), r"positive integer, got -3"),

@@ -13,6 +13,7 @@ from typing import ClassVar
 import numpy as np
 
 from glyph_dist.errors import GlyphDistError
+from glyph_dist.registry import Registry
 from glyph_dist.fgms.schema import PolicyWeights
 
 
@@ -93,11 +94,8 @@ class Foveated(ReadPolicy):
         return picked, relevance[picked]
 
 
-POLICIES: dict[str, ReadPolicy] = {p.name: p() for p in (Recent, Relevant, Mixed, Foveated)}
+POLICIES: Registry[ReadPolicy] = Registry("policy", {p.name: p() for p in (Recent, Relevant, Mixed, Foveated)})
 
 
 def get_policy(name: str) -> ReadPolicy:
-    try:
-        return POLICIES[name]
-    except KeyError:
-        raise GlyphDistError(f"unknown policy {name!r}: use one of {', '.join(POLICIES)}") from None
+    return POLICIES.get(name)

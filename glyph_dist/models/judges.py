@@ -30,6 +30,7 @@ from typing import Literal
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.metrics import contains, exact_match, f1, success
 from glyph_dist.models.registry import build, canonical
+from glyph_dist.registry import Registry
 
 METRICS = {"em": exact_match, "f1": f1, "contains": contains, "success": success}
 
@@ -214,8 +215,8 @@ class LLMJudge:
 
 
 Judge = RuleJudge | LLMJudge
-JUDGES = {"rule": RuleJudge}
-PREFIXED = {"llm": LLMJudge}
+JUDGES = Registry("judge", {"rule": RuleJudge})
+PREFIXED = Registry("judge prefix", {"llm": LLMJudge})
 
 
 def judge_spec(spec: str) -> str:

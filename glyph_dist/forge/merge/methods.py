@@ -30,6 +30,7 @@ import torch
 from torch import Tensor
 
 from glyph_dist.errors import GlyphDistError
+from glyph_dist.registry import Registry
 
 
 def _work(tensor: Tensor) -> Tensor:
@@ -167,15 +168,14 @@ class Dare(MergeMethod):
         return (origin + self.scale * merged).to(base.dtype)
 
 
-METHODS: dict[str, type[MergeMethod]] = {m.name: m for m in (Linear, Slerp, Ties, Dare)}
+METHODS: Registry[type[MergeMethod]] = Registry("merge method", {m.name: m for m in (Linear, Slerp, Ties, Dare)})
 
 
 def method(name: str, **params) -> MergeMethod:
     """A registered method built with `params`; unknown names and parameters are errors."""
-    if name not in METHODS:
-        raise GlyphDistError(f"unknown merge method {name!r}; known: {', '.join(METHODS)}")
+    kind = METHODS.get(name)
     try:
-        built = METHODS[name](**params)
+        built = kind(**params)
     except TypeError as exc:
         raise GlyphDistError(f"merge method {name}: {exc}") from None
     for key in ("density",):

@@ -20,11 +20,11 @@ from glyph_dist.errors import GlyphDistError
 from glyph_dist.memory.base import PROFILES, Item
 from glyph_dist.memory.suites import episodic, semantic, spatial
 from glyph_dist.memory.suites.forms import Phrasing
-from glyph_dist.memory_rows import SUITES
+from glyph_dist.registry import Registry
 
 DIFFICULTY = {"easy": "easy", "hard": "hard", "heldout": "hard"}  # profile -> the generators' settings
-GENERATORS: dict[str, Callable[[int, random.Random, str, Phrasing, str], list[Item]]] = {
-    "episodic": episodic.generate, "semantic": semantic.generate, "spatial": spatial.generate}
+GENERATORS: Registry[Callable[[int, random.Random, str, Phrasing, str], list[Item]]] = Registry(
+    "suite", {"episodic": episodic.generate, "semantic": semantic.generate, "spatial": spatial.generate})
 
 
 def _is_int(value) -> bool:
@@ -33,8 +33,7 @@ def _is_int(value) -> bool:
 
 def generate_suite(suite: str, n: int, seed: int, profile: str = "easy") -> list[Item]:
     """`n` items of `suite` under `profile` (one of PROFILES); the same arguments give the same items."""
-    if suite not in GENERATORS:
-        raise GlyphDistError(f"unknown suite {suite!r}; known suites: {', '.join(SUITES)}")
+    generate = GENERATORS.get(suite)
     if profile not in PROFILES:
         raise GlyphDistError(f"unknown profile {profile!r}; known profiles: {', '.join(PROFILES)}")
     if not _is_int(n) or n <= 0:
@@ -44,4 +43,4 @@ def generate_suite(suite: str, n: int, seed: int, profile: str = "easy") -> list
     difficulty = DIFFICULTY[profile]
     name = f"{suite}/{profile}/{seed}"
     world = random.Random(f"{suite}/{difficulty}/{seed}")  # heldout draws hard's world
-    return GENERATORS[suite](n, world, difficulty, Phrasing(profile, name), name)
+    return generate(n, world, difficulty, Phrasing(profile, name), name)
