@@ -25,9 +25,9 @@ def _data_corpus(args) -> None:
 
 
 def _data_prepare(args) -> None:
-    from glyph_dist.data.phase5 import prepare_long_conversations, prepare_phase5
+    from glyph_dist.data.context_bench import prepare_long_conversations, prepare_context_bench
 
-    prepare_phase5(args.out, seed=args.seed, sgd_dir=args.sgd)
+    prepare_context_bench(args.out, seed=args.seed, sgd_dir=args.sgd)
     manifest = prepare_long_conversations(args.out, seed=args.long_seed, sgd_dir=args.sgd)
     for name, entry in manifest["files"].items():
         if name.startswith("phase5/"):
@@ -150,10 +150,10 @@ def _eval_reader(args) -> None:
     print(f"{table}\nresults: {args.out / 'reader_eval.json'}, {args.out / 'reader_eval.md'}")
 
 
-def _report_phase5(args) -> None:
-    from glyph_dist.reports.phase5 import write_phase5_report
+def _report_context_bench(args) -> None:
+    from glyph_dist.reports.context_bench import write_context_bench_report
 
-    for name, path in write_phase5_report(args.dir, args.docs).items():
+    for name, path in write_context_bench_report(args.dir, args.docs).items():
         print(f"{name}: {path}")
 
 
@@ -161,7 +161,7 @@ def _report_memory(args) -> None:
     from glyph_dist.reports.memory_eval import write_memory_report
 
     if not args.date:
-        raise GlyphDistError("report: give --date DATE (a day under runs/) or a report kind such as phase5")
+        raise GlyphDistError("report: give --date DATE (a day under runs/) or a report kind such as context-bench")
     paths = write_memory_report(args.runs, args.out, args.date)
     print("\n".join(str(path) for path in paths if path.suffix == ".md"))
 
@@ -424,10 +424,12 @@ def build_parser() -> argparse.ArgumentParser:
     report_group.add_argument("--out", type=Path, default=Path("reports"), help="reports directory (default: %(default)s)")
     report_group.set_defaults(func=_report_memory)
     report = report_group.add_subparsers(dest="command")
-    phase5 = report.add_parser("phase5", help="summary table, plots and results document of the context benchmark")
-    phase5.add_argument("--dir", type=Path, default=Path("reports/phase5"), help="result JSON directory (default: %(default)s)")
-    phase5.add_argument("--docs", type=Path, default=Path("docs/PHASE-5-RESULTS.md"), help="results document (default: %(default)s)")
-    phase5.set_defaults(func=_report_phase5)
+    context_bench = report.add_parser("context-bench", aliases=["phase5"],
+                                      help="summary table, plots and results document of the context benchmark")
+    context_bench.add_argument("--dir", type=Path, default=Path("reports/phase5"), help="result JSON directory (default: %(default)s)")
+    context_bench.add_argument("--docs", type=Path, default=Path("docs/PHASE-5-RESULTS.md"),
+                               help="results document (default: %(default)s)")
+    context_bench.set_defaults(func=_report_context_bench)
 
     tape = groups.add_parser("tape", help="build and use a Fractal Glyph Tape").add_subparsers(dest="command", required=True)
     build = tape.add_parser("build", help="build a tape from corpus files")

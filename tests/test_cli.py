@@ -104,7 +104,8 @@ def test_bench_context_on_any_episode_file_and_the_phase5_report(tape_root, tmp_
     assert result["config"]["n_questions"] == 1 and result["config"]["answerer"] == "context-recall"
     capsys.readouterr()
     docs = tmp_path / "RESULTS.md"
-    assert main(["report", "phase5", "--dir", str(out.parent), "--docs", str(docs)]) == 0
+    assert main(["report", "context-bench", "--dir", str(out.parent), "--docs", str(docs)]) == 0
+    assert main(["report", "phase5", "--dir", str(out.parent), "--docs", str(docs)]) == 0  # the former name
     assert "ops" in docs.read_text() and (out.parent / "summary_table.md").exists()
 
 

@@ -20,10 +20,10 @@ from tests.test_hybrid import _long_family
 
 @pytest.fixture(scope="module")
 def phase5(tmp_path_factory):
-    from glyph_dist.data.phase5 import prepare_phase5
+    from glyph_dist.data.context_bench import prepare_context_bench
 
     out = tmp_path_factory.mktemp("data")
-    prepare_phase5(out, seed=7, agent_episodes=30, quiet=True)
+    prepare_context_bench(out, seed=7, agent_episodes=30, quiet=True)
     return out / "phase5"
 
 

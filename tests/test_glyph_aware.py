@@ -12,7 +12,7 @@ from glyph_dist.data.agent_logs import SLOTS
 from glyph_dist.data.corpus import write_jsonl
 from glyph_dist.data.glyph_aware import SUMMARY_INSTRUCTION, build_glyph_aware, fact_label, summary_target
 from glyph_dist.data.manifest import SPLITS
-from glyph_dist.data.phase5 import prepare_phase5
+from glyph_dist.data.context_bench import prepare_context_bench
 from glyph_dist.errors import GlyphDistError
 from tests.conftest import SGD_DEV
 
@@ -37,7 +37,7 @@ def _parts(prompt: str) -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def phase5(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("data")
-    prepare_phase5(out, seed=11, sgd_dir=SGD_DEV, agent_episodes=12, quiet=True)
+    prepare_context_bench(out, seed=11, sgd_dir=SGD_DEV, agent_episodes=12, quiet=True)
     dialog = out / "phase5" / "public_dialog.jsonl"
     episodes = _read(dialog)
     kept = [e for split in SPLITS for e in [e for e in episodes if e["split"] == split][:DIALOGS_PER_SPLIT]]

@@ -12,7 +12,7 @@ from glyph_dist.context.episodes import load_episodes
 from glyph_dist.data import long_conversations as lc
 from glyph_dist.data.corpus import is_heldout
 from glyph_dist.data.manifest import sha256, split_counts
-from glyph_dist.data.phase5 import prepare_long_conversations
+from glyph_dist.data.context_bench import prepare_long_conversations
 from glyph_dist.data.public_dialog import HELDOUT_FRACTION, HELDOUT_SEED, dialogue_facts
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.fgt.ingest import sgd_dialogues

@@ -9,14 +9,14 @@ import pytest
 from glyph_dist.context.model_eval import evaluate_model, model_directory, split_prompt
 from glyph_dist.context.prompts import PROMPT_TEMPLATE
 from glyph_dist.data.glyph_aware import build_glyph_aware
-from glyph_dist.data.phase5 import prepare_phase5
+from glyph_dist.data.context_bench import prepare_context_bench
 from glyph_dist.errors import GlyphDistError
 
 
 @pytest.fixture(scope="module")
 def pairs(tmp_path_factory, tape_root):
     root = tmp_path_factory.mktemp("glyph-aware")
-    prepare_phase5(root, seed=13, agent_episodes=8, quiet=True)
+    prepare_context_bench(root, seed=13, agent_episodes=8, quiet=True)
     for name in ("public_dialog",):  # the evaluation reads what the pairs name; keep one data set small
         (root / "phase5" / f"{name}.jsonl").unlink()
     build_glyph_aware(root / "phase5", tape_root, root / "pairs", budget=96, datasets=("agent_logs",), quiet=True)
@@ -49,7 +49,7 @@ def test_prompts_split_back_into_context_and_instruction():
 
 
 def test_model_eval_cell_reads_in_the_phase5_report(pairs, model_run, tmp_path):
-    from glyph_dist.reports.phase5 import write_phase5_report
+    from glyph_dist.reports.context_bench import write_context_bench_report
 
     assert model_directory(model_run).name == "checkpoint_000020"
     cells = {}
@@ -61,7 +61,7 @@ def test_model_eval_cell_reads_in_the_phase5_report(pairs, model_run, tmp_path):
     assert raw["n_questions"] == glyph["n_questions"] > 0 and raw["n_summaries"] == glyph["n_summaries"] > 0
     assert 0 <= raw["evidence_recall"] <= 1 and raw["avg_tokens"] <= 96 and glyph["avg_tokens"] <= 96
     assert cells["glyph"]["config"]["model"] == "model_glyph" and cells["glyph"]["config"]["answerer"] == "hf:model_glyph"
-    outputs = write_phase5_report(tmp_path, tmp_path / "RESULTS.md")
+    outputs = write_context_bench_report(tmp_path, tmp_path / "RESULTS.md")
     assert "model_glyph" in (tmp_path / "summary_table.md").read_text() and outputs["doc"].exists()
 
 

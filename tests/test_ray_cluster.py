@@ -149,10 +149,10 @@ def local_head():
 def test_submitted_experiment_runs_in_its_project_root(local_head, tmp_path, tape_root):
     """Relative paths resolve against the root the submitter names, default outputs land there
     (runs/, reports/, docs/), and meta.json has the submitted commit."""
-    from glyph_dist.data.phase5 import prepare_phase5
+    from glyph_dist.data.context_bench import prepare_context_bench
 
     root = tmp_path / "project"
-    prepare_phase5(root / "data", seed=5, agent_episodes=10, quiet=True)
+    prepare_context_bench(root / "data", seed=5, agent_episodes=10, quiet=True)
     (root / "tape").symlink_to(tape_root)
     (root / "experiments").symlink_to(REPO / "experiments")
     status, logs = submit_and_wait(local_head.dashboard_url, EXPERIMENT, REPO, timeout=300, root=str(root))

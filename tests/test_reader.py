@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from glyph_dist.context.reader_eval import evaluate_readers, first_questions
-from glyph_dist.data.phase5 import prepare_phase5
+from glyph_dist.data.context_bench import prepare_context_bench
 from glyph_dist.data.reader_pairs import build_reader_pairs, draw_questions
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.reports.reader import reader_markdown
@@ -23,7 +23,7 @@ BUDGETS = (32, 64)
 @pytest.fixture(scope="module")
 def phase5(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("data")
-    prepare_phase5(out, seed=11, sgd_dir=SGD_DEV, agent_episodes=12, quiet=True)
+    prepare_context_bench(out, seed=11, sgd_dir=SGD_DEV, agent_episodes=12, quiet=True)
     return out / "phase5"
 
 

@@ -114,10 +114,10 @@ def test_tune_run_interrupted_then_resumed_rows_meta_failure(ray_session, tmp_pa
     """Ctrl-C during a real run: exit 130, meta says interrupted, no report from the partial grid;
     the resume runs only the missing trials, counts on from the finished ones and writes the report."""
     from glyph_dist.cli import main
-    from glyph_dist.data.phase5 import prepare_phase5
+    from glyph_dist.data.context_bench import prepare_context_bench
     from glyph_dist.runner.run import run_experiment
 
-    prepare_phase5(tmp_path / "data", seed=3, agent_episodes=12, quiet=True)
+    prepare_context_bench(tmp_path / "data", seed=3, agent_episodes=12, quiet=True)
     data = tmp_path / "data" / "phase5" / "agent_logs.jsonl"
     # a second data set whose long turn FGMS refuses (over its text limit): only fgt_context fails on it
     episodes = [json.loads(line) for line in data.read_text().splitlines()]
@@ -172,7 +172,7 @@ def test_trials_share_one_model_actor_for_answerer_and_judge(ray_session, tmp_pa
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from glyph_dist.data.phase5 import prepare_phase5
+    from glyph_dist.data.context_bench import prepare_context_bench
     from glyph_dist.fgt.store import load_tape
     from glyph_dist.runner.run import run_experiment
 
@@ -181,7 +181,7 @@ def test_trials_share_one_model_actor_for_answerer_and_judge(ray_session, tmp_pa
     GPT2LMHeadModel(GPT2Config(n_layer=1, n_head=2, n_embd=32, n_positions=512, vocab_size=len(tokenizer),
                                eos_token_id=tokenizer.eos_token_id)).save_pretrained(tmp_path / "lm")
     tokenizer.save_pretrained(tmp_path / "lm")
-    prepare_phase5(tmp_path / "data", seed=4, agent_episodes=8, quiet=True)
+    prepare_context_bench(tmp_path / "data", seed=4, agent_episodes=8, quiet=True)
     data = tmp_path / "data" / "phase5" / "agent_logs.jsonl"
     experiment = _small(tmp_path, data, tape_root, "strategy=[raw_truncate,bm25_topk]", "budget=128",
                         f"answerer=hf:{tmp_path / 'lm'}", f"judge=llm:{tmp_path / 'lm'}", "resources.cpu=0.5")
@@ -198,9 +198,9 @@ def test_trials_share_one_model_actor_for_answerer_and_judge(ray_session, tmp_pa
 def test_ctrl_c_on_glyph_dist_run_then_resume(tmp_path, tape_root):
     """`glyph-dist run` in a process of its own (with its own Ray): Ctrl-C to its process group after
     the first trial exits 130 and leaves no report; `--resume` finishes every row and the report."""
-    from glyph_dist.data.phase5 import prepare_phase5
+    from glyph_dist.data.context_bench import prepare_context_bench
 
-    prepare_phase5(tmp_path / "data", seed=3, agent_episodes=12, quiet=True)
+    prepare_context_bench(tmp_path / "data", seed=3, agent_episodes=12, quiet=True)
     data = tmp_path / "data" / "phase5" / "agent_logs.jsonl"
     run_dir = tmp_path / "run"
     glyph_dist = str(Path(sys.executable).with_name("glyph-dist"))

@@ -32,10 +32,10 @@ def test_tracking_is_off_by_default_and_set_by_override():
 
 def _run_one_trial(tmp_path: Path, tape: Path, *tracking: str) -> tuple[Path, dict]:
     """One raw_truncate trial on a small agent_logs set; its run directory and result row."""
-    from glyph_dist.data.phase5 import prepare_phase5
+    from glyph_dist.data.context_bench import prepare_context_bench
     from glyph_dist.runner.run import run_experiment
 
-    prepare_phase5(tmp_path / "data", seed=5, agent_episodes=6, quiet=True)
+    prepare_context_bench(tmp_path / "data", seed=5, agent_episodes=6, quiet=True)
     experiment = load_experiment(PHASE5, [
         f"dataset={tmp_path / 'data' / 'phase5' / 'agent_logs.jsonl'}", "strategy=raw_truncate", "budget=256",
         "seed=1337", f"tape={tape}", f"out={tmp_path / 'out'}", f"report={tmp_path / 'RESULTS.md'}", *tracking])

@@ -27,7 +27,7 @@ from glyph_dist.models.answerers import answerer_spec
 from glyph_dist.models.judges import judge_spec
 from glyph_dist.providers.base import Setup
 from glyph_dist.providers.registry import capabilities
-from glyph_dist.runner import memory_runs, phase5_cells
+from glyph_dist.runner import memory_runs, context_bench_cells
 from glyph_dist.runner.trial import Prepared
 
 ALIASES = ("suite", "seeds", "strategy", "schema")  # accepted for dataset, seed, provider and schema_
@@ -73,7 +73,7 @@ def check(trials: list[dict]) -> list[dict]:
 
 def prepare(trials: list[dict], run_dir: Path) -> Prepared:
     """Driver side: data sets (generated where named), FGMS shards and model actors."""
-    from glyph_dist.data.phase5 import prepare_phase5
+    from glyph_dist.data.context_bench import prepare_context_bench
     from glyph_dist.fgms.shard import ShardRouter
     from glyph_dist.fgt.store import load_tape
 
@@ -82,7 +82,7 @@ def prepare(trials: list[dict], run_dir: Path) -> Prepared:
     for p in params:
         path = dataset_path(p)
         if p.dataset in GENERATED and not path.exists():
-            prepare_phase5(path.parents[1], seed=p.seed, quiet=True)
+            prepare_context_bench(path.parents[1], seed=p.seed, quiet=True)
         if path not in files:
             load_data(path, p.split, p.isolation)  # malformed lines fail here, naming file and line
             files.append(path)
@@ -130,7 +130,7 @@ def finish(trials_and_rows: list[tuple[dict, dict]], out: Path, report: Path | N
     paths = []
     phase5 = [(p, row) for p, row in rows if p.results == "phase5"]
     if phase5:
-        paths += phase5_cells.write_cells(phase5, out, report)
+        paths += context_bench_cells.write_cells(phase5, out, report)
     memory = [(p, row) for p, row in rows if p.results == "memory_eval"]
     if memory:
         paths += memory_runs.write_runs(memory, report, run_dir)

@@ -15,7 +15,7 @@ TRIAL_FIELDS = ("provider", "variant", "ablation", "answerer", "judge", "token_c
 
 def write_cells(params_and_rows: list[tuple[EvalParams, dict]], out: Path, docs: Path | None) -> list[Path]:
     """One JSON per cell under `out`; the Phase-5 report in `docs` when given."""
-    from glyph_dist.reports.phase5 import write_phase5_report
+    from glyph_dist.reports.context_bench import write_context_bench_report
 
     cells: dict[tuple, dict] = {}
     for params, row in params_and_rows:
@@ -35,5 +35,5 @@ def write_cells(params_and_rows: list[tuple[EvalParams, dict]], out: Path, docs:
         write_text(path, json.dumps(cell, indent=1) + "\n")
         paths.append(path)
     if docs is not None:
-        write_phase5_report(out, docs)
+        write_context_bench_report(out, docs)
     return paths

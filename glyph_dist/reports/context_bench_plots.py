@@ -20,7 +20,7 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
 from glyph_dist.reports.atomic import save_png  # noqa: E402
-from glyph_dist.reports.phase5_load import FULL, SCORES, SETUP, score_metric  # noqa: E402
+from glyph_dist.reports.context_bench_load import FULL, SCORES, SETUP, score_metric  # noqa: E402
 
 Colors = dict[str, str]
 Panel = Callable[[Axes, pd.DataFrame, Colors], None]

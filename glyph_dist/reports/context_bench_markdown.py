@@ -12,8 +12,8 @@ import math
 
 import pandas as pd
 
-from glyph_dist.reports.phase5_load import FULL, GROUP, MODEL_FREE, SCORES, score_metric
-from glyph_dist.reports.phase5_stats import (FGT, GLYPH_HIGHER, GLYPH_LOWER, HIGHER, LOWER, MODEL_GLYPH, MODEL_RAW,
+from glyph_dist.reports.context_bench_load import FULL, GROUP, MODEL_FREE, SCORES, score_metric
+from glyph_dist.reports.context_bench_stats import (FGT, GLYPH_HIGHER, GLYPH_LOWER, HIGHER, LOWER, MODEL_GLYPH, MODEL_RAW,
                                              NO_INTERVAL, NOISE, PAIR_KEYS, RAW, VERDICTS, compare_models, t_factor)
 
 SOURCES = {"bench": "Context benchmark (`glyph-dist bench context`)",

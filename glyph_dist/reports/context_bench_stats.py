@@ -8,7 +8,7 @@ import math
 import pandas as pd
 from scipy import stats
 
-from glyph_dist.reports.phase5_load import FULL, GROUP, LLM_RATES, MODEL_EVAL_PREFIX
+from glyph_dist.reports.context_bench_load import FULL, GROUP, LLM_RATES, MODEL_EVAL_PREFIX
 
 LEVEL = 0.95
 FGT, RAW = "fgt_context", "raw_truncate"

@@ -9,7 +9,7 @@ import pytest
 from glyph_dist.data.agent_logs import SLOTS
 from glyph_dist.data.corpus import is_heldout
 from glyph_dist.data.manifest import sha256, split_counts
-from glyph_dist.data.phase5 import prepare_phase5
+from glyph_dist.data.context_bench import prepare_context_bench
 from glyph_dist.data.public_dialog import HELDOUT_FRACTION, HELDOUT_SEED, SlotFact, dialogue_facts, question_text
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.fgt.ingest import sgd_dialogues
@@ -20,7 +20,7 @@ OTHER_ENTRY = {"path": "corpus/sgd_train.jsonl", "sha256": "0" * 64}
 
 
 def _prepare(out: Path, seed: int = 1337) -> dict:
-    return prepare_phase5(out, seed=seed, sgd_dir=SGD_DEV, quiet=True)
+    return prepare_context_bench(out, seed=seed, sgd_dir=SGD_DEV, quiet=True)
 
 
 def _read(out: Path, name: str) -> list[dict]:
@@ -175,12 +175,12 @@ def test_manifest_matches_the_files_and_keeps_other_entries(prepared, episodes):
 def test_bad_input_raises_and_writes_nothing(tmp_path):
     missing = tmp_path / "no-sgd-here"
     with pytest.raises(GlyphDistError, match=str(missing)):
-        prepare_phase5(tmp_path / "a", sgd_dir=missing, quiet=True)
+        prepare_context_bench(tmp_path / "a", sgd_dir=missing, quiet=True)
     assert not (tmp_path / "a").exists()
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "MANIFEST.json").write_text("{not json")
     with pytest.raises(GlyphDistError, match="MANIFEST.json"):
-        prepare_phase5(tmp_path / "b", sgd_dir=SGD_DEV, quiet=True)
+        prepare_context_bench(tmp_path / "b", sgd_dir=SGD_DEV, quiet=True)
     assert not (tmp_path / "b" / "phase5").exists()
 
 

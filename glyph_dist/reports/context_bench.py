@@ -6,17 +6,17 @@ import os
 from pathlib import Path
 
 from glyph_dist.files import write_text
-from glyph_dist.reports.phase5_load import load_results
-from glyph_dist.reports.phase5_markdown import describe_groups, results_markdown, summary_markdown
-from glyph_dist.reports.phase5_plots import write_plots
-from glyph_dist.reports.phase5_stats import compare, model_seeds, strategy_order, summarize
+from glyph_dist.reports.context_bench_load import load_results
+from glyph_dist.reports.context_bench_markdown import describe_groups, results_markdown, summary_markdown
+from glyph_dist.reports.context_bench_plots import write_plots
+from glyph_dist.reports.context_bench_stats import compare, model_seeds, strategy_order, summarize
 
 
 def _relative(target: Path, start: Path) -> str:
     return Path(os.path.relpath(target.resolve(), start.resolve())).as_posix()
 
 
-def write_phase5_report(reports_dir: Path = Path("reports/phase5"),
+def write_context_bench_report(reports_dir: Path = Path("reports/phase5"),
                         docs_path: Path = Path("docs/PHASE-5-RESULTS.md")) -> dict[str, Path]:
     """Write summary_table.md and plots/*.png under `reports_dir`, and the results document at `docs_path`.
 

@@ -34,7 +34,7 @@ def add_evidence_positions(episodes: list[dict]) -> list[dict]:
     return episodes
 
 
-def prepare_phase5(out_dir: Path = Path("data"), seed: int = 1337, sgd_dir: Path = DEFAULT_SGD,
+def prepare_context_bench(out_dir: Path = Path("data"), seed: int = 1337, sgd_dir: Path = DEFAULT_SGD,
                    agent_episodes: int = AGENT_EPISODES, quiet: bool = False) -> dict:
     """Write both data sets under `out_dir/phase5`, merge their entries into `out_dir/MANIFEST.json`
     and return the manifest. Bad input raises GlyphDistError before anything is written."""

@@ -12,7 +12,7 @@ import matplotlib.image
 import pytest
 
 from glyph_dist.errors import GlyphDistError
-from glyph_dist.reports.phase5 import write_phase5_report
+from glyph_dist.reports.context_bench import write_context_bench_report
 
 STRATEGIES = ("raw_truncate", "fgt_context", "rag_topk", "bm25_topk", "full")
 BUDGETS = (256, 512, 1024)
@@ -147,7 +147,7 @@ def _report(directory: Path, *matrices: tuple[Success, str | None]) -> tuple[dic
     reports = directory / "reports" / "phase5"
     for mean, model in matrices:
         write_matrix(reports, mean, model=model)
-    return write_phase5_report(reports, directory / "docs" / "PHASE-5-RESULTS.md"), directory
+    return write_context_bench_report(reports, directory / "docs" / "PHASE-5-RESULTS.md"), directory
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +179,7 @@ def test_table_mean_and_interval_are_computed_over_seed_means(realistic_report):
 def test_one_seed_has_no_interval_and_supports_no_claim(tmp_path: Path):
     for budget in (256, 512):
         write_cell(tmp_path, "agent_logs", budget, 1337, {s: realistic(s, "agent_logs", budget) for s in STRATEGIES})
-    paths = write_phase5_report(tmp_path, tmp_path / "doc.md")
+    paths = write_context_bench_report(tmp_path, tmp_path / "doc.md")
     row = table_row(paths["table"].read_text(), "agent_logs (test)", "fgt_context", "256")
     assert row[2] == "0.610 ± n/a" and row[7] == "1"
     doc = paths["doc"].read_text()
@@ -267,7 +267,7 @@ def test_model_raw_and_model_glyph_side_by_side_paired_by_seed(tmp_path: Path):
     # a seed only model_raw has: left out of the pairing, and of model_raw's side of it
     write_model_eval(tmp_path, "model_raw", 7, {"success_rate": 0.9, "em": 0.9, "f1": 0.9,
                                                 "summary_fact_recall": 0.9, "avg_tokens": 900})
-    paths = write_phase5_report(tmp_path, tmp_path / "doc.md")
+    paths = write_context_bench_report(tmp_path, tmp_path / "doc.md")
     for text in (paths["table"].read_text(), paths["doc"].read_text()):
         assert "### glyph_aware (test), judge rule, token counter the tape's hybrid tokenizer" in pair_section(text)
         # the two models' intervals overlap (0.44 + 0.099 > 0.54 - 0.090); the paired one excludes 0
@@ -286,7 +286,7 @@ def test_model_raw_and_model_glyph_side_by_side_paired_by_seed(tmp_path: Path):
 
 def test_one_seed_per_model_gives_no_paired_interval(tmp_path: Path):
     write_model_evals(tmp_path, ("model_raw", "model_glyph"), seeds=(1337,))
-    text = write_phase5_report(tmp_path, tmp_path / "doc.md")["doc"].read_text()
+    text = write_context_bench_report(tmp_path, tmp_path / "doc.md")["doc"].read_text()
     assert pair_row(text, "containment") == [
         "containment", "0.400 ± n/a", "0.500 ± n/a", "+0.100 ± n/a (1 seed)", "1", "60", "no interval (1 seed)"]
     assert "With one seed there is no interval, so no difference can be called." in pair_section(text)
@@ -294,7 +294,7 @@ def test_one_seed_per_model_gives_no_paired_interval(tmp_path: Path):
 
 def test_only_model_raw_says_model_glyph_is_missing(tmp_path: Path):
     write_model_evals(tmp_path, ("model_raw",))
-    paths = write_phase5_report(tmp_path, tmp_path / "doc.md")
+    paths = write_context_bench_report(tmp_path, tmp_path / "doc.md")
     for text in (paths["table"].read_text(), paths["doc"].read_text()):
         section = pair_section(text)
         assert f"Only model_raw has result files; model_glyph has none in `{tmp_path}`" in section
@@ -314,19 +314,19 @@ def test_malformed_file_names_the_file_and_key(tmp_path: Path, key: str):
     del node[last]
     bad.write_text(json.dumps(data))
     with pytest.raises(GlyphDistError, match=re.escape(f"{bad.name}: missing key '{key}'")):
-        write_phase5_report(tmp_path, tmp_path / "doc.md")
+        write_context_bench_report(tmp_path, tmp_path / "doc.md")
     assert not (tmp_path / "summary_table.md").exists() and not (tmp_path / "doc.md").exists()
 
 
 def test_unreadable_json_names_the_file(tmp_path: Path):
     (tmp_path / "context_x.json").write_text("{not json")
     with pytest.raises(GlyphDistError, match="context_x.json: not a readable JSON file"):
-        write_phase5_report(tmp_path, tmp_path / "doc.md")
+        write_context_bench_report(tmp_path, tmp_path / "doc.md")
 
 
 def test_empty_directory_is_an_error(tmp_path: Path):
     with pytest.raises(GlyphDistError, match="no Phase-5 result files"):
-        write_phase5_report(tmp_path, tmp_path / "doc.md")
+        write_context_bench_report(tmp_path, tmp_path / "doc.md")
 
 
 def _table_headers(text: str) -> list[list[str]]:
@@ -355,7 +355,7 @@ def test_model_answerer_tables_show_em_f1_and_containment_beside_evidence_recall
     for seed, offset in ((1337, -0.02), (2025, 0.02)):
         write_cell(tmp_path, "agent_logs", 256, seed, {s: realistic(s, "agent_logs", 256) + offset for s in STRATEGIES},
                    answerer="hf:smollm2", judge="llm:smollm2", extra=lambda strategy: LLM_FIGURES)
-    paths = write_phase5_report(tmp_path, tmp_path / "doc.md")
+    paths = write_context_bench_report(tmp_path, tmp_path / "doc.md")
     table, doc = paths["table"].read_text(), paths["doc"].read_text()
     section = "agent_logs (test), answerer hf:smollm2, judge llm:smollm2, token counter tape tokenizer"
     assert _table_headers(table)[0] == [
@@ -382,7 +382,7 @@ def test_fgms_read_settings_get_their_own_tables_with_expanded_evidence_recall(t
         data["config"].update(policy="relevant", mode="residual", relevance=relevance, unit="turn")
         (tmp_path / f"{relevance}.json").write_text(json.dumps(data))
         path.unlink()
-    paths = write_phase5_report(tmp_path, tmp_path / "doc.md")
+    paths = write_context_bench_report(tmp_path, tmp_path / "doc.md")
     table, doc = paths["table"].read_text(), paths["doc"].read_text()
     for relevance, expanded in (("hybrid", "0.500"), ("lexical", "0.250")):
         read = f"FGMS read: policy relevant, mode residual, relevance {relevance}, unit turn"
