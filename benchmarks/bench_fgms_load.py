@@ -1,6 +1,6 @@
 """FGMS under load: concurrent HTTP clients mixing reads and batched writes, 1 shard vs 2.
 
-For each layout (`--shards`, default 1 then 2) `glyph-dist memory serve` runs in its own process with
+For each layout (`--shards`, default 1 then 2) `glyph-dist fgms serve` runs in its own process with
 its own local Ray instance (`--address local`), as the README starts it, on fresh storage. It is
 preloaded over HTTP with `--preload` memories (SGD train turns, batches of 512) spread over one agent
 per client (the agents split evenly over the shards of the largest layout). One client alone then
@@ -77,13 +77,13 @@ def error_kind(operation: str, exc: Exception) -> str:
 
 @contextmanager
 def memory_service(tape: Path, storage: Path, shards: int, log: Path) -> Iterator[str]:
-    """`glyph-dist memory serve` in its own process and session with its own local Ray instance;
+    """`glyph-dist fgms serve` in its own process and session with its own local Ray instance;
     yields its URL once /memory/health answers, and stops it with SIGINT (as Ctrl-C would) after."""
     from glyph_dist.errors import GlyphDistError
     from glyph_dist.fgms.client import MemoryClient
 
     port = free_port()
-    command = [str(Path(sys.executable).with_name("glyph-dist")), "memory", "serve", "--tape", str(tape),
+    command = [str(Path(sys.executable).with_name("glyph-dist")), "fgms", "serve", "--tape", str(tape),
                "--shards", str(shards), "--storage", str(storage), "--port", str(port), "--address", "local"]
     start = time.perf_counter()
     with log.open("w") as out:
@@ -101,7 +101,7 @@ def memory_service(tape: Path, storage: Path, shards: int, log: Path) -> Iterato
                 break
             except GlyphDistError:
                 time.sleep(0.5)
-        print(f"   `glyph-dist memory serve --shards {shards}` answered after {time.perf_counter() - start:.1f} s "
+        print(f"   `glyph-dist fgms serve --shards {shards}` answered after {time.perf_counter() - start:.1f} s "
               f"(pid {process.pid}, {url})")
         yield url
     finally:

@@ -285,6 +285,9 @@ def _thresholds(text: str) -> list[float]:
     return values
 
 
+FGMS_GROUP = ("fgms", "memory")  # the service's command group and its former name
+
+
 def add_read_options(parser: argparse.ArgumentParser, whose: str = "") -> None:
     """--policy, --mode, --relevance and --unit of an FGMS read, with the request schema's choices and defaults."""
     import typing
@@ -476,7 +479,8 @@ def build_parser() -> argparse.ArgumentParser:
                             help="comma-separated thresholds to sweep (default: 0.50,0.55,...,0.95)")
     efficiency.set_defaults(func=_tape_efficiency)
 
-    memory = groups.add_parser("memory", help="FGMS, the glyph memory service").add_subparsers(dest="command", required=True)
+    memory = groups.add_parser("fgms", aliases=["memory"], help="FGMS, the glyph memory service (former name: memory)"
+                               ).add_subparsers(dest="command", required=True)
     serve = memory.add_parser("serve", help="start the sharded memory service with its HTTP API")
     serve.add_argument("--tape", type=Path, required=True, help="tape root or version directory")
     serve.add_argument("--shards", type=int, default=2, help="number of shard actors (default: %(default)s)")
@@ -515,10 +519,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.group == "memory" and args.command != "serve" and not args.actor and not getattr(args, "file", None):
+    if args.group in FGMS_GROUP and args.command != "serve" and not args.actor and not getattr(args, "file", None):
         parser.error("--actor is required (or --file for write)")
-    if args.group == "memory" and args.command == "write" and not args.file and not (args.text and args.record_id):
-        parser.error("memory write needs TEXT and --record-id, or --file")
+    if args.group in FGMS_GROUP and args.command == "write" and not args.file and not (args.text and args.record_id):
+        parser.error("fgms write needs TEXT and --record-id, or --file")
     try:
         enter_project_root()  # a submitted job runs in the project root its submitter named
         return args.func(args) or 0

@@ -204,17 +204,17 @@ def test_client_reports_errors_clearly(service):
         MemoryClient("http://127.0.0.1:9", timeout=2).health()
 
 
-def test_memory_cli_write_and_read(service, tmp_path, capsys):
+def test_fgms_cli_write_and_read_under_both_names(service, tmp_path, capsys):
     from glyph_dist.cli import main
 
     url = ["--url", service.url]
-    assert main(["memory", "write", *url, "--actor", "cli", "--record-id", "c1", "--turn", "0",
+    assert main(["fgms", "write", *url, "--actor", "cli", "--record-id", "c1", "--turn", "0",
                  "My flight to Denver leaves at 6 am on Friday."]) == 0
     assert json.loads(capsys.readouterr().out)["written"] == 1
     batch = tmp_path / "records.jsonl"
     batch.write_text("\n".join(json.dumps({"actor_id": "cli", "record_id": f"f{k}", "text": f"Gate B{k} opens late."})
                                for k in range(3)))
-    assert main(["memory", "write", *url, "--file", str(batch)]) == 0
+    assert main(["fgms", "write", *url, "--file", str(batch)]) == 0
     assert json.loads(capsys.readouterr().out)["written"] == 3
     assert main(["memory", "read", *url, "--actor", "cli", "when does my flight leave", "--budget", "64",
                  "--mode", "text"]) == 0
@@ -237,13 +237,13 @@ def test_the_serve_deployment_keeps_its_openapi_contract(service):
 
 
 @pytest.mark.slow
-def test_memory_serve_command(tape_root, tmp_path):
-    """`glyph-dist memory serve` in its own process: serve, write, read, stop, serve again, read."""
+def test_fgms_serve_command(tape_root, tmp_path):
+    """`glyph-dist fgms serve` in its own process: serve, write, read, stop, serve again, read."""
     import signal
     import time
 
     port = _free_port()
-    command = [f"{sys.prefix}/bin/glyph-dist", "memory", "serve", "--tape", str(tape_root), "--shards", "2",
+    command = [f"{sys.prefix}/bin/glyph-dist", "fgms", "serve", "--tape", str(tape_root), "--shards", "2",
                "--storage", str(tmp_path / "store"), "--port", str(port)]
 
     def start() -> subprocess.Popen:
