@@ -170,7 +170,8 @@ def plain_torch(config, prepared, steps: int) -> tuple[list[float], list[float],
 
 def in_job_order(config, data, steps: int):
     """The training pairs in the order the job's steps take them (one worker, `steps` steps)."""
-    from glyph_dist.train.data import TokenizedPairs, epoch_order, steps_per_epoch
+    from glyph_dist.models.pairs import TokenizedPairs
+    from glyph_dist.train.data import epoch_order, steps_per_epoch
 
     per_epoch = steps_per_epoch(len(data), 1, config.micro_batch_size, config.grad_accum)
     order = [i for epoch in range(-(-steps // per_epoch))

@@ -19,7 +19,7 @@ from glyph_dist.fgt.hybrid import GLYPH_CLOSE, GLYPH_OPEN, HybridTokenizer
 from glyph_dist.fgt.store import load_tokenizer
 from glyph_dist.models.adapter import ADAPTER_FILE, GlyphAdapter, glyph_tokens
 from glyph_dist.models.catalog import resolve_model
-from glyph_dist.train.data import Pair
+from glyph_dist.models.pairs import Pair
 
 
 @pytest.fixture(scope="module")

@@ -257,7 +257,7 @@ def test_the_prompt_is_masked_in_the_sft_data(problems, kept, tmp_path, smollm2_
     eos), and the prompt exactly the chat-template rendering of the question that the evaluation uses."""
     from transformers import AutoTokenizer
 
-    from glyph_dist.train.data import read_pairs, tokenize_pairs
+    from glyph_dist.models.pairs import read_pairs, tokenize_pairs
 
     rewrite(problems, kept, tmp_path, glyph_share=0.5, n=20, template=smollm2_dir)
     pairs = read_pairs(tmp_path / "train.jsonl", {})

@@ -32,8 +32,8 @@ from glyph_dist.fgt.hybrid import GLYPH_CLOSE, GLYPH_OPEN
 from glyph_dist.fgt.store import resolve_tape_dir
 from glyph_dist.train.checkpoint import STATE_FILE, check_resumable
 from glyph_dist.train.config import SFTConfig, config_from_dict, load_sft_config
-from glyph_dist.train.data import (Collator, epoch_order, eval_batches, read_pairs, step_batches, steps_per_epoch,
-                                   tokenize_pairs)
+from glyph_dist.models.pairs import read_pairs, tokenize_pairs
+from glyph_dist.train.data import Collator, epoch_order, eval_batches, step_batches, steps_per_epoch
 from glyph_dist.train.job import HISTORY_FILE, TRIAL_RESOURCES, Prepared, prepare, sft_trial, train_sft
 from glyph_dist.train.loop import WorkerSession, lr_at, run_worker
 from glyph_dist.train.model import TargetLoss, build_model, pad_id, param_groups

@@ -51,9 +51,10 @@ def _generate(args) -> None:
 
 def _sft_config(args, out: Path):
     from glyph_dist.train.config import config_from_dict
-    from glyph_dist.yamlconf import apply_overrides, read_mapping
+    from glyph_dist.yamlconf import parse_override, read_mapping
 
-    values = apply_overrides(read_mapping(args.config), args.overrides)
+    # dotted keys (`where.variant=raw`) stay whole here: config_from_dict applies them
+    values = {**read_mapping(args.config), **dict(parse_override(text) for text in args.overrides)}
     clash = sorted(SFT_KEYS_SET_HERE & {str(key).partition(".")[0] for key in values})
     if clash:
         raise GlyphDistError(f"{args.config} or an override sets {', '.join(clash)}, which adapter train sets itself")
@@ -65,7 +66,7 @@ def _sft_config(args, out: Path):
 def _train(args) -> None:
     from glyph_dist.data.corpus import write_jsonl
     from glyph_dist.models.adapter import GlyphAdapter
-    from glyph_dist.train.data import read_pairs
+    from glyph_dist.models.pairs import read_pairs
     from glyph_dist.train.job import train_sft
 
     out = args.out.expanduser().resolve()
@@ -98,7 +99,7 @@ def _train(args) -> None:
 
 def _test(args) -> None:
     from glyph_dist.files import write_text
-    from glyph_dist.train.data import read_pairs
+    from glyph_dist.models.pairs import read_pairs
 
     adapter = _load(args)
     use_hybrid = not args.no_hybrid

@@ -42,7 +42,7 @@ from glyph_dist.errors import GlyphDistError
 from glyph_dist.fgt.hybrid import DEFAULT_THRESHOLD, GLYPH_CLOSE, GLYPH_OPEN, HybridTokenizer
 from glyph_dist.fgt.store import Tape, load_tape, load_tokenizer
 from glyph_dist.models.hf import chat_texts
-from glyph_dist.train.data import Pair, tokenize_pairs
+from glyph_dist.models.pairs import Pair, tokenize_pairs
 
 ADAPTER_FILE = "glyph_adapter.json"
 TAPE_DIR = "tape"

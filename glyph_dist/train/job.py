@@ -40,7 +40,8 @@ from glyph_dist.progress import Steps
 from glyph_dist.provenance import file_sha256, git_commit, versions
 from glyph_dist.train.checkpoint import check_resumable
 from glyph_dist.train.config import SFTConfig, absolute_paths, check_config, config_from_dict
-from glyph_dist.train.data import TokenizedPairs, check_glyph_tokens, read_pairs, steps_per_epoch, tokenize_pairs
+from glyph_dist.models.pairs import TokenizedPairs, check_glyph_tokens, read_pairs, tokenize_pairs
+from glyph_dist.train.data import steps_per_epoch
 from glyph_dist.train.loop import train_loop_per_worker
 from glyph_dist.train.model import context_length, load_sft_tokenizer
 from glyph_dist.train.zero import check_zero

@@ -27,7 +27,8 @@ from glyph_dist.forge.quietstar.data import write_thought_data
 from glyph_dist.forge.quietstar.tokens import prepare_thought_model
 from glyph_dist.forge.tiny import tiny_llama_dir
 from glyph_dist.train.config import config_from_dict as sft_config_from_dict
-from glyph_dist.train.data import Collator, read_pairs, tokenize_pairs
+from glyph_dist.models.pairs import read_pairs, tokenize_pairs
+from glyph_dist.train.data import Collator
 from glyph_dist.train.job import train_sft
 from glyph_dist.train.model import pad_id
 
