@@ -16,12 +16,12 @@ import pandas as pd
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.files import json_field, read_json
+from glyph_dist.reports.common import LLM_RATES, MODEL_FREE
 
 TEXT_KEYS = ("dataset", "dataset_name", "split", "answerer", "judge", "token_counter")
 METRICS = ("success_rate", "evidence_recall", "answer_recall", "glyph_evidence", "avg_tokens", "n_questions")
 # Read where present (NaN where absent or null): EM and F1, an LLM judge's verdicts and agreement with the rule,
 # the model evaluations' summary scores.
-LLM_RATES = ("llm_equivalent", "llm_em_agreement", "llm_em_kappa", "llm_contains_agreement", "llm_contains_kappa")
 OPTIONAL = ("em", "f1", *LLM_RATES, "evidence_recall_expanded", "summary_fact_recall", "n_summaries")
 BREAKDOWNS = ("by_evidence_position", "by_episode_length")
 # One table (and one set of intervals) per combination of these; `source` keeps model evaluations apart.
@@ -31,7 +31,6 @@ FGMS_READ = ("policy", "mode", "relevance", "unit")  # fgt_context's FGMS read s
 SETUP = ["source", "model", "answerer", "judge"]
 FULL = "full"
 MODEL_EVAL_PREFIX = "model_eval"
-MODEL_FREE = "context-recall"
 SCORES = {"evidence_recall": "evidence recall (model-free upper bound)", "success_rate": "containment"}
 
 

@@ -12,9 +12,10 @@ import math
 
 import pandas as pd
 
-from glyph_dist.reports.context_bench_load import FULL, GROUP, MODEL_FREE, SCORES, score_metric
+from glyph_dist.reports.common import MODEL_FREE, interval, t_factor, table
+from glyph_dist.reports.context_bench_load import FULL, GROUP, SCORES, score_metric
 from glyph_dist.reports.context_bench_stats import (FGT, GLYPH_HIGHER, GLYPH_LOWER, HIGHER, LOWER, MODEL_GLYPH, MODEL_RAW,
-                                             NO_INTERVAL, NOISE, PAIR_KEYS, RAW, VERDICTS, compare_models, t_factor)
+                                             NO_INTERVAL, NOISE, PAIR_KEYS, RAW, VERDICTS, compare_models)
 
 SOURCES = {"bench": "Context benchmark (`glyph-dist bench context`)",
            "model_eval": "Model evaluation (`model_eval_*.json`), grouped by model"}
@@ -33,10 +34,6 @@ PAIR_LABELS = {"success_rate": "containment", "em": "EM", "f1": "F1", "summary_f
                "avg_tokens": "avg tokens"}
 PAIR_COLUMNS = ("metric", MODEL_RAW, MODEL_GLYPH, f"{MODEL_GLYPH} − {MODEL_RAW} (paired)", "seeds", "questions",
                 "verdict")
-
-
-def interval(mean: float, half: float, digits: int = 3) -> str:
-    return f"{mean:.{digits}f} ± {'n/a' if math.isnan(half) else f'{half:.{digits}f}'}"
 
 
 def budget_text(budget: float) -> str:
@@ -59,11 +56,6 @@ def describe_groups(cells: pd.DataFrame) -> pd.DataFrame:
         dataset_path=("dataset_path", _listed), episodes=("n_episodes", _listed),
         questions=("n_questions", _listed), seeds=("seed", _listed), budgets=("budget", _listed),
     )
-
-
-def table(header: tuple[str, ...], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
 def group_label(key: pd.Series) -> str:

@@ -6,11 +6,10 @@ from __future__ import annotations
 import math
 
 import pandas as pd
-from scipy import stats
 
-from glyph_dist.reports.context_bench_load import FULL, GROUP, LLM_RATES, MODEL_EVAL_PREFIX
+from glyph_dist.reports.common import LLM_RATES, t_half_width
+from glyph_dist.reports.context_bench_load import FULL, GROUP, MODEL_EVAL_PREFIX
 
-LEVEL = 0.95
 FGT, RAW = "fgt_context", "raw_truncate"
 NOT_PEERS = (FGT, RAW, FULL)
 RATES = ("score", "success_rate", "em", "f1", *LLM_RATES, "evidence_recall", "evidence_recall_expanded",
@@ -25,17 +24,6 @@ PAIR_KEYS = ["dataset", "split", "judge", "token_counter"]
 # What each paired metric is counted over: summary fact recall over the summary pairs, the rest over the questions.
 COUNTS = {"summary_fact_recall": "n_summaries"}
 GLYPH_HIGHER, GLYPH_LOWER, NOT_MEASURED = "model_glyph higher", "model_glyph lower", "not measured"
-
-
-def t_factor(n: int) -> float:
-    """The Student-t quantile of a two-sided 95% interval for the mean of `n` values."""
-    return float(stats.t.ppf(0.5 + LEVEL / 2, n - 1))
-
-
-def t_half_width(values: pd.Series) -> float:
-    """Half-width of the 95% Student-t interval of the mean of `values`; NaN with fewer than two."""
-    n = int(values.count())
-    return t_factor(n) * float(values.std(ddof=1)) / math.sqrt(n) if n >= 2 else math.nan
 
 
 def strategy_order(cells: pd.DataFrame) -> list[str]:

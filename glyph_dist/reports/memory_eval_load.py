@@ -22,7 +22,7 @@ import pandas as pd
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.files import json_field, read_json
 from glyph_dist.memory_rows import SPATIAL_METRICS, SUITES
-from glyph_dist.reports.context_bench_load import LLM_RATES, MODEL_FREE
+from glyph_dist.reports.common import LLM_RATES, MODEL_FREE
 
 BASELINE_PREFIX = "baselines/"
 CORE = "baselines/core"

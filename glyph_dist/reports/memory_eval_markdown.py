@@ -12,7 +12,7 @@ import pandas as pd
 from glyph_dist.reports.memory_eval_load import (BASELINE_PREFIX, CORE, SPATIAL_METRICS, MemoryRuns, Setting, label,
                                                  suite_order)
 from glyph_dist.reports.memory_eval_stats import KEYS, ONE_SEED, parent, short_name
-from glyph_dist.reports.context_bench_markdown import interval, table
+from glyph_dist.reports.common import interval, table
 
 # Suite links: {"summary": path, "plots": [(title, path), ...]}, relative to the index.
 Links = dict[str, dict]

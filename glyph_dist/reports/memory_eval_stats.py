@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from glyph_dist.reports.memory_eval_load import BASELINE_PREFIX, TRIAL, MemoryRuns, suite_order
-from glyph_dist.reports.context_bench_stats import t_half_width
+from glyph_dist.reports.common import t_half_width
 
 KEYS = ["suite", "n", "variant", "name"]
 # Metrics that are shares of items: a value outside [0, 1] is a bug in the trial.

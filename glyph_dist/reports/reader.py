@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from statistics import fmean
 
+from glyph_dist.reports.common import table
+
 
 def reader_markdown(result: dict) -> str:
     config, rows = result["config"], result["rows"]
@@ -14,16 +16,15 @@ def reader_markdown(result: dict) -> str:
                   key=lambda k: (k[0], k[1], config["strategies"].index(k[2])))
     head = ["data set", "budget", "strategy", "evidence recall"] + [f"{r} {m}" for r in readers
                                                                       for m in ("EM", "F1", "containment")]
-    lines = [
-        f"Readers on the {config['split']} split: the first {config['questions_per_dataset']} questions of each data set; "
-        f"answerers {', '.join(f'{k} = `{v}`' for k, v in config['answerers'].items())}; judge `{config['judge']}`; "
-        f"budgets counted by {config['token_counter']}.", "",
-        "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    body = []
     for dataset, budget, strategy in keys:
         first = cells[(readers[0], dataset, budget, strategy)]
         scores = [f"{cells[(r, dataset, budget, strategy)][m]:.3f}" for r in readers for m in ("em", "f1", "success_rate")]
-        lines.append("| " + " | ".join([dataset, str(budget), strategy, f"{first['evidence_recall']:.3f}", *scores]) + " |")
+        body.append([dataset, str(budget), strategy, f"{first['evidence_recall']:.3f}", *scores])
     means = [f"**{fmean(r[m] for r in rows if r['reader'] == reader):.3f}**" for reader in readers
              for m in ("em", "f1", "success_rate")]
-    lines.append("| " + " | ".join(["**mean**", "", "", "", *means]) + " |")
-    return "\n".join(lines) + "\n"
+    body.append(["**mean**", "", "", "", *means])
+    setup = (f"Readers on the {config['split']} split: the first {config['questions_per_dataset']} questions of each data "
+             f"set; answerers {', '.join(f'{k} = `{v}`' for k, v in config['answerers'].items())}; judge "
+             f"`{config['judge']}`; budgets counted by {config['token_counter']}.")
+    return f"{setup}\n\n{table(head, body)}\n"
