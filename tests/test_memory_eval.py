@@ -64,7 +64,7 @@ def test_presets_switches_and_aliases_expand_the_matrix(tmp_path, tape_root):
     (["profile=tricky"], "unknown profile 'tricky'"),
     (["gate.enable=false"], "no key 'gate.enable'"),
     (["ablation=gate.enabld=false"], "unknown memory setting 'gate.enabld'"),
-    (["ablation=colour.red=true"], "SECTION one of gate, hopfield, schema, macro"),
+    (["ablation=colour.red=true"], "unknown key 'colour'; known keys: gate, hopfield, schema, macro"),
     (["hopfield.enabled=maybe"], "hopfield.enabled"),
     (["+run_everything=true"], "no switch 'run_everything'; switches: run_matrix"),
 ])
