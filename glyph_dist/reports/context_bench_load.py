@@ -16,7 +16,8 @@ import pandas as pd
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.files import json_field, read_json
-from glyph_dist.reports.common import LLM_RATES, MODEL_FREE
+from glyph_dist.reports.common import LLM_RATES
+from glyph_dist.reports.studies import CONTEXT_BENCH, FULL, context_score
 
 TEXT_KEYS = ("dataset", "dataset_name", "split", "answerer", "judge", "token_counter")
 METRICS = ("success_rate", "evidence_recall", "answer_recall", "glyph_evidence", "avg_tokens", "n_questions")
@@ -25,18 +26,12 @@ METRICS = ("success_rate", "evidence_recall", "answer_recall", "glyph_evidence",
 OPTIONAL = ("em", "f1", *LLM_RATES, "evidence_recall_expanded", "summary_fact_recall", "n_summaries")
 BREAKDOWNS = ("by_evidence_position", "by_episode_length")
 # One table (and one set of intervals) per combination of these; `source` keeps model evaluations apart.
-GROUP = ["source", "model", "answerer", "judge", "dataset", "split", "token_counter", "fgms_read"]
+GROUP = list(CONTEXT_BENCH.group)
 FGMS_READ = ("policy", "mode", "relevance", "unit")  # fgt_context's FGMS read settings, where a file names them
 # The plots draw one figure per setup and one panel per data set.
 SETUP = ["source", "model", "answerer", "judge"]
-FULL = "full"
 MODEL_EVAL_PREFIX = "model_eval"
-SCORES = {"evidence_recall": "evidence recall (model-free upper bound)", "success_rate": "containment"}
-
-
-def score_metric(answerer: str) -> str:
-    """The metric a setup's tables compare: evidence recall for the model-free answerer, else containment."""
-    return "evidence_recall" if answerer == MODEL_FREE else "success_rate"
+SCORES = CONTEXT_BENCH.metrics
 
 
 @dataclass(frozen=True)
@@ -98,7 +93,7 @@ def _read_file(path: Path) -> tuple[list[dict], list[dict]]:
                       **{metric: _optional(result, metric, where, path) for metric in OPTIONAL}})
         buckets += [{**axes, **row} for row in _buckets(path, where, result)]
     for row in cells + buckets:
-        row["score"] = row[score_metric(row["answerer"])]
+        row["score"] = row[context_score(row["answerer"])]
     return cells, buckets
 
 

@@ -13,9 +13,10 @@ import math
 import pandas as pd
 
 from glyph_dist.reports.common import MODEL_FREE, interval, t_factor, table
-from glyph_dist.reports.context_bench_load import FULL, GROUP, SCORES, score_metric
-from glyph_dist.reports.context_bench_stats import (FGT, GLYPH_HIGHER, GLYPH_LOWER, HIGHER, LOWER, MODEL_GLYPH, MODEL_RAW,
-                                             NO_INTERVAL, NOISE, PAIR_KEYS, RAW, VERDICTS, compare_models)
+from glyph_dist.reports.context_bench_load import GROUP, SCORES
+from glyph_dist.reports.context_bench_stats import (GLYPH_HIGHER, GLYPH_LOWER, HIGHER, LOWER, NO_INTERVAL, NOISE,
+                                                    PAIR_KEYS, VERDICTS, compare_models)
+from glyph_dist.reports.studies import FGT, FULL, MODEL_GLYPH, MODEL_PAIR, MODEL_RAW, RAW, context_score
 
 SOURCES = {"bench": "Context benchmark (`glyph-dist bench context`)",
            "model_eval": "Model evaluation (`model_eval_*.json`), grouped by model"}
@@ -30,8 +31,7 @@ LLM_COLUMNS = {"llm_equivalent": "LLM judge: equivalent", "llm_contains_agreemen
                "llm_contains_kappa": "Cohen's κ"}
 COMPARISON_COLUMNS = ("budget", FGT, RAW, f"{FGT} − {RAW}", f"vs {RAW}", "best retrieval peer", "peer",
                       f"{FGT} − peer", "vs peer")
-PAIR_LABELS = {"success_rate": "containment", "em": "EM", "f1": "F1", "summary_fact_recall": "summary fact recall",
-               "avg_tokens": "avg tokens"}
+PAIR_LABELS = MODEL_PAIR.metrics
 PAIR_COLUMNS = ("metric", MODEL_RAW, MODEL_GLYPH, f"{MODEL_GLYPH} − {MODEL_RAW} (paired)", "seeds", "questions",
                 "verdict")
 
@@ -69,7 +69,7 @@ def group_label(key: pd.Series) -> str:
 
 def score_label(answerer: str) -> str:
     """What a setup's compared score is: evidence recall (model-free upper bound), or containment."""
-    return SCORES[score_metric(answerer)]
+    return SCORES[context_score(answerer)]
 
 
 def _number(value: float) -> str:

@@ -20,7 +20,8 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
 from glyph_dist.reports.atomic import save_png  # noqa: E402
-from glyph_dist.reports.context_bench_load import FULL, SCORES, SETUP, score_metric  # noqa: E402
+from glyph_dist.reports.context_bench_load import SCORES, SETUP  # noqa: E402
+from glyph_dist.reports.studies import FULL, context_score  # noqa: E402
 
 Colors = dict[str, str]
 Panel = Callable[[Axes, pd.DataFrame, Colors], None]
@@ -134,7 +135,7 @@ def write_plots(summary: pd.DataFrame, buckets: pd.DataFrame, strategies: list[s
     paths = {}
     for setup, frame in summary.groupby(SETUP, sort=False):
         setup_buckets = bucket_groups.get(setup, buckets.iloc[:0])
-        metric = score_metric(setup[SETUP.index("answerer")])
+        metric = context_score(setup[SETUP.index("answerer")])
         for name, rows, panel, title, xlabel in _specs(frame, setup_buckets, setup_title(setup), metric):
             stem = f"{name}-{setup_slug(setup)}"
             paths[stem] = _save(_figure(rows, panel, colors, title, SCORES[metric], xlabel), plots_dir / f"{stem}.png")

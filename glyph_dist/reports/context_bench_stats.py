@@ -1,5 +1,6 @@
-"""Phase-5 aggregation: per-seed means, Student-t intervals across seeds, fgt_context's comparisons, and
-model_glyph against model_raw paired by seed."""
+"""The context benchmark's comparisons on the report layer (`study.py`): per-seed means and intervals across
+seeds, fgt_context against raw_truncate and the best retrieval peer, and model_glyph against model_raw paired by
+seed."""
 
 from __future__ import annotations
 
@@ -7,29 +8,35 @@ import math
 
 import pandas as pd
 
-from glyph_dist.reports.common import LLM_RATES, t_half_width
-from glyph_dist.reports.context_bench_load import FULL, GROUP, MODEL_EVAL_PREFIX
+from glyph_dist.reports import study
+from glyph_dist.reports.common import LLM_RATES
+from glyph_dist.reports.context_bench_load import GROUP, MODEL_EVAL_PREFIX
+from glyph_dist.reports.studies import CONTEXT_BENCH, FGT, FULL, MODEL_GLYPH, MODEL_PAIR, MODEL_RAW, RAW
 
-FGT, RAW = "fgt_context", "raw_truncate"
 NOT_PEERS = (FGT, RAW, FULL)
 RATES = ("score", "success_rate", "em", "f1", *LLM_RATES, "evidence_recall", "evidence_recall_expanded",
          "answer_recall", "glyph_evidence", "avg_tokens")
-HIGHER, LOWER, NOISE, NO_INTERVAL = "fgt_context higher", "fgt_context lower", "within noise", "no interval (1 seed)"
+HIGHER, LOWER, NOISE, NO_INTERVAL = (CONTEXT_BENCH.verdicts.text(outcome, FGT, RAW)
+                                     for outcome in (study.HIGHER, study.LOWER, study.NOISE, study.ONE_SEED))
 VERDICTS = (HIGHER, LOWER, NOISE, NO_INTERVAL)
-MODEL_RAW, MODEL_GLYPH = "model_raw", "model_glyph"
-PAIRED = ("success_rate", "em", "f1", "summary_fact_recall", "avg_tokens")
+PAIRED = tuple(MODEL_PAIR.metrics)
 PER_SEED = (*PAIRED, "n_questions", "n_summaries")
-# model_raw and model_glyph are compared within each combination of these (their answerers differ by name).
-PAIR_KEYS = ["dataset", "split", "judge", "token_counter"]
+PAIR_KEYS = list(MODEL_PAIR.group)
 # What each paired metric is counted over: summary fact recall over the summary pairs, the rest over the questions.
 COUNTS = {"summary_fact_recall": "n_summaries"}
-GLYPH_HIGHER, GLYPH_LOWER, NOT_MEASURED = "model_glyph higher", "model_glyph lower", "not measured"
+GLYPH_HIGHER, GLYPH_LOWER = (MODEL_PAIR.verdicts.text(outcome, MODEL_GLYPH, MODEL_RAW)
+                             for outcome in (study.HIGHER, study.LOWER))
+NOT_MEASURED = "not measured"
 
 
 def strategy_order(cells: pd.DataFrame) -> list[str]:
     """Strategies in the order the result files list them, `full` (the unbudgeted reference) last."""
     strategies = list(pd.unique(cells["strategy"]))
     return [s for s in strategies if s != FULL] + [s for s in strategies if s == FULL]
+
+
+def _long(frame: pd.DataFrame, keys: list[str], names) -> pd.DataFrame:
+    return frame.melt(id_vars=[*keys, "seed"], value_vars=list(names), var_name="name", value_name="value")
 
 
 def summarize(cells: pd.DataFrame) -> pd.DataFrame:
@@ -39,35 +46,24 @@ def summarize(cells: pd.DataFrame) -> pd.DataFrame:
     `full` has no budget, so its per-seed value pools the copies that every budget's file carries.
     """
     keys = [*GROUP, "strategy", "budget"]
-    per_seed = cells.groupby([*keys, "seed"], dropna=False)[[*RATES, "n_questions"]].mean().reset_index()
-    summary = per_seed.groupby(keys, dropna=False).agg(
-        **{rate: (rate, "mean") for rate in RATES},
-        score_ci=("score", t_half_width),
-        n_seeds=("seed", "nunique"),
-        questions_min=("n_questions", "min"),
-        questions_max=("n_questions", "max"),
-    ).reset_index()
+    found = study.summarize(_long(cells, keys, [*RATES, "n_questions"]), keys).set_index([*keys, "name"])
+    summary = found["mean"].unstack("name")[list(RATES)]
+    summary["score_ci"] = found["ci"].xs("score", level="name")
+    summary["n_seeds"] = found["seeds"].xs("score", level="name")
+    summary["questions_min"] = found["low"].xs("n_questions", level="name")
+    summary["questions_max"] = found["high"].xs("n_questions", level="name")
+    summary = summary.reset_index().rename_axis(columns=None)
     rank = {strategy: i for i, strategy in enumerate(strategy_order(cells))}
     summary["rank"] = summary["strategy"].map(rank)
     return summary.sort_values([*GROUP, "rank", "budget"], na_position="last").drop(columns="rank")
 
 
-def verdict(mean: float, half: float, other_mean: float, other_half: float) -> str:
-    """Compare two means by their intervals: a difference counts only when the intervals do not overlap."""
-    if math.isnan(half) or math.isnan(other_half):
-        return NO_INTERVAL
-    if mean - half > other_mean + other_half:
-        return HIGHER
-    if mean + half < other_mean - other_half:
-        return LOWER
-    return NOISE
-
-
 def _versus(fgt: pd.Series, other: pd.Series | None, prefix: str) -> dict:
     if other is None:
         return {f"{prefix}_mean": math.nan, f"{prefix}_ci": math.nan, f"vs_{prefix}": None}
+    outcome = study.overlap_outcome(fgt["score"], fgt["score_ci"], other["score"], other["score_ci"])
     return {f"{prefix}_mean": other["score"], f"{prefix}_ci": other["score_ci"],
-            f"vs_{prefix}": verdict(fgt["score"], fgt["score_ci"], other["score"], other["score_ci"])}
+            f"vs_{prefix}": CONTEXT_BENCH.verdicts.text(outcome, FGT, other["strategy"])}
 
 
 def _comparison(fgt: pd.Series, at_budget: pd.DataFrame) -> dict:
@@ -81,7 +77,8 @@ def _comparison(fgt: pd.Series, at_budget: pd.DataFrame) -> dict:
 
 
 def compare(summary: pd.DataFrame) -> pd.DataFrame:
-    """For every fgt_context cell: its score against raw_truncate and the best retrieval peer at that budget.
+    """For every fgt_context cell: its score against raw_truncate and the best retrieval peer at that budget, by
+    their intervals across seeds (a difference counts only when they do not overlap).
 
     The best peer is the strategy other than fgt_context, raw_truncate and full with the highest mean score.
     """
@@ -98,33 +95,26 @@ def model_seeds(cells: pd.DataFrame) -> pd.DataFrame:
     return models.groupby([*PAIR_KEYS, "model", "seed"])[list(PER_SEED)].mean().reset_index()
 
 
-def paired_verdict(differences: pd.Series) -> str:
-    """A difference counts only when the t-interval of its per-seed values excludes 0."""
-    n = int(differences.count())
-    if n < 2:
-        return NO_INTERVAL if n else NOT_MEASURED
-    mean, half = differences.mean(), t_half_width(differences)
-    if mean - half > 0:
-        return GLYPH_HIGHER
-    if mean + half < 0:
-        return GLYPH_LOWER
-    return NOISE
-
-
 def compare_models(seeds: pd.DataFrame) -> pd.DataFrame:
     """One row per paired metric of one pairing group, over the seeds that both models have: each model's mean
     and interval, the mean glyph − raw difference and the t-interval of its per-seed values, seeds, counts, verdict.
     """
-    wide = seeds.pivot(index="seed", columns="model", values=list(PER_SEED))
-    wide = wide[wide["n_questions"].notna().all(axis=1)]
-    rows = []
+    pairs = {}
     for metric in PAIRED:
-        raw, glyph = wide[metric][MODEL_RAW], wide[metric][MODEL_GLYPH]
-        differences = (glyph - raw).dropna()
-        counts = wide[COUNTS.get(metric, "n_questions")]
-        rows.append({"metric": metric, "raw_mean": raw.mean(), "raw_ci": t_half_width(raw),
-                     "glyph_mean": glyph.mean(), "glyph_ci": t_half_width(glyph),
-                     "difference": differences.mean(), "difference_ci": t_half_width(differences),
-                     "n_seeds": int(differences.count()), "count_min": counts.min(axis=None),
-                     "count_max": counts.max(axis=None), "verdict": paired_verdict(differences)})
+        found = study.paired_differences(_long(seeds, [*PAIR_KEYS, "model"], [metric]), MODEL_PAIR, metric,
+                                         [(MODEL_GLYPH, MODEL_RAW)])
+        pairs[metric] = found.iloc[0] if len(found) else None
+    both = seeds.pivot(index="seed", columns="model", values=list(PER_SEED))
+    both = both[both["n_questions"].notna().all(axis=1)]
+    rows = []
+    for metric, pair in pairs.items():
+        counts = both[COUNTS.get(metric, "n_questions")]
+        values = ({"raw_mean": pair["reference_mean"], "raw_ci": pair["reference_ci"],
+                   "glyph_mean": pair["variant_mean"], "glyph_ci": pair["variant_ci"], "difference": pair["mean"],
+                   "difference_ci": pair["ci"], "n_seeds": int(pair["pairs"]), "verdict": pair["verdict"]}
+                  if pair is not None else
+                  {"raw_mean": math.nan, "raw_ci": math.nan, "glyph_mean": math.nan, "glyph_ci": math.nan,
+                   "difference": math.nan, "difference_ci": math.nan, "n_seeds": 0, "verdict": NOT_MEASURED})
+        rows.append({"metric": metric, **values, "count_min": counts.min(axis=None),
+                     "count_max": counts.max(axis=None)})
     return pd.DataFrame(rows)

@@ -23,8 +23,8 @@ from glyph_dist.errors import GlyphDistError
 from glyph_dist.files import json_field, read_json
 from glyph_dist.memory_rows import SPATIAL_METRICS, SUITES
 from glyph_dist.reports.common import LLM_RATES, MODEL_FREE
+from glyph_dist.reports.studies import MEMORY_EVAL, memory_score
 
-BASELINE_PREFIX = "baselines/"
 CORE = "baselines/core"
 BASELINE_ORDER = ("baselines/core", "baselines/rag", "baselines/longctx")
 KINDS = ("baseline", "memory", "ablation")
@@ -34,17 +34,8 @@ OPTIONAL_SETTINGS = ("profile", "window")
 METRICS = ("em", "f1", "memory_hit_rate", "tokens", "latency_ms_mean", "n_items")
 # Scores of the answers, shown only with a model answerer.
 ANSWER_SCORES = ("em", "em_raw", "f1", "contains", *SPATIAL_METRICS, *LLM_RATES)
-LABELS = {"em": "EM", "em_raw": "EM (exact string)", "f1": "F1", "contains": "containment",
-          "memory_hit_rate": "evidence recall (model-free upper bound)",
-          "evidence_recall": "evidence statements recalled (share, model-free)",
-          "llm_equivalent": "LLM judge: equivalent", "llm_contains_agreement": "LLM–rule agreement",
-          "llm_contains_kappa": "Cohen's κ", "llm_em_agreement": "LLM–EM agreement", "llm_em_kappa": "Cohen's κ (EM)",
-          "spatial_success": "spatial success", "tokens": "tokens", "latency_ms_mean": "latency ms"}
 NOT_RECORDED = "not recorded"
-
-
-def label(name: str) -> str:
-    return LABELS.get(name, name)
+label = MEMORY_EVAL.label
 
 
 @dataclass(frozen=True)
@@ -61,7 +52,7 @@ class Setting:
 
     @property
     def score(self) -> str:
-        return "memory_hit_rate" if self.model_free else "em"
+        return memory_score(self.answerer)
 
     @property
     def label(self) -> str:
@@ -110,7 +101,7 @@ def _integer(mapping: object, key: str, where: str, path: Path) -> int:
 
 def variant_kind(variant: str, ablation: object) -> str:
     """`baseline` for baselines/*, `ablation` for a memory with overrides, `memory` otherwise."""
-    if variant.startswith(BASELINE_PREFIX):
+    if MEMORY_EVAL.is_baseline(variant):
         return "baseline"
     return "ablation" if ablation or "+" in variant else "memory"
 

@@ -9,10 +9,10 @@ import math
 
 import pandas as pd
 
-from glyph_dist.reports.memory_eval_load import (BASELINE_PREFIX, CORE, SPATIAL_METRICS, MemoryRuns, Setting, label,
-                                                 suite_order)
+from glyph_dist.reports.memory_eval_load import CORE, SPATIAL_METRICS, MemoryRuns, Setting, label, suite_order
 from glyph_dist.reports.memory_eval_stats import KEYS, ONE_SEED, parent, short_name
 from glyph_dist.reports.common import interval, table
+from glyph_dist.reports.studies import MEMORY_EVAL
 
 # Suite links: {"summary": path, "plots": [(title, path), ...]}, relative to the index.
 Links = dict[str, dict]
@@ -88,11 +88,11 @@ def _index_table(found: Cells, against: dict, suite: str, n: int, variants: list
 
 def _versus_baselines(against: dict, suite: str, sizes: list[tuple[int, list[str]]], setting: Setting) -> str:
     """Every memory and ablation minus every baseline that ran on the suite, paired by seed."""
-    baselines = list(dict.fromkeys(v for _, variants in sizes for v in variants if v.startswith(BASELINE_PREFIX)))
+    baselines = list(dict.fromkeys(v for _, variants in sizes for v in variants if MEMORY_EVAL.is_baseline(v)))
     header = ("variant", "n", *(f"− {short_name(b)}" for b in baselines))
     rows = []
     for n, variants in sizes:
-        for variant in (v for v in variants if not v.startswith(BASELINE_PREFIX)):
+        for variant in (v for v in variants if not MEMORY_EVAL.is_baseline(v)):
             found = [against.get((suite, n, variant, b)) for b in baselines]
             rows.append([variant, str(n), *(difference(row) + ("" if row is None or row["pairs"] < 2 else
                                                               f" ({row['verdict']})") for row in found)])

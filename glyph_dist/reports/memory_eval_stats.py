@@ -1,23 +1,20 @@
-"""Memory-evaluation aggregation: means and 95% Student-t intervals across seeds, differences of the compared
-score (EM, or evidence recall with the model-free answerer) paired by seed, and the health checks of the smoke
-report.
-
-A difference between a variant and a baseline is computed per seed (both ran the same items), and its interval
-is the t-interval of those per-seed differences: the verdict is "better" or "worse" when it excludes 0.
-"""
+"""The memory evaluation on the report layer (`study.py`): means and 95% Student-t intervals across seeds, the
+compared score (EM, or evidence recall with the model-free answerer) of every variant against every baseline and
+of every ablation against its memory, paired by seed; and the health checks of the smoke report."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from glyph_dist.reports.memory_eval_load import BASELINE_PREFIX, TRIAL, MemoryRuns, suite_order
-from glyph_dist.reports.common import t_half_width
+from glyph_dist.reports import study
+from glyph_dist.reports.memory_eval_load import TRIAL, MemoryRuns, suite_order
+from glyph_dist.reports.studies import BASELINE_PREFIX, MEMORY_EVAL
 
 KEYS = ["suite", "n", "variant", "name"]
 # Metrics that are shares of items: a value outside [0, 1] is a bug in the trial.
 RATES = ("em", "em_raw", "f1", "contains", "memory_hit_rate", "evidence_recall", "spatial_success", "llm_equivalent",
          "llm_em_agreement", "llm_contains_agreement")
-ONE_SEED = "n/a (1 seed)"
+ONE_SEED = MEMORY_EVAL.verdicts.one_seed
 
 
 def _ranked(frame: pd.DataFrame, order: list[str], by: list[str]) -> pd.DataFrame:
@@ -30,9 +27,7 @@ def _ranked(frame: pd.DataFrame, order: list[str], by: list[str]) -> pd.DataFram
 
 def summarize(values: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     """One row per suite, n, variant and name (metric or counter): mean over seeds, 95% half-width, seeds."""
-    summary = values.groupby(KEYS).agg(mean=("value", "mean"), ci=("value", t_half_width),
-                                       seeds=("value", "count")).reset_index()
-    return _ranked(summary, order, KEYS)
+    return _ranked(study.summarize(values, KEYS[:-1]), order, KEYS)
 
 
 def parent(variant: str) -> str | None:
@@ -45,17 +40,6 @@ def short_name(variant: str) -> str:
     return variant.removeprefix(BASELINE_PREFIX)
 
 
-def verdict(mean: float, half: float, pairs: int, reference: str) -> str:
-    """"better than"/"worse than" the reference when the interval excludes 0, else "within noise"."""
-    if pairs < 2:
-        return ONE_SEED
-    if mean - half > 0:
-        return f"better than {short_name(reference)}"
-    if mean + half < 0:
-        return f"worse than {short_name(reference)}"
-    return "within noise"
-
-
 def paired_differences(metrics: pd.DataFrame, order: list[str], metric: str = "em") -> pd.DataFrame:
     """`metric` of every variant minus that of every baseline, and of every ablation minus its memory
     (`memory/hei_nw+gate.enabled=false` minus `memory/hei_nw`), per suite and n, paired by seed.
@@ -63,20 +47,10 @@ def paired_differences(metrics: pd.DataFrame, order: list[str], metric: str = "e
     One row per suite, n, variant and reference with at least one seed that both ran: mean and 95% half-width of
     the per-seed differences, the number of pairs and the verdict.
     """
-    wide = metrics[metrics["name"] == metric].pivot(index=["suite", "n", "seed"], columns="variant", values="value")
-    baselines = [v for v in order if v.startswith(BASELINE_PREFIX)]
-    pairs_to_compare = [(variant, reference) for reference in baselines for variant in order if variant != reference]
-    pairs_to_compare += [(variant, parent(variant)) for variant in order if parent(variant) in order]
-    rows = []
-    for variant, reference in pairs_to_compare:
-        differences = (wide[variant] - wide[reference]).dropna()
-        for (suite, n), per_seed in differences.groupby(level=["suite", "n"]):
-            mean, half, pairs = float(per_seed.mean()), t_half_width(per_seed), int(per_seed.count())
-            rows.append({"suite": suite, "n": n, "variant": variant, "reference": reference, "mean": mean,
-                         "ci": half, "pairs": pairs, "verdict": verdict(mean, half, pairs, reference)})
-    columns = ["suite", "n", "variant", "reference", "mean", "ci", "pairs", "verdict"]
-    frame = pd.DataFrame(rows, columns=columns)
-    return _ranked(frame, order, ["suite", "n", "variant"]) if rows else frame
+    pairs = MEMORY_EVAL.against_baselines(order)
+    pairs += [(variant, parent(variant)) for variant in order if parent(variant) in order]
+    found = study.paired_differences(metrics, MEMORY_EVAL, metric, pairs)
+    return _ranked(found, order, ["suite", "n", "variant"]) if len(found) else found
 
 
 def missing_trials(data: MemoryRuns) -> pd.DataFrame | None:

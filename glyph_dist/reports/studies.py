@@ -1,0 +1,49 @@
+"""The declarations of the studies the report layer reads: what each compares, against which baselines, on
+which metrics, in which words."""
+
+from __future__ import annotations
+
+from glyph_dist.reports.common import MODEL_FREE
+from glyph_dist.reports.study import StudyDeclaration, Verdicts
+
+# The context benchmark (`reports/phase5/*.json`): fgt_context against raw_truncate and the best retrieval peer
+# at each budget, one table per source, model, answerer, judge, data set, split, token counter and FGMS read.
+FGT, RAW, FULL = "fgt_context", "raw_truncate", "full"
+CONTEXT_BENCH = StudyDeclaration(
+    name="context benchmark",
+    group=("source", "model", "answerer", "judge", "dataset", "split", "token_counter", "fgms_read"),
+    compared="strategy", baselines=(RAW,),
+    metrics={"evidence_recall": "evidence recall (model-free upper bound)", "success_rate": "containment"})
+
+# The glyph-aware mini-models of the context benchmark: model_glyph against model_raw, paired by seed.
+MODEL_RAW, MODEL_GLYPH = "model_raw", "model_glyph"
+MODEL_PAIR = StudyDeclaration(
+    name="model_raw vs model_glyph", group=("dataset", "split", "judge", "token_counter"), compared="model",
+    baselines=(MODEL_RAW,),
+    metrics={"success_rate": "containment", "em": "EM", "f1": "F1", "summary_fact_recall": "summary fact recall",
+             "avg_tokens": "avg tokens"})
+
+# The memory-evaluation matrix (`runs/<DATE>/**/metrics.json`): every variant against every baseline, per suite
+# and size.
+BASELINE_PREFIX = "baselines/"
+MEMORY_EVAL = StudyDeclaration(
+    name="memory evaluation", group=("suite", "n"), compared="variant", baselines=(BASELINE_PREFIX,),
+    metrics={"em": "EM", "em_raw": "EM (exact string)", "f1": "F1", "contains": "containment",
+             "memory_hit_rate": "evidence recall (model-free upper bound)",
+             "evidence_recall": "evidence statements recalled (share, model-free)",
+             "llm_equivalent": "LLM judge: equivalent", "llm_contains_agreement": "LLM–rule agreement",
+             "llm_contains_kappa": "Cohen's κ", "llm_em_agreement": "LLM–EM agreement",
+             "llm_em_kappa": "Cohen's κ (EM)", "spatial_success": "spatial success", "tokens": "tokens",
+             "latency_ms_mean": "latency ms"},
+    verdicts=Verdicts(higher="better than {reference}", lower="worse than {reference}", one_seed="n/a (1 seed)",
+                      strip=BASELINE_PREFIX))
+
+
+def context_score(answerer: str) -> str:
+    """The context benchmark's compared metric: evidence recall for the model-free answerer, else containment."""
+    return "evidence_recall" if answerer == MODEL_FREE else "success_rate"
+
+
+def memory_score(answerer: str) -> str:
+    """The memory evaluation's compared metric: evidence recall for the model-free answerer, else EM."""
+    return "memory_hit_rate" if answerer == MODEL_FREE else "em"

@@ -1,0 +1,119 @@
+"""The one report layer's statistics, driven by a study's declaration.
+
+Rows are long: the study's axes, the pairing axis (the seed), `name` (a metric) and `value`. From them the layer
+computes, per group of axes, the mean over per-seed means with its 95% Student-t interval across seeds, and the
+differences of each compared value against its baselines paired by seed (both ran the same items), whose
+t-interval gives the verdict: higher or lower when it excludes 0, within noise when it holds 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from glyph_dist.reports.common import t_half_width
+
+HIGHER, LOWER, NOISE, ONE_SEED = "higher", "lower", "noise", "one seed"
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """The words of a study's verdicts; `{variant}` and `{reference}` name the two sides (without `strip`)."""
+
+    higher: str = "{variant} higher"
+    lower: str = "{variant} lower"
+    noise: str = "within noise"
+    one_seed: str = "no interval (1 seed)"
+    strip: str = ""
+
+    def text(self, outcome: str, variant: str, reference: str) -> str:
+        words = {HIGHER: self.higher, LOWER: self.lower, NOISE: self.noise, ONE_SEED: self.one_seed}[outcome]
+        return words.format(variant=variant.removeprefix(self.strip), reference=reference.removeprefix(self.strip))
+
+
+@dataclass(frozen=True)
+class StudyDeclaration:
+    """What one study compares: `group`, the axes of one table (one set of intervals); `compared`, the axis whose
+    values are compared; `baselines`, the values of `compared` (or prefixes of them) the others are compared
+    against; `pair`, the axis that pairs two values (the same seed ran the same items); `metrics`, the metrics'
+    labels in report order."""
+
+    name: str
+    group: tuple[str, ...]
+    compared: str
+    baselines: tuple[str, ...]
+    metrics: dict[str, str] = field(default_factory=dict)
+    verdicts: Verdicts = Verdicts()
+    pair: str = "seed"
+
+    def label(self, metric: str) -> str:
+        return self.metrics.get(metric, metric)
+
+    def is_baseline(self, value: str) -> bool:
+        return any(value == b or (b.endswith("/") and value.startswith(b)) for b in self.baselines)
+
+    def against_baselines(self, values: Iterable[str]) -> list[tuple[str, str]]:
+        """(value, baseline) for every baseline among `values` and every other value, in the order given."""
+        values = list(values)
+        return [(value, reference) for reference in values if self.is_baseline(reference)
+                for value in values if value != reference]
+
+
+def outcome(mean: float, half: float, pairs: int) -> str:
+    """A paired difference's outcome: higher or lower when its interval excludes 0, noise when it holds 0."""
+    if pairs < 2:
+        return ONE_SEED
+    if mean - half > 0:
+        return HIGHER
+    if mean + half < 0:
+        return LOWER
+    return NOISE
+
+
+def overlap_outcome(mean: float, half: float, other_mean: float, other_half: float) -> str:
+    """Two unpaired means by their intervals: a difference counts only when the intervals do not overlap."""
+    if math.isnan(half) or math.isnan(other_half):
+        return ONE_SEED
+    if mean - half > other_mean + other_half:
+        return HIGHER
+    if mean + half < other_mean - other_half:
+        return LOWER
+    return NOISE
+
+
+def summarize(values: pd.DataFrame, keys: Sequence[str], pair: str = "seed") -> pd.DataFrame:
+    """One row per combination of `keys` and `name`: `mean` over the per-`pair` means (NaN where none has a value),
+    `ci` the 95% t half-width across them, `seeds` how many have a value, `low` and `high` their range."""
+    per_pair = values.groupby([*keys, pair, "name"], dropna=False)["value"].mean().reset_index()
+    return per_pair.groupby([*keys, "name"], dropna=False).agg(
+        mean=("value", "mean"), ci=("value", t_half_width), seeds=("value", "count"),
+        low=("value", "min"), high=("value", "max")).reset_index()
+
+
+def paired_differences(values: pd.DataFrame, study: StudyDeclaration, metric: str,
+                       pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
+    """`metric` of each (variant, reference) in `pairs`, per group of the study's axes, over the seeds where both
+    have a value: both sides' means and intervals, the mean per-seed difference and its interval, the number of
+    pairs and the verdict. A group where the two share no seed has no row."""
+    group, compared = list(study.group), study.compared
+    rows = values[values["name"] == metric]
+    wide = rows.groupby([*group, study.pair, compared])["value"].mean().unstack(compared)
+    found = []
+    for variant, reference in pairs:
+        if variant not in wide or reference not in wide:
+            continue
+        for key, both in wide[[variant, reference]].dropna().groupby(level=group, sort=False):
+            side, other = both[variant], both[reference]
+            differences = side - other
+            mean, half, n = float(differences.mean()), t_half_width(differences), len(differences)
+            found.append({**dict(zip(group, key if isinstance(key, tuple) else (key,))), "variant": variant,
+                          "reference": reference, "variant_mean": side.mean(), "variant_ci": t_half_width(side),
+                          "reference_mean": other.mean(), "reference_ci": t_half_width(other), "mean": mean,
+                          "ci": half, "pairs": n,
+                          "verdict": study.verdicts.text(outcome(mean, half, n), variant, reference)})
+    columns = [*group, "variant", "reference", "variant_mean", "variant_ci", "reference_mean", "reference_ci", "mean",
+               "ci", "pairs", "verdict"]
+    return pd.DataFrame(found, columns=columns)
