@@ -221,6 +221,23 @@ def test_ranking_policies_return_the_best_scores_best_first(n, limit, seed, poli
         assert expected[left_out].max() <= expected[picked].min() + tolerance, "no better candidate left out"
 
 
+
+@settings(max_examples=100, deadline=None)
+@given(n=st.integers(1, 400), limit=st.integers(1, 500), seed=st.integers(0, 2**16),
+       levels=st.integers(1, 6), zero_share=st.floats(0, 1), negative=st.booleans())
+def test_top_equals_a_full_sort_with_later_candidates_first_among_ties(n, limit, seed, levels, zero_share, negative):
+    """`top` picks what a full sort by (score descending, index descending) puts first, also when most
+    scores are 0 (BM25, fusion) and when ties straddle the cut."""
+    from glyph_dist.fgms.policies import top
+
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(1, levels + 1, n).astype(np.float32) / levels  # few distinct values: many ties
+    scores[rng.random(n) < zero_share] = 0
+    if negative:
+        scores[rng.random(n) < 0.3] *= -1
+    expected = sorted(range(n), key=lambda i: (-scores[i], -i))[:limit]
+    assert top(scores, limit).tolist() == expected
+
 # -- reliability: atomic writes, exact date-times, quarantine at restore, glyph tags in user text
 EXTREME_TIMES = ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00"]
 

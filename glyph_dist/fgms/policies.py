@@ -27,12 +27,31 @@ class ReadPolicy(ABC):
 
 
 def top(scores: np.ndarray, limit: int) -> np.ndarray:
-    """Indices of the `limit` highest scores, highest first (ties: later candidates first)."""
+    """Indices of the `limit` highest scores, highest first (ties: later candidates first).
+
+    Positive, zero and negative scores are selected tier by tier: BM25 and fused rankings are zero
+    almost everywhere, and a selection over so many equal values is ten times slower than over the
+    few positive ones (14 against 1.4 ms for 100,000 scores)."""
     if limit >= len(scores):
         picked = np.arange(len(scores))
     else:
-        picked = np.argpartition(scores, len(scores) - limit)[len(scores) - limit:]
+        picked = _highest(np.flatnonzero(scores > 0), scores, limit)
+        zero = np.flatnonzero(scores == 0)
+        picked = np.r_[picked, zero[len(zero) - min(len(zero), limit - len(picked)):]]
+        picked = np.r_[picked, _highest(np.flatnonzero(scores < 0), scores, limit - len(picked))]
     return picked[np.lexsort((-picked, -scores[picked]))]
+
+
+def _highest(indices: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+    """The `k` of `indices` with the highest scores (among equal scores, the later indices)."""
+    if k >= len(indices):
+        return indices
+    if k <= 0:
+        return indices[:0]
+    values = scores[indices]
+    kth = np.partition(values, len(values) - k)[len(values) - k]
+    above, tied = indices[values > kth], indices[values == kth]
+    return np.r_[above, tied[len(tied) - (k - len(above)):]]
 
 
 def recency(n: int) -> np.ndarray:
