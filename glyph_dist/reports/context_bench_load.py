@@ -8,7 +8,6 @@ containment of the gold answer in the model's answer (`success_rate`).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pandas as pd
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.files import json_field, read_json
 from glyph_dist.reports.common import LLM_RATES
+from glyph_dist.reports.rows import TELEMETRY, Row, number, required_number, wide
 from glyph_dist.reports.studies import CONTEXT_BENCH, FULL, context_score
 
 TEXT_KEYS = ("dataset", "dataset_name", "split", "answerer", "judge", "token_counter")
@@ -43,17 +43,6 @@ class Phase5Results:
     buckets: pd.DataFrame
 
 
-def _number(mapping: object, key: str, where: str, path: Path) -> float:
-    value = json_field(mapping, key, where, path)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise GlyphDistError(f"{path}: '{where}.{key}' is not a number: {value!r}")
-    return float(value)
-
-
-def _optional(mapping: dict, key: str, where: str, path: Path) -> float:
-    return math.nan if mapping.get(key) is None else _number(mapping, key, where, path)
-
-
 def _cell_keys(path: Path, config: dict) -> dict:
     """The table axes and setup of one file, from its config."""
     values = {key: str(json_field(config, key, "config", path)) for key in TEXT_KEYS}
@@ -63,7 +52,7 @@ def _cell_keys(path: Path, config: dict) -> dict:
         "answerer": values["answerer"], "judge": values["judge"], "dataset": values["dataset_name"],
         "dataset_path": values["dataset"], "split": values["split"], "token_counter": values["token_counter"],
         "fgms_read": ", ".join(f"{key} {config[key]}" for key in FGMS_READ if config.get(key)),
-        **{key: int(_number(config, key, "config", path)) for key in ("budget", "seed", "n_episodes")},
+        **{key: int(required_number(config, key, "config", path)) for key in ("budget", "seed", "n_episodes")},
     }
 
 
@@ -73,27 +62,29 @@ def _buckets(path: Path, where: str, result: dict) -> list[dict]:
         for order, entry in enumerate(result.get(axis, [])):
             at = f"{where}.{axis}[{order}]"
             rows.append({"axis": axis, "order": order, "bucket": str(json_field(entry, "bucket", at, path)),
-                         "n": _number(entry, "n", at, path),
-                         **{m: _number(entry, m, at, path) for m in ("success_rate", "evidence_recall")}})
+                         "n": required_number(entry, "n", at, path),
+                         **{m: required_number(entry, m, at, path) for m in ("success_rate", "evidence_recall")}})
     return rows
 
 
-def _read_file(path: Path) -> tuple[list[dict], list[dict]]:
+def _read_file(path: Path) -> tuple[list[Row], list[dict]]:
+    """One row per strategy (its `score` is the compared metric) and one per breakdown bucket of each."""
     data = read_json(path)
     keys = _cell_keys(path, json_field(data, "config", "", path))
     results = json_field(data, "results", "", path)
     if not isinstance(results, dict) or not results:
         raise GlyphDistError(f"{path}: 'results' must be a non-empty object keyed by strategy")
+    score = context_score(keys["answerer"])
     cells, buckets = [], []
     for strategy, result in results.items():
         where = f"results.{strategy}"
         # `full` reads the whole history: the file's budget does not apply to it
         axes = {**keys, "strategy": strategy, "budget": None if strategy == FULL else keys["budget"]}
-        cells.append({**axes, **{metric: _number(result, metric, where, path) for metric in METRICS},
-                      **{metric: _optional(result, metric, where, path) for metric in OPTIONAL}})
-        buckets += [{**axes, **row} for row in _buckets(path, where, result)]
-    for row in cells + buckets:
-        row["score"] = row[context_score(row["answerer"])]
+        values = {**{metric: required_number(result, metric, where, path) for metric in METRICS},
+                  **{metric: number(result.get(metric), f"{where}.{metric}", path) for metric in OPTIONAL},
+                  **{key: number(result[key], f"{where}.{key}", path) for key in TELEMETRY if key in result}}
+        cells.append(Row.of(axes, {**values, "score": values[score]}))
+        buckets += [{**axes, **row, "score": row[score]} for row in _buckets(path, where, result)]
     return cells, buckets
 
 
@@ -109,5 +100,5 @@ def load_results(reports_dir: Path) -> Phase5Results:
         buckets += file_buckets
     columns = [*GROUP, "strategy", "budget", "seed", "axis", "order", "bucket", "n", "success_rate",
                "evidence_recall", "score"]
-    return Phase5Results(files, pd.DataFrame(cells).astype({"budget": float}),
+    return Phase5Results(files, wide(cells).astype({"budget": float}),
                          pd.DataFrame(buckets, columns=columns).astype({"budget": float}))

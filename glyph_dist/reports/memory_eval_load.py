@@ -1,9 +1,8 @@
 """Memory-evaluation trials of one date: every `metrics.json` under `runs/<DATE>`, checked and flattened.
 
 Each trial wrote `runs/<DATE>/<variant>/<suite>/<n>_<seed>/metrics.json` (the variant may hold slashes), and
-`runs/<DATE>/planned.json`, when present, lists every trial that was planned. Metrics and numeric counters are
-kept in long frames (one row per run and name), so a value the trial wrote as NaN stays apart from one it did
-not write.
+`runs/<DATE>/planned.json`, when present, lists every trial that was planned. Each becomes a uniform row
+(`rows.Row`); metrics, telemetry and numeric counters are kept in long frames (one row per run and name).
 
 The runs of a date share one answerer and judge (`Setting`). With the model-free `context-recall` answerer the
 reports compare evidence recall (model-free upper bound: `memory_hit_rate`, every evidence statement verbatim in
@@ -13,7 +12,6 @@ restate it; with a model answerer they compare EM and show the other scores besi
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from glyph_dist.errors import GlyphDistError
 from glyph_dist.files import json_field, read_json
 from glyph_dist.memory_rows import SPATIAL_METRICS, SUITES
 from glyph_dist.reports.common import LLM_RATES, MODEL_FREE
+from glyph_dist.reports.rows import Row, integer, is_number, long, number
 from glyph_dist.reports.studies import MEMORY_EVAL, memory_score
 
 CORE = "baselines/core"
@@ -79,26 +78,6 @@ class MemoryRuns:
     setting: Setting
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _number(value: object, where: str, path: Path) -> float:
-    """A metric value; JSON null (an undefined value) reads as NaN."""
-    if value is None:
-        return math.nan
-    if not _is_number(value):
-        raise GlyphDistError(f"{path}: '{where}' is not a number: {value!r}")
-    return float(value)
-
-
-def _integer(mapping: object, key: str, where: str, path: Path) -> int:
-    value = json_field(mapping, key, where, path)
-    if not _is_number(value) or not float(value).is_integer():
-        raise GlyphDistError(f"{path}: '{where}.{key}' is not an integer: {value!r}")
-    return int(value)
-
-
 def variant_kind(variant: str, ablation: object) -> str:
     """`baseline` for baselines/*, `ablation` for a memory with overrides, `memory` otherwise."""
     if MEMORY_EVAL.is_baseline(variant):
@@ -122,27 +101,25 @@ def suite_order(suites) -> list[str]:
     return sorted(set(suites), key=lambda s: (SUITES.index(s) if s in SUITES else len(SUITES), s))
 
 
-def _read_run(path: Path) -> tuple[dict, list[dict], list[dict]]:
+def _read_run(path: Path) -> tuple[Row, Row]:
+    """The run's row (axes: the trial, its setting and kind) and a row of its numeric counters."""
     data = read_json(path)
     config, metrics = json_field(data, "config", "", path), json_field(data, "metrics", "", path)
-    run = {"path": path, "variant": str(json_field(config, "variant", "config", path)),
-           "suite": str(json_field(config, "suite", "config", path)),
-           **{key: _integer(config, key, "config", path) for key in ("n", "seed", "budget")},
-           "answerer": str(json_field(config, "answerer", "config", path)),
-           "judge": str(config.get("judge") or "rule"),  # runs from before the judge setting: the rule judged
-           "token_counter": str(config.get("token_counter") or NOT_RECORDED),
-           **{key: config.get(key) for key in OPTIONAL_SETTINGS}}
-    run["kind"] = variant_kind(run["variant"], config.get("ablation"))
-    for key in METRICS + (SPATIAL_METRICS if run["suite"] == "spatial" else ()):
+    axes = {"path": path, "variant": str(json_field(config, "variant", "config", path)),
+            "suite": str(json_field(config, "suite", "config", path)),
+            **{key: integer(config, key, "config", path) for key in ("n", "seed", "budget")},
+            "answerer": str(json_field(config, "answerer", "config", path)),
+            "judge": str(config.get("judge") or "rule"),  # runs from before the judge setting: the rule judged
+            "token_counter": str(config.get("token_counter") or NOT_RECORDED),
+            **{key: config.get(key) for key in OPTIONAL_SETTINGS}}
+    axes["kind"] = variant_kind(axes["variant"], config.get("ablation"))
+    for key in METRICS + (SPATIAL_METRICS if axes["suite"] == "spatial" else ()):
         json_field(metrics, key, "metrics", path)
-    trial = {key: run[key] for key in TRIAL}
-    values = [{**trial, "name": name, "value": _number(value, f"metrics.{name}", path)}
-              for name, value in metrics.items()]
     counters = data.get("counters") or {}
     if not isinstance(counters, dict):
         raise GlyphDistError(f"{path}: 'counters' is not a JSON object")
-    numeric = [{**trial, "name": name, "value": float(value)} for name, value in counters.items() if _is_number(value)]
-    return run, values, numeric
+    return (Row.of(axes, {name: number(value, f"metrics.{name}", path) for name, value in metrics.items()}),
+            Row(axes, {name: float(value) for name, value in counters.items() if is_number(value)}))
 
 
 def _planned(root: Path) -> pd.DataFrame | None:
@@ -153,7 +130,7 @@ def _planned(root: Path) -> pd.DataFrame | None:
     if not isinstance(trials, list):
         raise GlyphDistError(f"{path}: 'trials' is not a list")
     rows = [{**{key: str(json_field(trial, key, f"trials[{i}]", path)) for key in ("variant", "suite")},
-             **{key: _integer(trial, key, f"trials[{i}]", path) for key in ("n", "seed")}}
+             **{key: integer(trial, key, f"trials[{i}]", path) for key in ("n", "seed")}}
             for i, trial in enumerate(trials)]
     return pd.DataFrame(rows, columns=list(TRIAL)).drop_duplicates()
 
@@ -164,20 +141,17 @@ def load_runs(runs_dir: Path, date: str) -> MemoryRuns:
     files = sorted(root.rglob("metrics.json")) if root.is_dir() else []
     if not files:
         raise GlyphDistError(f"no runs were found under {root}: no metrics.json in it or below it")
-    runs, metrics, counters, seen = [], [], [], {}
+    runs, counters, seen = [], [], {}
     for path in files:
-        run, values, numeric = _read_run(path)
-        trial = tuple(run[key] for key in TRIAL)
+        run, numeric = _read_run(path)
+        trial = tuple(run.axes[key] for key in TRIAL)
         if trial in seen:
             raise GlyphDistError(f"{path}: the same trial (variant, suite, n, seed) = {trial} as {seen[trial]}")
         seen[trial] = path
         runs.append(run)
-        metrics += values
-        counters += numeric
-    long = [*TRIAL, "name", "value"]
-    frame = pd.DataFrame(runs)
-    return MemoryRuns(root, frame, pd.DataFrame(metrics, columns=long), pd.DataFrame(counters, columns=long),
-                      _planned(root), _setting(root, frame))
+        counters.append(numeric)
+    frame = pd.DataFrame([run.axes for run in runs])
+    return MemoryRuns(root, frame, long(runs, TRIAL), long(counters, TRIAL), _planned(root), _setting(root, frame))
 
 
 def _setting(root: Path, runs: pd.DataFrame) -> Setting:

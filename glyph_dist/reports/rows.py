@@ -1,0 +1,77 @@
+"""Uniform result rows, the report layer's input: a trial's axes (what ran), its metrics (what it scored) and its
+telemetry (`tokens`, `time_ms_per_100`, `rss_mb`, `latency_ms_mean`), whichever file they were read from.
+
+Each study reads its files into `Row`s with the checks below (an error names the file and the key); `wide` and
+`long` make the frames the layer computes on (`study.py`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from glyph_dist.errors import GlyphDistError
+from glyph_dist.files import json_field
+
+TELEMETRY = ("tokens", "time_ms_per_100", "rss_mb", "latency_ms_mean")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One trial (or one cell of one): `axes` name it, `metrics` and `telemetry` are its numbers (NaN: undefined)."""
+
+    axes: dict[str, object]
+    metrics: dict[str, float]
+    telemetry: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, axes: dict[str, object], values: dict[str, float]) -> Row:
+        """A row whose numbers are `values`, the telemetry among them set apart."""
+        return cls(axes, {k: v for k, v in values.items() if k not in TELEMETRY},
+                   {k: v for k, v in values.items() if k in TELEMETRY})
+
+
+def is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def number(value: object, where: str, path: Path) -> float:
+    """A value read at `where` in `path`; JSON null (an undefined value) reads as NaN."""
+    if value is None:
+        return math.nan
+    if not is_number(value):
+        raise GlyphDistError(f"{path}: '{where}' is not a number: {value!r}")
+    return float(value)
+
+
+def required_number(mapping: object, key: str, where: str, path: Path) -> float:
+    """`mapping[key]`, which must be present and a number (not null)."""
+    value = json_field(mapping, key, where, path)
+    if not is_number(value):
+        raise GlyphDistError(f"{path}: '{where}.{key}' is not a number: {value!r}")
+    return float(value)
+
+
+def integer(mapping: object, key: str, where: str, path: Path) -> int:
+    """`mapping[key]`, which must be present and a whole number."""
+    value = json_field(mapping, key, where, path)
+    if not is_number(value) or not float(value).is_integer():
+        raise GlyphDistError(f"{path}: '{where}.{key}' is not an integer: {value!r}")
+    return int(value)
+
+
+def wide(rows: Iterable[Row]) -> pd.DataFrame:
+    """One row per Row: its axes, metrics and telemetry as columns."""
+    return pd.DataFrame([{**row.axes, **row.metrics, **row.telemetry} for row in rows])
+
+
+def long(rows: Iterable[Row], axes: Sequence[str]) -> pd.DataFrame:
+    """One row per Row and number it holds: the `axes` named, `name` and `value` (a number the trial wrote as
+    undefined stays apart from one it did not write)."""
+    found = [{**{axis: row.axes[axis] for axis in axes}, "name": name, "value": value}
+             for row in rows for name, value in {**row.metrics, **row.telemetry}.items()]
+    return pd.DataFrame(found, columns=[*axes, "name", "value"])
