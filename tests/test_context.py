@@ -89,6 +89,7 @@ def test_cell_result_schema_and_model_free_metrics(memory, phase5):
         assert row["evidence_recall_expanded"] >= row["evidence_recall"], "expanding never removes text"
         assert sum(b["n"] for b in row["by_evidence_position"]) == row["n_questions"]
         assert sum(b["n"] for b in row["by_episode_length"]) == row["n_questions"]
+        assert row["by_question_type"] == [], "public_dialog names no question types"
         # context-recall answers exactly when the evidence is there verbatim
         assert row["success_rate"] == pytest.approx(row["evidence_recall"])
         if name != "full":

@@ -181,3 +181,7 @@ def test_the_context_bench_reads_each_split(prepared, episodes, hybrid, tmp_path
                     hybrid, ContextRecall(), get_judge("rule"))
     assert cell["results"]["full"]["evidence_recall"] == 1.0
     assert 0.0 < cell["results"]["bm25_topk"]["evidence_recall"] < 1.0
+    by_type = {row["bucket"]: row for row in cell["results"]["full"]["by_question_type"]}
+    assert set(by_type) == {q["type"] for q in episodes[0]["questions"]}
+    assert sum(row["n"] for row in by_type.values()) == len(episodes[0]["questions"])
+    assert all(row["evidence_recall"] == 1.0 for row in by_type.values())

@@ -23,6 +23,7 @@ class Question:
     evidence: tuple[int, ...]
     evidence_position: float  # last evidence turn / (turns - 1)
     evidence_texts: tuple[str, ...] | None = None  # what must be in a context verbatim (default: the evidence turns' sentences)
+    kind: str | None = None  # the question's type where the data set names one (`type`: single_hop, temporal, ...)
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,8 @@ def _question(raw: dict, n_turns: int, where: str) -> Question:
     if not answer.strip():
         raise GlyphDistError(f"{where}: empty answer to {question!r}")
     position = raw.get("evidence_position", max(evidence) / max(n_turns - 1, 1))
-    return Question(question, answer, evidence, float(position))
+    kind = raw.get("type")
+    return Question(question, answer, evidence, float(position), kind=None if kind is None else str(kind))
 
 
 def _episode(raw: dict, where: str) -> Episode:

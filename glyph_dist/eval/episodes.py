@@ -32,7 +32,7 @@ def item_episode(item: Item) -> Episode:
     turns = tuple(("user", s.text) for s in item.teach)
     evidence = tuple(i for i, (_, text) in enumerate(turns) if text in item.evidence)
     position = max(evidence) / max(len(turns) - 1, 1) if evidence else 1.0
-    question = SuiteQuestion(item.question, item.answer, evidence, position, tuple(item.evidence), item)
+    question = SuiteQuestion(item.question, item.answer, evidence, position, tuple(item.evidence), item=item)
     meta = tuple({"step": s.step, "reward": s.reward, "pinned": s.pinned} for s in item.teach)
     return Episode(item.item_id, turns, (question,), episode_digest(turns), meta)
 

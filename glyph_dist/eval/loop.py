@@ -157,13 +157,18 @@ def length_bucket(turns: int) -> str:
     raise AssertionError("the last length bucket is open")
 
 
-def _bucket_rows(outcomes: list[Outcome], bucket: Callable[[Outcome], str]) -> list[dict]:
+def _bucket_rows(outcomes: list[Outcome], bucket: Callable[[Outcome], str | None],
+                 order: Callable[[str], object] = lambda label: float(label.split("-")[0].rstrip("+"))) -> list[dict]:
+    """Scores per bucket (outcomes whose bucket is None are left out), buckets sorted by `order`."""
     groups: dict[str, list[Outcome]] = {}
     for outcome in outcomes:
-        groups.setdefault(bucket(outcome), []).append(outcome)
+        label = bucket(outcome)
+        if label is not None:
+            groups.setdefault(label, []).append(outcome)
     return [{"bucket": label, "n": len(group), "success_rate": fmean(o.scores["success"] for o in group),
-             "evidence_recall": fmean(o.evidence_present for o in group)}
-            for label, group in sorted(groups.items(), key=lambda item: float(item[0].split("-")[0].rstrip("+")))]
+             "evidence_recall": fmean(o.evidence_present for o in group),
+             "evidence_share": fmean(o.evidence_share for o in group)}
+            for label, group in sorted(groups.items(), key=lambda item: order(item[0]))]
 
 
 def suite_scores(outcomes: list[Outcome]) -> dict:
@@ -181,7 +186,8 @@ def suite_scores(outcomes: list[Outcome]) -> dict:
 
 def summarise(outcomes: list[Outcome], timing: Timing) -> dict:
     """The provider's row: the judged scores, the suite's scores, the model-free recalls, tokens,
-    telemetry and the two breakdowns."""
+    telemetry and the breakdowns by evidence position, episode length and question type (where the
+    data set names types)."""
     if not outcomes:
         raise GlyphDistError("no questions to score")
     n = len(outcomes)
@@ -209,6 +215,7 @@ def summarise(outcomes: list[Outcome], timing: Timing) -> dict:
         "write_rate": timing.turns / max(timing.write_seconds, 1e-9),
         "by_evidence_position": _bucket_rows(outcomes, lambda o: position_bucket(o.question.evidence_position)),
         "by_episode_length": _bucket_rows(outcomes, lambda o: length_bucket(len(o.episode.turns))),
+        "by_question_type": _bucket_rows(outcomes, lambda o: o.question.kind, order=str),
     }
 
 
