@@ -103,7 +103,7 @@ def test_index_one_seed_and_memories_against_every_baseline(report):
     index = _read(report, "index.md")
     spatial = row(index, "### spatial, n = 20", "memory/hei_nw")
     assert spatial[1:3] == ["1", "0.800 ± n/a"]
-    assert spatial[-2:] == ["+0.300, n/a (1 seed)", "n/a (1 seed)"]
+    assert spatial[-2:] == ["+0.300 ± n/a (1 seed)", "n/a (1 seed)"]
     assert "spatial success" in table_rows(index, "### spatial, n = 20")[0]
     versus = "### episodic: memories against every baseline"
     assert table_rows(index, versus)[0] == ["variant", "n", "− core", "− rag"]
@@ -206,7 +206,7 @@ def test_context_recall_is_reported_as_evidence_recall_with_no_em_f1_or_success(
                                              "latency ms", "evidence recall (model-free upper bound) − core (paired "
                                              "95% CI)", "verdict"]
     assert row(index, heading, "memory/hei_nw")[2] == "0.900 ± n/a"
-    assert row(index, heading, "memory/hei_nw")[-2] == "+0.900, n/a (1 seed)"
+    assert row(index, heading, "memory/hei_nw")[-2] == "+0.900 ± n/a (1 seed)"
     for text in [index, spatial, (out / "episodic" / "summary.md").read_text()]:
         headers = [cells for cells in (line.strip("| ").split(" | ") for line in text.splitlines())
                    if cells[0] in ("variant", "ablation")]

@@ -1,5 +1,5 @@
 """What every study's report shares: the model-free answerer and the LLM judge's rates, the 95%
-Student-t interval across seeds, and markdown tables."""
+Student-t interval across seeds, the text of intervals and paired differences, and markdown tables."""
 
 from __future__ import annotations
 
@@ -27,6 +27,13 @@ def t_half_width(values: pd.Series) -> float:
 def interval(mean: float, half: float, digits: int = 3) -> str:
     """`mean ± half`, `n/a` for a missing half-width."""
     return f"{mean:.{digits}f} ± {'n/a' if math.isnan(half) else f'{half:.{digits}f}'}"
+
+
+def difference(mean: float, half: float, pairs: int, digits: int = 3) -> str:
+    """A difference paired by seed, `+mean ± half`: `± n/a (1 seed)` with one pair, a dash with none."""
+    if not pairs:
+        return "—"
+    return f"{mean:+.{digits}f} ± {'n/a (1 seed)' if pairs < 2 else f'{half:.{digits}f}'}"
 
 
 def table(header: tuple[str, ...] | list[str], rows: list[list[str]]) -> str:

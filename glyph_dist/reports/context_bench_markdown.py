@@ -12,7 +12,7 @@ import math
 
 import pandas as pd
 
-from glyph_dist.reports.common import MODEL_FREE, interval, t_factor, table
+from glyph_dist.reports.common import MODEL_FREE, difference, interval, t_factor, table
 from glyph_dist.reports.context_bench_load import GROUP, SCORES
 from glyph_dist.reports.context_bench_stats import (GLYPH_HIGHER, GLYPH_LOWER, HIGHER, LOWER, NO_INTERVAL, NOISE,
                                                     PAIR_KEYS, VERDICTS, compare_models)
@@ -112,18 +112,10 @@ def _model_cell(mean: float, half: float, digits: int) -> str:
     return "—" if math.isnan(mean) else interval(mean, half, digits)
 
 
-def _difference(row: pd.Series) -> str:
-    """glyph − raw ± the paired half-width; n/a with one seed, a dash where no seed has both values."""
-    if not row["n_seeds"]:
-        return "—"
-    digits = _digits(row["metric"])
-    half = "n/a (1 seed)" if row["n_seeds"] == 1 else f"{row['difference_ci']:.{digits}f}"
-    return f"{row['difference']:+.{digits}f} ± {half}"
-
-
 def _pair_rows(pairs: pd.DataFrame) -> list[list[str]]:
-    return [[PAIR_LABELS[r["metric"]], _model_cell(r["raw_mean"], r["raw_ci"], _digits(r["metric"])),
-             _model_cell(r["glyph_mean"], r["glyph_ci"], _digits(r["metric"])), _difference(r), str(r["n_seeds"]),
+    return [[PAIR_LABELS[r["metric"]], _model_cell(r["reference_mean"], r["reference_ci"], _digits(r["metric"])),
+             _model_cell(r["variant_mean"], r["variant_ci"], _digits(r["metric"])),
+             difference(r["mean"], r["ci"], r["pairs"], _digits(r["metric"])), str(r["pairs"]),
              "—" if math.isnan(r["count_min"]) else _span(r["count_min"], r["count_max"]), r["verdict"]]
             for _, r in pairs.iterrows()]
 
@@ -134,7 +126,7 @@ def _joined(names: list[str]) -> str:
 
 def _pair_sentence(pairs: pd.DataFrame) -> str:
     """The whole comparison in one sentence: the metrics beyond noise, or that there are none."""
-    seeds = pairs.loc[pairs["n_seeds"] > 0, "n_seeds"]
+    seeds = pairs.loc[pairs["pairs"] > 0, "pairs"]
     if seeds.max() < 2:
         return "With one seed there is no interval, so no difference can be called."
     counted = f"({_span(seeds.min(), seeds.max())} seeds)"

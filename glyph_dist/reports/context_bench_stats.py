@@ -96,25 +96,16 @@ def model_seeds(cells: pd.DataFrame) -> pd.DataFrame:
 
 
 def compare_models(seeds: pd.DataFrame) -> pd.DataFrame:
-    """One row per paired metric of one pairing group, over the seeds that both models have: each model's mean
-    and interval, the mean glyph − raw difference and the t-interval of its per-seed values, seeds, counts, verdict.
-    """
-    pairs = {}
+    """One row per paired metric of one pairing group (`study.paired_differences`' columns), over the seeds that
+    both models have, with the questions (or summary pairs) per seed; `not measured` where no seed has both."""
+    both = seeds.pivot(index="seed", columns="model", values=list(PER_SEED))
+    both = both[both["n_questions"].notna().all(axis=1)]
+    rows, columns = [], []
     for metric in PAIRED:
         found = study.paired_differences(_long(seeds, [*PAIR_KEYS, "model"], [metric]), MODEL_PAIR, metric,
                                          [(MODEL_GLYPH, MODEL_RAW)])
-        pairs[metric] = found.iloc[0] if len(found) else None
-    both = seeds.pivot(index="seed", columns="model", values=list(PER_SEED))
-    both = both[both["n_questions"].notna().all(axis=1)]
-    rows = []
-    for metric, pair in pairs.items():
+        pair = found.iloc[0].to_dict() if len(found) else {"pairs": 0, "verdict": NOT_MEASURED}
         counts = both[COUNTS.get(metric, "n_questions")]
-        values = ({"raw_mean": pair["reference_mean"], "raw_ci": pair["reference_ci"],
-                   "glyph_mean": pair["variant_mean"], "glyph_ci": pair["variant_ci"], "difference": pair["mean"],
-                   "difference_ci": pair["ci"], "n_seeds": int(pair["pairs"]), "verdict": pair["verdict"]}
-                  if pair is not None else
-                  {"raw_mean": math.nan, "raw_ci": math.nan, "glyph_mean": math.nan, "glyph_ci": math.nan,
-                   "difference": math.nan, "difference_ci": math.nan, "n_seeds": 0, "verdict": NOT_MEASURED})
-        rows.append({"metric": metric, **values, "count_min": counts.min(axis=None),
-                     "count_max": counts.max(axis=None)})
-    return pd.DataFrame(rows)
+        rows.append({**pair, "metric": metric, "count_min": counts.min(axis=None), "count_max": counts.max(axis=None)})
+        columns = [*found.columns, "metric", "count_min", "count_max"]
+    return pd.DataFrame(rows, columns=columns)

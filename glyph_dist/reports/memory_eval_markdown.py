@@ -10,8 +10,8 @@ import math
 import pandas as pd
 
 from glyph_dist.reports.memory_eval_load import CORE, SPATIAL_METRICS, MemoryRuns, Setting, label, suite_order
-from glyph_dist.reports.memory_eval_stats import KEYS, ONE_SEED, parent, short_name
-from glyph_dist.reports.common import interval, table
+from glyph_dist.reports.memory_eval_stats import KEYS, parent, short_name
+from glyph_dist.reports.common import difference, interval, table
 from glyph_dist.reports.studies import MEMORY_EVAL
 
 # Suite links: {"summary": path, "plots": [(title, path), ...]}, relative to the index.
@@ -53,10 +53,8 @@ def _interval(found: Cells, key: tuple) -> str:
     return "—" if row is None else interval(row["mean"], row["ci"])
 
 
-def difference(row: pd.Series | None) -> str:
-    if row is None:
-        return "—"
-    return f"{row['mean']:+.3f} ± {row['ci']:.3f}" if row["pairs"] >= 2 else f"{row['mean']:+.3f}, {ONE_SEED}"
+def _difference(row: pd.Series | None) -> str:
+    return "—" if row is None else difference(row["mean"], row["ci"], row["pairs"])
 
 
 def _listed(values) -> str:
@@ -81,7 +79,7 @@ def _index_table(found: Cells, against: dict, suite: str, n: int, variants: list
         score = (suite, n, variant, setting.score)
         rows.append([variant, str(found[score]["seeds"]), _interval(found, score),
                      *(_mean(found, (suite, n, variant, name)) for name in names),
-                     "reference" if variant == CORE else difference(versus),
+                     "reference" if variant == CORE else _difference(versus),
                      "—" if versus is None else versus["verdict"]])
     return f"{setting.caption()}\n\n" + table(header, rows)
 
@@ -94,7 +92,7 @@ def _versus_baselines(against: dict, suite: str, sizes: list[tuple[int, list[str
     for n, variants in sizes:
         for variant in (v for v in variants if not MEMORY_EVAL.is_baseline(v)):
             found = [against.get((suite, n, variant, b)) for b in baselines]
-            rows.append([variant, str(n), *(difference(row) + ("" if row is None or row["pairs"] < 2 else
+            rows.append([variant, str(n), *(_difference(row) + ("" if row is None or row["pairs"] < 2 else
                                                               f" ({row['verdict']})") for row in found)])
     if not rows or not baselines:
         return "No memory and baseline ran on this suite together: nothing to compare."
@@ -109,7 +107,7 @@ def _ablations(against: dict, suite: str, sizes: list[tuple[int, list[str]]], se
         for variant in variants:
             row = against.get((suite, n, variant, parent(variant)))
             if row is not None:
-                rows.append([variant, parent(variant), str(n), difference(row), row["verdict"]])
+                rows.append([variant, parent(variant), str(n), _difference(row), row["verdict"]])
     if not rows:
         return None
     return (f"{setting.label} of each ablation minus its memory with every setting on, paired by seed (± 95% t "

@@ -14,7 +14,6 @@ KEYS = ["suite", "n", "variant", "name"]
 # Metrics that are shares of items: a value outside [0, 1] is a bug in the trial.
 RATES = ("em", "em_raw", "f1", "contains", "memory_hit_rate", "evidence_recall", "spatial_success", "llm_equivalent",
          "llm_em_agreement", "llm_contains_agreement")
-ONE_SEED = MEMORY_EVAL.verdicts.one_seed
 
 
 def _ranked(frame: pd.DataFrame, order: list[str], by: list[str]) -> pd.DataFrame:
