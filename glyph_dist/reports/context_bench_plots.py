@@ -10,18 +10,14 @@ import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
-
-from glyph_dist.reports.atomic import save_png  # noqa: E402
-from glyph_dist.reports.context_bench_load import SCORES, SETUP  # noqa: E402
-from glyph_dist.reports.studies import FULL, context_score  # noqa: E402
+from glyph_dist.reports.context_bench_load import SCORES, SETUP
+from glyph_dist.reports.plots import INTERVALS, errors, plt, save
+from glyph_dist.reports.studies import FULL, context_score
 
 Colors = dict[str, str]
 Panel = Callable[[Axes, pd.DataFrame, Colors], None]
@@ -42,13 +38,9 @@ def setup_slug(setup: tuple) -> str:
     return re.sub(r"[^A-Za-z0-9._]+", "-", "-".join(p for p in (source, model, answerer, judge) if p)).strip("-")
 
 
-def _errors(frame: pd.DataFrame) -> np.ndarray:
-    return frame["score_ci"].fillna(0.0).to_numpy()
-
-
 def _score_vs_budget(ax: Axes, frame: pd.DataFrame, colors: Colors) -> None:
     for strategy, rows in frame[frame["strategy"] != FULL].groupby("strategy", sort=False):
-        ax.errorbar(rows["budget"], rows["score"], yerr=_errors(rows), fmt="o-", capsize=3,
+        ax.errorbar(rows["budget"], rows["score"], yerr=errors(rows["score_ci"]), fmt="o-", capsize=3,
                     color=colors[strategy], label=strategy)
     for _, full in frame[frame["strategy"] == FULL].iterrows():
         ax.axhline(full["score"], color="black", linestyle="--",
@@ -64,7 +56,7 @@ def _score_vs_budget(ax: Axes, frame: pd.DataFrame, colors: Colors) -> None:
 
 def _tokens_vs_score(ax: Axes, frame: pd.DataFrame, colors: Colors) -> None:
     for strategy, rows in frame.groupby("strategy", sort=False):
-        ax.errorbar(rows["avg_tokens"], rows["score"], yerr=_errors(rows), fmt="o", capsize=3,
+        ax.errorbar(rows["avg_tokens"], rows["score"], yerr=errors(rows["score_ci"]), fmt="o", capsize=3,
                     color="black" if strategy == FULL else colors[strategy], label=strategy)
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
@@ -97,29 +89,18 @@ def _figure(frame: pd.DataFrame, draw: Panel, colors: Colors, title: str, ylabel
         if xlabel:
             ax.set_xlabel(xlabel)
         ax.set_ylim(-0.03, 1.03)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
     fig.suptitle(title)
-    fig.tight_layout()
     return fig
-
-
-def _save(fig, path: Path) -> Path:
-    try:
-        return save_png(fig, path)
-    finally:
-        plt.close(fig)
 
 
 def _specs(frame: pd.DataFrame, buckets: pd.DataFrame, title: str, metric: str) -> list[tuple]:
     """(file name, rows, panel, figure title, x label) for each plot of one setup, whose score is `metric`."""
-    intervals = "error bars: 95% t-interval across seeds"
     label = SCORES[metric]
     slug = label.split(" (")[0].replace(" ", "_")  # evidence_recall, containment
-    specs = [(f"{slug}_vs_budget", frame, _score_vs_budget, f"{label.capitalize()} vs budget; {title}; {intervals}",
+    specs = [(f"{slug}_vs_budget", frame, _score_vs_budget, f"{label.capitalize()} vs budget; {title}; {INTERVALS}",
               None),
              (f"tokens_vs_{slug}", frame, _tokens_vs_score,
-              f"Tokens vs {label}, one point per strategy and budget; {title}; {intervals}", None)]
+              f"Tokens vs {label}, one point per strategy and budget; {title}; {INTERVALS}", None)]
     for axis, rows in buckets.groupby("axis", sort=False):
         name, xlabel = BUCKET_AXES[axis]
         specs.append((name.format(score=slug), rows, _bucket_panel,
@@ -138,5 +119,5 @@ def write_plots(summary: pd.DataFrame, buckets: pd.DataFrame, strategies: list[s
         metric = context_score(setup[SETUP.index("answerer")])
         for name, rows, panel, title, xlabel in _specs(frame, setup_buckets, setup_title(setup), metric):
             stem = f"{name}-{setup_slug(setup)}"
-            paths[stem] = _save(_figure(rows, panel, colors, title, SCORES[metric], xlabel), plots_dir / f"{stem}.png")
+            paths[stem] = save(_figure(rows, panel, colors, title, SCORES[metric], xlabel), plots_dir / f"{stem}.png")
     return paths
