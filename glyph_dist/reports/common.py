@@ -36,6 +36,12 @@ def difference(mean: float, half: float, pairs: int, digits: int = 3) -> str:
     return f"{mean:+.{digits}f} ± {'n/a (1 seed)' if pairs < 2 else f'{half:.{digits}f}'}"
 
 
+def listed(values) -> str:
+    """The distinct values present, sorted, whole numbers without a decimal point; a dash when there are none."""
+    distinct = sorted({value for value in values if value is not None and not pd.isna(value)})
+    return ", ".join(str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in distinct) or "—"
+
+
 def table(header: tuple[str, ...] | list[str], rows: list[list[str]]) -> str:
     """A markdown table of text cells."""
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]

@@ -12,7 +12,7 @@ import math
 
 import pandas as pd
 
-from glyph_dist.reports.common import MODEL_FREE, difference, interval, t_factor, table
+from glyph_dist.reports.common import MODEL_FREE, difference, interval, listed, t_factor, table
 from glyph_dist.reports.context_bench_load import GROUP, SCORES
 from glyph_dist.reports.context_bench_stats import (GLYPH_HIGHER, GLYPH_LOWER, HIGHER, LOWER, NO_INTERVAL, NOISE,
                                                     PAIR_KEYS, VERDICTS, compare_models)
@@ -44,17 +44,11 @@ def _span(low: float, high: float, fmt: str = "{:.0f}") -> str:
     return fmt.format(low) if low == high else f"{fmt.format(low)}–{fmt.format(high)}"
 
 
-def _listed(values: pd.Series) -> str:
-    """Distinct values, sorted, integral numbers without a decimal point."""
-    distinct = sorted(values.dropna().unique())
-    return ", ".join(str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in distinct)
-
-
 def describe_groups(cells: pd.DataFrame) -> pd.DataFrame:
     """One row per table group (indexed by GROUP): data file, episodes, questions, seeds and budgets, as text."""
     return cells.groupby(GROUP, sort=False).agg(
-        dataset_path=("dataset_path", _listed), episodes=("n_episodes", _listed),
-        questions=("n_questions", _listed), seeds=("seed", _listed), budgets=("budget", _listed),
+        dataset_path=("dataset_path", listed), episodes=("n_episodes", listed),
+        questions=("n_questions", listed), seeds=("seed", listed), budgets=("budget", listed),
     )
 
 
