@@ -100,12 +100,11 @@ def compare_models(seeds: pd.DataFrame) -> pd.DataFrame:
     both models have, with the questions (or summary pairs) per seed; `not measured` where no seed has both."""
     both = seeds.pivot(index="seed", columns="model", values=list(PER_SEED))
     both = both[both["n_questions"].notna().all(axis=1)]
-    rows, columns = [], []
+    rows = []
     for metric in PAIRED:
         found = study.paired_differences(_long(seeds, [*PAIR_KEYS, "model"], [metric]), MODEL_PAIR, metric,
                                          [(MODEL_GLYPH, MODEL_RAW)])
         pair = found.iloc[0].to_dict() if len(found) else {"pairs": 0, "verdict": NOT_MEASURED}
         counts = both[COUNTS.get(metric, "n_questions")]
         rows.append({**pair, "metric": metric, "count_min": counts.min(axis=None), "count_max": counts.max(axis=None)})
-        columns = [*found.columns, "metric", "count_min", "count_max"]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=[*PAIR_KEYS, *study.DIFFERENCE_COLUMNS, "metric", "count_min", "count_max"])

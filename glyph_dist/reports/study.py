@@ -17,6 +17,9 @@ import pandas as pd
 from glyph_dist.reports.common import t_half_width
 
 HIGHER, LOWER, NOISE, ONE_SEED = "higher", "lower", "noise", "one seed"
+# The columns of a paired difference, after the study's group axes.
+DIFFERENCE_COLUMNS = ["variant", "reference", "variant_mean", "variant_ci", "reference_mean", "reference_ci", "mean",
+                      "ci", "pairs", "verdict"]
 
 
 @dataclass(frozen=True)
@@ -93,14 +96,14 @@ def summarize(values: pd.DataFrame, keys: Sequence[str], pair: str = "seed") -> 
         low=("value", "min"), high=("value", "max")).reset_index()
 
 
-def paired_differences(values: pd.DataFrame, study: StudyDeclaration, metric: str,
+def paired_differences(values: pd.DataFrame, declaration: StudyDeclaration, metric: str,
                        pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
     """`metric` of each (variant, reference) in `pairs`, per group of the study's axes, over the seeds where both
     have a value: both sides' means and intervals, the mean per-seed difference and its interval, the number of
-    pairs and the verdict. A group where the two share no seed has no row."""
-    group, compared = list(study.group), study.compared
+    pairs and the verdict in the declaration's words. A group where the two share no seed has no row."""
+    group, compared = list(declaration.group), declaration.compared
     rows = values[values["name"] == metric]
-    wide = rows.groupby([*group, study.pair, compared])["value"].mean().unstack(compared)
+    wide = rows.groupby([*group, declaration.pair, compared])["value"].mean().unstack(compared)
     found = []
     for variant, reference in pairs:
         if variant not in wide or reference not in wide:
@@ -113,7 +116,5 @@ def paired_differences(values: pd.DataFrame, study: StudyDeclaration, metric: st
                           "reference": reference, "variant_mean": side.mean(), "variant_ci": t_half_width(side),
                           "reference_mean": other.mean(), "reference_ci": t_half_width(other), "mean": mean,
                           "ci": half, "pairs": n,
-                          "verdict": study.verdicts.text(outcome(mean, half, n), variant, reference)})
-    columns = [*group, "variant", "reference", "variant_mean", "variant_ci", "reference_mean", "reference_ci", "mean",
-               "ci", "pairs", "verdict"]
-    return pd.DataFrame(found, columns=columns)
+                          "verdict": declaration.verdicts.text(outcome(mean, half, n), variant, reference)})
+    return pd.DataFrame(found, columns=[*group, *DIFFERENCE_COLUMNS])
