@@ -1,4 +1,5 @@
-"""Phase-5 result files (one benchmark cell each): read, check and flatten into pandas frames.
+"""Phase-5 result files (one benchmark cell each): read and checked into uniform rows (`rows.Row`, one per
+strategy of a cell) and a frame of their breakdown buckets.
 
 Each row gets `score`, the metric its tables compare: with the model-free `context-recall` answerer
 that is evidence recall (a model-free upper bound; its "answers" are the gold answer whenever the
