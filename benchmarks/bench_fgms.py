@@ -4,8 +4,8 @@ One actor's memories are written in batches of 256 realistic agent turns (the SG
 cycled with unique record ids) to a `ShardMemory` in this process (the core) and, through a
 `ShardRouter`, to one Ray shard actor; the HTTP path is the Ray Serve app in front of that actor.
 Reads use token_budget=2048 and the service's default read: policy "relevant", mode "text", relevance
-"hybrid" (BM25 and embeddings, fused), unit "turn" (--policy, --mode, --relevance and --unit change
-them), and held-out SGD user turns as queries.
+"hybrid" (BM25 and embeddings, fused), unit "turn", 6 neighbours (--policy, --mode, --relevance, --unit
+and --neighbours change them), and held-out SGD user turns as queries.
 (The SGD dev set has 8,664 train turns, so at 100,000 memories each text occurs about 12 times.)
 
 Targets (2-core machine, default embedder): writes >= 2,000 records/s per shard (lexical indexing
@@ -13,7 +13,7 @@ included); read p99 <= 10 ms through an actor call and <= 30 ms over HTTP. Core 
 
     .venv/bin/python benchmarks/bench_fgms.py [--tape DIR] [--sizes 10000,100000] [--reads 200] [--batch 256]
         [--policy recent|relevant|mixed|foveated] [--mode text|glyph|mixed|residual]
-        [--relevance dense|lexical|hybrid] [--unit span|turn] [--profile]
+        [--relevance dense|lexical|hybrid] [--unit span|turn] [--neighbours N] [--profile]
 
 The helpers here (data, records, timing, Ray start) are shared by bench_fgms_shards.py and
 bench_fgms_chroma.py.
@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from _machine import ROOT, SGD_DIR, print_header, profile_top
+from glyph_dist.cli import add_read_options, read_settings
 from glyph_dist.fgms.schema import DEFAULT_READ
 
 WRITE_TARGET = 2_000  # records/s per shard
@@ -233,14 +234,11 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000", help="memories of the read actor at each read step")
     parser.add_argument("--reads", type=int, default=200, help="timed reads per path and size")
     parser.add_argument("--batch", type=int, default=256, help="records per write batch")
-    parser.add_argument("--policy", default=READ["policy"], choices=("recent", "relevant", "mixed", "foveated"))
-    parser.add_argument("--mode", default=READ["mode"], choices=("text", "glyph", "mixed", "residual"))
-    parser.add_argument("--relevance", default=READ["relevance"], choices=("dense", "lexical", "hybrid"))
-    parser.add_argument("--unit", default=READ["unit"], choices=("span", "turn"))
+    add_read_options(parser)
     parser.add_argument("--profile", action="store_true", help="cProfile of core reads and writes at the end")
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    READ.update(policy=args.policy, mode=args.mode, relevance=args.relevance, unit=args.unit)
+    READ.update(read_settings(args))
 
     print_machine("bench_fgms")
     with tempfile.TemporaryDirectory(prefix="fgms-bench-") as tmp:

@@ -93,7 +93,7 @@ def _bench_context(args) -> None:
 
     config = CellConfig(dataset=str(args.dataset), budget=args.budget, split=args.split or None,
                         strategies=tuple(args.strategies), isolation=args.isolation, answerer=args.answerer,
-                        judge=args.judge, policy=args.policy, mode=args.mode, relevance=args.relevance, unit=args.unit)
+                        judge=args.judge, **read_settings(args))
     answerer, judge = get_answerer(args.answerer), get_judge(args.judge)
     pairwise_judge = get_judge(args.pairwise_judge) if args.pairwise_judge else None
     with tempfile.TemporaryDirectory(prefix="fgms-bench-") as scratch:
@@ -264,8 +264,8 @@ def _memory_read(args) -> None:
     from glyph_dist.fgms.client import MemoryClient
 
     response = MemoryClient(args.url).read(
-        args.actor, args.query, args.budget, mode=args.mode, policy=args.policy, relevance=args.relevance,
-        unit=args.unit, filters={"episode_id": args.episode, "tags": args.tag or []})
+        args.actor, args.query, args.budget, **read_settings(args),
+        filters={"episode_id": args.episode, "tags": args.tag or []})
     if args.json:
         print(response.model_dump_json(indent=2))
     else:
@@ -289,15 +289,24 @@ FGMS_GROUP = ("fgms", "memory")  # the service's command group and its former na
 
 
 def add_read_options(parser: argparse.ArgumentParser, whose: str = "") -> None:
-    """--policy, --mode, --relevance and --unit of an FGMS read, with the request schema's choices and defaults."""
+    """--policy, --mode, --relevance, --unit and --neighbours of an FGMS read, with the request schema's types,
+    choices and defaults."""
     import typing
 
     from glyph_dist.fgms.schema import READ_SETTINGS, ReadRequest
 
     for key in READ_SETTINGS:
         field = ReadRequest.model_fields[key]
-        parser.add_argument(f"--{key}", default=field.default, choices=typing.get_args(field.annotation),
+        kind = {"type": int} if field.annotation is int else {"choices": typing.get_args(field.annotation)}
+        parser.add_argument(f"--{key}", default=field.default, **kind,
                             help=f"FGMS read {key}{' ' + whose if whose else ''} (default: %(default)s)")
+
+
+def read_settings(args: argparse.Namespace) -> dict:
+    """The FGMS read settings of parsed arguments (see `add_read_options`)."""
+    from glyph_dist.fgms.schema import READ_SETTINGS
+
+    return {key: getattr(args, key) for key in READ_SETTINGS}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -221,22 +221,23 @@ def test_evidence_recall_expanded_credits_compression_that_keeps_the_facts(hybri
 
 
 def test_fgt_context_reads_as_fgms_phase5_and_the_benchmark_by_default():
-    """One default read everywhere: the long-conversation dev set's best (relevant, text, hybrid, turn)."""
+    """One default read everywhere: the long-conversation dev set's best (relevant, text, hybrid, turn, 6 neighbours)."""
     from pathlib import Path
 
     import yaml
 
     from glyph_dist.cli import build_parser
     from glyph_dist.context.strategies import FgtContext
-    from glyph_dist.fgms.schema import ReadRequest
+    from glyph_dist.fgms.schema import READ_SETTINGS as keys, ReadRequest
 
-    keys = ("policy", "mode", "relevance", "unit")
     bench = tuple(getattr(CellConfig, k) for k in keys)
-    assert bench == ("relevant", "text", "hybrid", "turn")
+    assert bench == ("relevant", "text", "hybrid", "turn", 6)
     request = ReadRequest(actor_id="a", token_budget=1)
     assert tuple(getattr(request, k) for k in keys) == bench
     strategy = FgtContext(None, None)
-    assert tuple(getattr(strategy, k) for k in keys) == bench
+    assert tuple(strategy.read_settings[k] for k in keys) == bench
+    with pytest.raises(GlyphDistError, match="unknown FGMS read setting neighbors"):
+        FgtContext(None, None, neighbors=2)
     cli = build_parser().parse_args(["memory", "read", "--actor", "a", "query"])
     assert tuple(getattr(cli, k) for k in keys) == bench
     phase5 = yaml.safe_load((Path(__file__).resolve().parents[1] / "experiments" / "phase5.yaml").read_text())

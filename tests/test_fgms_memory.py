@@ -181,7 +181,7 @@ def test_relevant_reads_score_candidates_by_their_own_similarity(memory, filters
         memory.write(episode(episode_id=f"ep-{k}", start=10 * k, tags=["booking"] if k else []))
     query = "change the reservation to 8 pm"
     response = memory.read(ReadRequest(actor_id="agent-1", query=query, token_budget=400, policy="relevant",
-                                       mode="text", relevance="dense", unit="span", filters=filters))
+                                       mode="text", relevance="dense", unit="span", neighbours=0, filters=filters))
     assert response.items and {i.episode_id for i in response.items} <= ({"ep-3"} if filters.get("episode_id")
                                                                           else {f"ep-{k}" for k in range(6)})
     vectors = memory.tape.embedder.encode([query] + [i.text for i in response.items])
@@ -237,6 +237,34 @@ def test_top_equals_a_full_sort_with_later_candidates_first_among_ties(n, limit,
         scores[rng.random(n) < 0.3] *= -1
     expected = sorted(range(n), key=lambda i: (-scores[i], -i))[:limit]
     assert top(scores, limit).tolist() == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(n=st.integers(1, 60), window=st.integers(0, 8), depth=st.integers(1, 80), seed=st.integers(0, 2**16))
+def test_neighbour_relevance_is_the_best_source_within_the_window(n, window, depth, seed):
+    """Each unit gets the best relevance among the top-`depth` positive units within `window` of it, itself excluded."""
+    from glyph_dist.fgms.neighbours import neighbour_relevance
+    from glyph_dist.fgms.policies import top
+
+    rng = np.random.default_rng(seed)
+    relevance = np.where(rng.random(n) < 0.5, 0, rng.uniform(-0.5, 1, n)).astype(np.float32)
+    sources = {int(i) for i in top(relevance, depth) if relevance[i] > 0}
+    expected = [max([relevance[j] for j in sources if 0 < abs(i - j) <= window], default=0.0) for i in range(n)]
+    assert neighbour_relevance(relevance, window, depth).tolist() == pytest.approx(expected)
+
+
+def test_neighbours_bring_the_turns_around_a_relevant_turn(memory):
+    """A turn that shares no word with the question enters the context next to the turn that matches it."""
+    texts = ["I want to book a table at Sushi Den downtown.", "Sure, for what time?", "At half past seven.",
+             *[f"The weather report for day {k} says rain." for k in range(40)]]
+    memory.write([MemoryRecord(actor_id="agent-n", record_id=f"r{i}", turn=i, role="user", text=text)
+                  for i, text in enumerate(texts)])
+    request = dict(actor_id="agent-n", query="Which restaurant did I book a table at?", token_budget=80,
+                   relevance="lexical")
+    alone = {i.record_id for i in memory.read(ReadRequest(**request, neighbours=0)).items}
+    shared = {i.record_id for i in memory.read(ReadRequest(**request, neighbours=2)).items}
+    assert "r0" in alone and "r1" not in alone
+    assert {"r0", "r1", "r2"} <= shared
 
 # -- reliability: atomic writes, exact date-times, quarantine at restore, glyph tags in user text
 EXTREME_TIMES = ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00"]
@@ -464,7 +492,7 @@ def test_turn_units_in_glyph_mode_code_the_spans_with_a_family(memory):
 def test_hybrid_relevance_ranks_what_both_rankings_agree_on_first(memory):
     memory.write(episode())
     request = dict(actor_id="agent-1", query="weather in San Jose tomorrow", token_budget=MAX_TOKEN_BUDGET,
-                   policy="relevant", mode="text", unit="turn")
+                   policy="relevant", mode="text", unit="turn", neighbours=0)
     best = {r: max(memory.read(ReadRequest(relevance=r, **request)).items, key=lambda i: i.score).turn
             for r in ("dense", "lexical", "hybrid")}
     assert best["dense"] == best["lexical"] == best["hybrid"] == 8

@@ -163,10 +163,14 @@ class BM25TopK(RankedTurns):
 class FgtContext(Strategy):
     name = "fgt_context"
 
-    def __init__(self, hybrid, memory: Memory, policy: str = DEFAULT_READ["policy"], mode: str = DEFAULT_READ["mode"],
-                 relevance: str = DEFAULT_READ["relevance"], unit: str = DEFAULT_READ["unit"]):
+    def __init__(self, hybrid, memory: Memory, **read_settings):
+        """`read_settings`: FGMS read settings (`fgms.schema.READ_SETTINGS`); the service's defaults otherwise."""
         super().__init__(hybrid)
-        self.memory, self.policy, self.mode, self.relevance, self.unit = memory, policy, mode, relevance, unit
+        unknown = set(read_settings) - set(DEFAULT_READ)
+        if unknown:
+            raise GlyphDistError(f"fgt_context: unknown FGMS read setting {', '.join(sorted(unknown))}; "
+                                 f"known: {', '.join(DEFAULT_READ)}")
+        self.memory, self.read_settings = memory, {**DEFAULT_READ, **read_settings}
         self._written: set[str] = set()
 
     @staticmethod
@@ -187,8 +191,7 @@ class FgtContext(Strategy):
         if episode.digest not in self._written:
             self.write(episode)
         response = self.memory.read(ReadRequest(actor_id=self.actor_id(episode), query=question.question,
-                                                token_budget=budget, policy=self.policy, mode=self.mode,
-                                                relevance=self.relevance, unit=self.unit))
+                                                token_budget=budget, **self.read_settings))
         glyphs = frozenset(i.turn for i in response.items if i.rendered_as == "glyph" and i.turn is not None)
         return Context(response.context, response.token_estimate, glyphs)
 

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Literal
 
 import psutil
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveInt, ValidationError
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.eval.episodes import Isolation, isolation_of, load_data
 from glyph_dist.eval.loop import Answerer, Judge, evaluate, model_surprise, summarise
-from glyph_dist.fgms.schema import DEFAULT_READ, Mode, Policy, Relevance, Unit
+from glyph_dist.fgms.schema import DEFAULT_READ, READ_SETTINGS, Mode, Policy, Relevance, Unit
 from glyph_dist.memory.base import PROFILES
 from glyph_dist.memory.combined import AllConfig
 from glyph_dist.memory.registry import MEMORIES, build_config, changed_settings, check_knobs
@@ -56,6 +56,7 @@ class EvalParams(BaseModel):
     mode: Mode = DEFAULT_READ["mode"]
     relevance: Relevance = DEFAULT_READ["relevance"]
     unit: Unit = DEFAULT_READ["unit"]
+    neighbours: NonNegativeInt = DEFAULT_READ["neighbours"]
     gate: dict = {}
     hopfield: dict = {}
     schema_: dict = Field({}, alias="schema")
@@ -73,7 +74,7 @@ class EvalParams(BaseModel):
 
     @property
     def fgms_read(self) -> dict:
-        return {"policy": self.policy, "mode": self.mode, "relevance": self.relevance, "unit": self.unit}
+        return {key: getattr(self, key) for key in READ_SETTINGS}
 
     def knobs(self) -> dict[str, dict]:
         return {"gate": self.gate, "hopfield": self.hopfield, "schema": self.schema_, "macro": self.macro}

@@ -12,6 +12,8 @@ Relevance: `dense` is the cosine of the query's and the span's embeddings (a tur
 `lexical` is the record's BM25 divided by the best candidate's (a span: its record's); `hybrid` is
 the reciprocal-rank fusion of the two rankings (`lexical.reciprocal_rank_fusion`, over each
 ranking's top `limit` units, dense weighted `lexical.DENSE_WEIGHT`), 1.0 for a unit both rank first.
+With `neighbours: w`, each unit then gains a share of the relevance of the best unit within w
+units of it (`neighbours.py`).
 
 A write is atomic: every derived value (spans, vectors, families, token counts, timestamps) is
 computed first, the in-memory index is extended inside the storage transaction, and a failure
@@ -33,6 +35,7 @@ import numpy as np
 import orjson
 
 from glyph_dist.fgms.lexical import DENSE_WEIGHT, LexicalIndex, reciprocal_rank_fusion
+from glyph_dist.fgms.neighbours import neighbour_relevance
 from glyph_dist.fgms.policies import get_policy
 from glyph_dist.fgms.schema import MemoryRecord, ReadRequest, ReadResponse, WriteResponse, microseconds
 from glyph_dist.fgms.storage import RestoredRecord, ShardStorage, StoredRecord, StoredSpan
@@ -373,6 +376,9 @@ class ShardMemory:
         policy = get_policy(request.policy)
         if request.query.strip() and policy.uses_relevance:
             relevance = self._relevance(actor, candidates, units, request, limit)
+            if request.neighbours and request.weights.neighbours:
+                shared = neighbour_relevance(relevance, request.neighbours, limit)
+                relevance = relevance + np.float32(request.weights.neighbours) * shared
         else:
             relevance = np.zeros(len(units.first), dtype=np.float32)
         picked, scores = policy.rank(relevance, request.weights, limit)

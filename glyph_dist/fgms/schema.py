@@ -22,6 +22,8 @@ MAX_BATCH = 512
 MAX_TOKEN_BUDGET = 131_072
 MAX_TURN = 2**31 - 1
 MAX_WEIGHT = 1e6  # weights are relative; beyond this float32 scores would lose the smaller term anyway
+# Neighbour sharing (fgms/neighbours.py), tuned on the long-conversation dev set: window and weight
+NEIGHBOURS, NEIGHBOUR_WEIGHT, MAX_NEIGHBOURS = 6, 0.5, 64
 IDENTIFIER = r"^[A-Za-z0-9_.:@/-]+$"
 NO_CONTROL = r"^[^\x00-\x1f\x7f-\x9f]+$"  # no control character (NUL, line breaks, C1 codes)
 # Whitespace by Python's `str.isspace`, the definition sentence splitting uses (every such character
@@ -56,6 +58,7 @@ def _json_number(value: object) -> object:
 # or pydantic leaves them out of the JSON schema
 Turn = Annotated[int, Field(ge=0, le=MAX_TURN), Strict(False), BeforeValidator(_json_number)]
 TokenBudget = Annotated[int, Field(ge=1, le=MAX_TOKEN_BUDGET), Strict(False), BeforeValidator(_json_number)]
+Neighbours = Annotated[int, Field(ge=0, le=MAX_NEIGHBOURS), Strict(False), BeforeValidator(_json_number)]
 
 
 def _not_blank(text: str) -> str:
@@ -143,6 +146,8 @@ class PolicyWeights(_Strict):
     earliest: Weight = 0.25
     foveal: Weight = Field(0.5, description="foveated: share of the most relevant spans")
     latest: Weight = 0.25
+    neighbours: Weight = Field(NEIGHBOUR_WEIGHT, description="share of a neighbour's relevance a unit gets "
+                               "(see ReadRequest.neighbours)")
     verbatim_share: float = Field(0.5, ge=0, le=1, description="mode mixed: budget share kept verbatim")
 
     @model_validator(mode="after")
@@ -163,13 +168,15 @@ class ReadRequest(_Strict):
                                  "whole records; hybrid: reciprocal-rank fusion of the two")
     unit: Unit = Field("turn", description="span: sentence spans ranked and packed; turn: records ranked by their "
                        "best span (dense) or as a whole (BM25) and rendered whole")
+    neighbours: Neighbours = Field(NEIGHBOURS, description="units on each side of a relevant "
+                            "unit that share its relevance, times weights.neighbours (fgms/neighbours.py); 0: none")
     filters: ReadFilters = Field(default_factory=ReadFilters)
     weights: PolicyWeights = Field(default_factory=PolicyWeights)
 
 
 # the settings of a read and their defaults, for the modules that read FGMS (the CLI spells them out, as it
 # starts without pydantic; a test checks that they agree)
-READ_SETTINGS = ("policy", "mode", "relevance", "unit")
+READ_SETTINGS = ("policy", "mode", "relevance", "unit", "neighbours")
 DEFAULT_READ: dict[str, str] = {key: ReadRequest.model_fields[key].default for key in READ_SETTINGS}
 
 
