@@ -266,6 +266,16 @@ def test_neighbours_bring_the_turns_around_a_relevant_turn(memory):
     assert "r0" in alone and "r1" not in alone
     assert {"r0", "r1", "r2"} <= shared
 
+
+@pytest.mark.parametrize("unit", ["span", "turn"])
+def test_a_write_after_a_read_is_read_next_time(memory, unit):
+    """The units over every span, kept between reads, follow each write."""
+    request = ReadRequest(actor_id="agent-w", query="parking", token_budget=200, unit=unit)
+    memory.write([MemoryRecord(actor_id="agent-w", record_id="a", text="The garage opens at six. It has parking.")])
+    assert {i.record_id for i in memory.read(request).items} == {"a"}
+    memory.write([MemoryRecord(actor_id="agent-w", record_id="b", text="Street parking is free on Sundays.")])
+    assert {i.record_id for i in memory.read(request).items} == {"a", "b"}
+
 # -- reliability: atomic writes, exact date-times, quarantine at restore, glyph tags in user text
 EXTREME_TIMES = ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00"]
 

@@ -90,6 +90,7 @@ class ActorSpans:
     tag_index: dict[str, list[int]] = field(default_factory=dict)
     lexical: LexicalIndex = field(default_factory=LexicalIndex)
     residual: dict[int, tuple[str, str, int]] = field(default_factory=dict)  # span -> residual rendering, once read
+    whole: dict[str, "_Units"] = field(default_factory=dict)  # unit -> the units over every span, until a change
 
     def __post_init__(self):
         self.vectors = np.zeros((16, self.dim), dtype=np.float32)
@@ -113,6 +114,7 @@ class ActorSpans:
 
     def append(self, entry: _Entry) -> None:
         self._reserve(len(entry.spans))
+        self.whole.clear()
         record, number = entry.record, self.lexical.size
         self.lexical.append(" ".join(s.text for s in entry.spans))
         for s, text, tokens in zip(entry.spans, entry.texts, entry.text_tokens):
@@ -138,6 +140,7 @@ class ActorSpans:
     def truncate(self, size: int) -> None:
         """Forget every span from index `size` on (undoes appends)."""
         self.size = min(self.size, size)
+        self.whole.clear()
         self.residual = {i: form for i, form in self.residual.items() if i < self.size}
         self.lexical.truncate(int(self.record_of[self.size - 1]) + 1 if self.size else 0)
         for column in (self.seq, self.record_id, self.span, self.text, self.record, self.created_iso):
@@ -156,6 +159,14 @@ class ActorSpans:
             return self.vectors[candidates] @ query
         scores = inner_products(self.vectors[:self.size], query)
         return scores if len(candidates) == self.size else scores[candidates]
+
+    def units(self, candidates: np.ndarray, unit: str) -> "_Units":
+        """What a read over the candidates ranks; the units over every span are kept until the next change."""
+        if len(candidates) < self.size:
+            return _Units.of(self, candidates, unit)
+        if unit not in self.whole:
+            self.whole[unit] = _Units.of(self, candidates, unit)
+        return self.whole[unit]
 
     def candidates(self, request: ReadRequest) -> np.ndarray:
         """Indices of the spans that pass the request's filters, in write order."""
@@ -371,7 +382,7 @@ class ShardMemory:
         candidates = actor.candidates(request) if actor else np.zeros(0, dtype=np.int64)
         if len(candidates) == 0:
             return self._response(actor, [], request, 0)
-        units = _Units.of(actor, candidates, request.unit)
+        units = actor.units(candidates, request.unit)
         limit = min(len(units.first), MAX_RANKED, max(1, request.token_budget // MIN_LINE_TOKENS))
         policy = get_policy(request.policy)
         if request.query.strip() and policy.uses_relevance:
