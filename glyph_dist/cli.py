@@ -157,6 +157,12 @@ def _report_context_bench(args) -> None:
         print(f"{name}: {path}")
 
 
+def _report_study(args) -> None:
+    from glyph_dist.reports.study_report import write_study_report
+
+    print("\n".join(str(path) for path in write_study_report(args.run_dir, args.study, args.out)))
+
+
 def _report_memory(args) -> None:
     from glyph_dist.reports.memory_eval import write_memory_report
 
@@ -319,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     from glyph_dist.fgt.build import TapeConfig
     from glyph_dist.fgt.efficiency import DEFAULT_THRESHOLDS
     from glyph_dist.fgt.hybrid import DEFAULT_THRESHOLD
+    from glyph_dist.reports.studies import STUDIES
 
     defaults = TapeConfig()
     parser = argparse.ArgumentParser(prog="glyph-dist", description=__doc__)
@@ -442,6 +449,12 @@ def build_parser() -> argparse.ArgumentParser:
     context_bench.add_argument("--docs", type=Path, default=Path("docs/PHASE-5-RESULTS.md"),
                                help="results document (default: %(default)s)")
     context_bench.set_defaults(func=_report_context_bench)
+    study = report.add_parser("study", help="one study's tables, paired verdicts and plots from a run's results.jsonl")
+    study.add_argument("--run-dir", type=Path, required=True, help="a run directory (glyph-dist run ... --run-dir DIR)")
+    study.add_argument("--study", choices=STUDIES.choices(),
+                       help="the study's declaration (default: the one the run's rows fit)")
+    study.add_argument("--out", type=Path, default=None, help="report directory (default: RUN_DIR/report)")
+    study.set_defaults(func=_report_study)
 
     tape = groups.add_parser("tape", help="build and use a Fractal Glyph Tape").add_subparsers(dest="command", required=True)
     build = tape.add_parser("build", help="build a tape from corpus files")

@@ -1,13 +1,20 @@
-"""The report layer's statistics on hand-computed rows: per-seed means, t-intervals and paired verdicts."""
+"""The report layer on hand-computed rows: per-seed means, t-intervals and paired verdicts, and a run's report
+(`glyph-dist report study`) from its results.jsonl."""
 
 from __future__ import annotations
 
+import json
 import math
+import re
+from dataclasses import replace
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from glyph_dist.errors import GlyphDistError
 from glyph_dist.reports import study
+from glyph_dist.reports.study_report import write_study_report
 from glyph_dist.reports.study import StudyDeclaration, Verdicts
 
 STUDY = StudyDeclaration(name="toy", group=("suite",), compared="variant", baselines=("base/",),
@@ -37,6 +44,12 @@ def test_paired_differences_use_only_seeds_both_ran_and_name_the_verdict():
     assert found["reference_mean"] == pytest.approx(0.42) and found["verdict"] == "better than core"
 
 
+def test_a_study_without_keys_pairs_over_all_its_rows():
+    frame = rows({"base/core": (0.40, 0.44), "mem": (0.64, 0.70)}).drop(columns="suite")
+    found = study.paired_differences(frame, replace(STUDY, group=()), "em", [("mem", "base/core")]).iloc[0]
+    assert found["mean"] == pytest.approx(0.25) and found["pairs"] == 2
+
+
 @pytest.mark.parametrize("mean, half, pairs, expected", [
     (0.1, 0.05, 3, study.HIGHER), (-0.1, 0.05, 3, study.LOWER), (0.1, 0.2, 3, study.NOISE),
     (0.1, math.nan, 1, study.ONE_SEED)])
@@ -48,3 +61,125 @@ def test_overlap_outcome_calls_only_intervals_apart():
     assert study.overlap_outcome(0.6, 0.05, 0.3, 0.1) == study.HIGHER
     assert study.overlap_outcome(0.5, 0.05, 0.48, 0.1) == study.NOISE
     assert study.overlap_outcome(0.5, math.nan, 0.3, 0.1) == study.ONE_SEED
+
+
+# A run's results.jsonl as the memory evaluation's: each line a trial's parameters and row, as runner/run.py writes
+# it (the trial's `seeds` and `evidence_recall` / `evidence_share`, read as `seed`, `memory_hit_rate` and
+# `evidence_recall`). EM differences 0.4 and -0.1; evidence recall differences 0.40 and 0.41.
+SCORES = {("baselines/core", 1): (0.1, 0.2), ("baselines/core", 2): (0.3, 0.4),
+          ("memory/hei_nw", 1): (0.5, 0.6), ("memory/hei_nw", 2): (0.2, 0.81)}
+T2 = 12.7062  # the Student-t quantile of a 95% interval with 1 degree of freedom
+
+
+def trial_line(variant: str, seed: int, **changes) -> dict:
+    em, recall = SCORES[(variant, seed)]
+    line = {"results": "memory_eval", "answerer": "context-recall", "split": None, "preset": variant,
+            "suite": "episodic", "n": 4, "seeds": seed, "ablation": {}, "em": em, "f1": em, "evidence_recall": recall,
+            "evidence_share": recall, "tokens": 100 * seed, "by_question_type": [], "variant": variant,
+            "counters": {"stored": 3}, "rss_mb": 600.0, "token_counter": "hybrid tokenizer", "trial_seconds": 0.5}
+    return {**line, **changes}
+
+
+def write_run(directory: Path, lines: list, name: str = "results.jsonl") -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n"
+                                          for line in lines))
+    return directory
+
+
+def good_lines() -> list[dict]:
+    return [trial_line(variant, seed) for seed in (1, 2) for variant in ("baselines/core", "memory/hei_nw")]
+
+
+def test_a_runs_rows_make_the_declared_tables_and_paired_verdicts(tmp_path):
+    paths = write_study_report(write_run(tmp_path / "run", good_lines()))
+    report = tmp_path / "run" / "report"
+    assert paths[:2] == [report / "study.md", report / "study.json"]
+    assert {p.name for p in paths[2:]} == {"memory_hit_rate.png", "em.png"} and all(p.stat().st_size for p in paths)
+    numbers = json.loads((report / "study.json").read_text())
+    assert (numbers["study"], numbers["rows"], numbers["keys"]) == ("memory-eval", 4, ["suite", "n"])
+    means = {(m["variant"], m["name"]): m for m in numbers["means"]}
+    recall = means[("memory/hei_nw", "memory_hit_rate")]
+    assert recall["mean"] == pytest.approx(0.705) and recall["seeds"] == 2
+    assert recall["ci"] == pytest.approx(T2 * 0.148492 / math.sqrt(2), rel=1e-4)
+    assert means[("baselines/core", "em")]["ci"] == pytest.approx(T2 * 0.141421 / math.sqrt(2), rel=1e-4)
+    assert means[("memory/hei_nw", "tokens")]["mean"] == 150 and ("memory/hei_nw", "rss_mb") not in means
+    paired = {(d["metric"], d["variant"]): d for d in numbers["differences"]}
+    assert set(paired) == {("memory_hit_rate", "memory/hei_nw"), ("em", "memory/hei_nw")}, "each against the baseline"
+    better = paired[("memory_hit_rate", "memory/hei_nw")]
+    assert better["mean"] == pytest.approx(0.405) and better["pairs"] == 2 and better["verdict"] == "better than core"
+    assert better["ci"] == pytest.approx(T2 * 0.00707107 / math.sqrt(2), rel=1e-4)
+    noise = paired[("em", "memory/hei_nw")]
+    assert noise["mean"] == pytest.approx(0.15) and noise["ci"] == pytest.approx(T2 * 0.353553 / math.sqrt(2), rel=1e-4)
+    assert noise["verdict"] == "within noise"
+    text = (report / "study.md").read_text()
+    assert "## suite episodic, n 4" in text
+    assert "| memory/hei_nw | 1, 2 | 0.350 ± 1.906 |" in text  # EM: (0.5 + 0.2) / 2, 12.7062 * 0.212132 / √2
+    assert ("| evidence recall (model-free upper bound) | memory/hei_nw | baselines/core | 0.705 ± 1.334 | "
+            "0.300 ± 1.271 | +0.405 ± 0.064 | 2 | better than core |") in text
+    assert "![EM](plots/em.png)" in text
+
+
+def test_one_seed_gives_no_interval_and_a_study_named_reads_the_rows_as_its_own(tmp_path):
+    lines = [trial_line(v, 1) for v in ("baselines/core", "memory/hei_nw")]
+    write_study_report(write_run(tmp_path, lines), "memory-eval", tmp_path / "out")
+    numbers = json.loads((tmp_path / "out" / "study.json").read_text())
+    assert {d["verdict"] for d in numbers["differences"]} == {"n/a (1 seed)"}
+    assert "| memory/hei_nw | 1 | 0.500 ± n/a |" in (tmp_path / "out" / "study.md").read_text()
+
+
+@pytest.mark.parametrize("second, message", [
+    ("{not json", ":2: malformed JSON"),
+    ("[1, 2]", ":2: expected a JSON object, got list"),
+    (trial_line("memory/hei_nw", 1, em="0.5"), ":2: 'em' is not a number: '0.5'"),
+    ({k: v for k, v in trial_line("memory/hei_nw", 1).items() if k != "variant"}, ":2: no 'variant'"),
+    ({k: v for k, v in trial_line("memory/hei_nw", 1).items() if k != "suite"}, ":2: no 'suite'"),
+    ({**trial_line("memory/hei_nw", 1), "variant": {"x": 1}}, ":2: axis 'variant' is not a single value"),
+    ({**trial_line("memory/hei_nw", 1), "seed": 1}, ":2: two keys read as 'seed'"),
+    (trial_line("baselines/core", 1, profile="hard"), ":2: the same axes as line 1"),
+])
+def test_bad_rows_are_refused_naming_the_file_and_line(tmp_path, second, message):
+    run = write_run(tmp_path, [trial_line("baselines/core", 1), second])
+    with pytest.raises(GlyphDistError, match=re.escape(f"{run / 'results.jsonl'}{message}")):
+        write_study_report(run, "memory-eval")
+
+
+def test_a_missing_or_empty_file_or_rows_of_no_study_are_refused(tmp_path):
+    with pytest.raises(GlyphDistError, match=r"results.jsonl not found: a run writes it"):
+        write_study_report(tmp_path)
+    with pytest.raises(GlyphDistError, match=r"results.jsonl holds no rows"):
+        write_study_report(write_run(tmp_path, ["", "  "]))
+    with pytest.raises(GlyphDistError, match=r"fit none of the studies \(context-bench, memory-eval\): name one"):
+        write_study_report(write_run(tmp_path, [trial_line("baselines/core", 1, results="other")]))
+
+
+def test_a_real_eval_runs_results_make_the_context_benchmarks_report(tmp_path, tape_root, capsys):
+    """The rows of real `eval` trials, written as `glyph-dist run` writes them (Tune aside), through the command."""
+    from glyph_dist.cli import main
+    from glyph_dist.runner import eval_trial, run
+    from glyph_dist.runner.config import load_experiment
+
+    episodes = [{"episode_id": f"e{k}", "turns": [{"role": "user", "text": f"My locker code is {4100 + k}."},
+                                                  {"role": "assistant", "text": "Noted."},
+                                                  {"role": "user", "text": "The weather is mild today."}],
+                 "questions": [{"question": "What is my locker code?", "answer": str(4100 + k), "evidence": [0]}]}
+                for k in range(3)]
+    data = write_run(tmp_path, episodes, "talk.jsonl") / "talk.jsonl"
+    experiment = load_experiment(Path(__file__).resolve().parents[1] / "experiments" / "phase5.yaml", [
+        f"dataset={data}", "strategy=[raw_truncate, bm25_topk]", "budget=[16]", "seed=[1, 2]", f"tape={tape_root}",
+        "split=null", f"data_dir={tmp_path}"])
+    trials = eval_trial.check([run.absolute_paths(t, eval_trial.PATH_KEYS) for t in experiment.trials()])
+    run._write_rows(tmp_path / "run", [(t, {**eval_trial.run(t), "trial_seconds": 0.0}) for t in trials])
+
+    assert main(["report", "study", "--run-dir", str(tmp_path / "run")]) == 0
+    numbers = json.loads((tmp_path / "run" / "report" / "study.json").read_text())
+    assert numbers["study"] == "context-bench" and numbers["rows"] == 4 and numbers["keys"][-1] == "budget"
+    lines = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
+    for strategy in ("raw_truncate", "bm25_topk"):
+        found = next(m for m in numbers["means"] if m["strategy"] == strategy and m["name"] == "evidence_recall")
+        per_seed = [line["evidence_recall"] for line in lines if line["strategy"] == strategy]
+        assert found["mean"] == pytest.approx(sum(per_seed) / 2) and found["seeds"] == 2
+    assert {(d["metric"], d["variant"], d["reference"], d["pairs"]) for d in numbers["differences"]} == {
+        ("evidence_recall", "bm25_topk", "raw_truncate", 2), ("success_rate", "bm25_topk", "raw_truncate", 2)}
+    assert "## answerer context-recall, judge rule" in (tmp_path / "run" / "report" / "study.md").read_text()
+    assert str(tmp_path / "run" / "report" / "study.md") in capsys.readouterr().out

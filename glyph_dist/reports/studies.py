@@ -3,17 +3,21 @@ which metrics, in which words."""
 
 from __future__ import annotations
 
+from glyph_dist.registry import Registry
 from glyph_dist.reports.common import MODEL_FREE
 from glyph_dist.reports.study import StudyDeclaration, Verdicts
 
-# The context benchmark (`reports/phase5/*.json`): fgt_context against raw_truncate and the best retrieval peer
-# at each budget, one table per source, model, answerer, judge, data set, split, token counter and FGMS read.
+# The context benchmark (`reports/phase5/*.json`, or a run's `results.jsonl`): fgt_context against raw_truncate
+# and the best retrieval peer at each budget, one table per source, model, answerer, judge, data set, split,
+# token counter and FGMS read (a run's rows carry no source, model or FGMS read: its tables leave them out).
 FGT, RAW, FULL = "fgt_context", "raw_truncate", "full"
 CONTEXT_BENCH = StudyDeclaration(
     name="context benchmark",
     group=("source", "model", "answerer", "judge", "dataset", "split", "token_counter", "fgms_read"),
-    compared="strategy", baselines=(RAW,),
-    metrics={"evidence_recall": "evidence recall (model-free upper bound)", "success_rate": "containment"})
+    compared="strategy", baselines=(RAW,), within=("budget",),
+    metrics={"evidence_recall": "evidence recall (model-free upper bound)", "success_rate": "containment",
+             "em": "EM", "f1": "F1", "avg_tokens": "avg tokens"},
+    scores=("evidence_recall", "success_rate"), marks={"results": "phase5"})
 
 # The glyph-aware mini-models of the context benchmark: model_glyph against model_raw, paired by seed.
 MODEL_RAW, MODEL_GLYPH = "model_raw", "model_glyph"
@@ -36,7 +40,14 @@ MEMORY_EVAL = StudyDeclaration(
              "llm_em_kappa": "Cohen's κ (EM)", "spatial_success": "spatial success", "tokens": "tokens",
              "latency_ms_mean": "latency ms"},
     verdicts=Verdicts(higher="better than {reference}", lower="worse than {reference}", one_seed="n/a (1 seed)",
-                      strip=BASELINE_PREFIX))
+                      strip=BASELINE_PREFIX),
+    scores=("memory_hit_rate", "em"), marks={"results": "memory_eval"},
+    # an eval trial's row names the evidence recalls as the context benchmark does (runner/memory_runs.py)
+    renames={"seeds": "seed", "dataset": "suite", "evidence_recall": "memory_hit_rate",
+             "evidence_share": "evidence_recall"})
+
+# The studies a run's report reads (`glyph-dist report study --study NAME`).
+STUDIES = Registry("study", {"context-bench": CONTEXT_BENCH, "memory-eval": MEMORY_EVAL})
 
 
 def context_score(answerer: str) -> str:

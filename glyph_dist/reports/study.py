@@ -39,10 +39,14 @@ class Verdicts:
 
 @dataclass(frozen=True)
 class StudyDeclaration:
-    """What one study compares: `group`, the axes of one table (one set of intervals); `compared`, the axis whose
-    values are compared; `baselines`, the values of `compared` (or prefixes of them) the others are compared
-    against; `pair`, the axis that pairs two values (the same seed ran the same items); `metrics`, the metrics'
-    labels in report order."""
+    """What one study compares: `group`, the axes of one table (one set of intervals); `within`, axes inside a
+    table whose values are compared apart (a budget); `compared`, the axis whose values are compared;
+    `baselines`, the values of `compared` (or prefixes of them) the others are compared against; `pair`, the
+    axis that pairs two values (the same seed ran the same items); `metrics`, the metrics' labels in report
+    order; `scores`, those paired against the baselines and plotted in a run's report.
+
+    How a run's `results.jsonl` rows read as the study's: `renames` (a row's key -> the study's name for it)
+    and `marks` (values every row of the study's runs carries, which pick the study for a run)."""
 
     name: str
     group: tuple[str, ...]
@@ -51,6 +55,15 @@ class StudyDeclaration:
     metrics: dict[str, str] = field(default_factory=dict)
     verdicts: Verdicts = Verdicts()
     pair: str = "seed"
+    within: tuple[str, ...] = ()
+    scores: tuple[str, ...] = ()
+    renames: dict[str, str] = field(default_factory=dict)
+    marks: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The axes of one set of intervals and pairs: the table's group, then the axes within it."""
+        return (*self.group, *self.within)
 
     def label(self, metric: str) -> str:
         return self.metrics.get(metric, metric)
@@ -98,17 +111,18 @@ def summarize(values: pd.DataFrame, keys: Sequence[str], pair: str = "seed") -> 
 
 def paired_differences(values: pd.DataFrame, declaration: StudyDeclaration, metric: str,
                        pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
-    """`metric` of each (variant, reference) in `pairs`, per group of the study's axes, over the seeds where both
+    """`metric` of each (variant, reference) in `pairs`, per group of the study's keys, over the seeds where both
     have a value: both sides' means and intervals, the mean per-seed difference and its interval, the number of
     pairs and the verdict in the declaration's words. A group where the two share no seed has no row."""
-    group, compared = list(declaration.group), declaration.compared
+    group, compared = list(declaration.keys), declaration.compared
     rows = values[values["name"] == metric]
     wide = rows.groupby([*group, declaration.pair, compared])["value"].mean().unstack(compared)
     found = []
     for variant, reference in pairs:
         if variant not in wide or reference not in wide:
             continue
-        for key, both in wide[[variant, reference]].dropna().groupby(level=group, sort=False):
+        both_ran = wide[[variant, reference]].dropna()
+        for key, both in both_ran.groupby(level=group, sort=False) if group else [((), both_ran)]:
             side, other = both[variant], both[reference]
             differences = side - other
             mean, half, n = float(differences.mean()), t_half_width(differences), len(differences)
