@@ -7,9 +7,9 @@ up to 10,000 and then 100,000 records; reads alternate query by query.
 - FGMS (`ShardMemory`, the core of one shard, no Ray): a write splits sentences, embeds them, looks
   up each sentence's tape family (faiss), and commits records and spans (with vectors) in one
   fsync'd SQLite transaction (WAL, synchronous=FULL). A read (bench_fgms.py's: policy "relevant", mode
-  "text", relevance "hybrid", unit "turn") embeds the query, scores every span of the agent (exact)
-  and its BM25 index, fuses the two rankings, and packs whole turns verbatim, token-counted, into
-  token_budget=2048.
+  "text", relevance "hybrid", unit "turn", 6 neighbours) embeds the query, scores every span of the
+  agent (exact) and its BM25 index, fuses the two rankings, shares relevance with neighbouring turns,
+  and packs whole turns verbatim, token-counted, into token_budget=2048.
 - Chroma (`PersistentClient`, `embedding_function=None`, HNSW, inner product): given the very
   sentences and vectors FGMS stores (split_sentences + the tape's embedder), one Chroma document a
   sentence with its metadata. Writes are timed with the embedding (as FGMS's are) and without it.

@@ -239,6 +239,22 @@ def test_top_equals_a_full_sort_with_later_candidates_first_among_ties(n, limit,
     assert top(scores, limit).tolist() == expected
 
 
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(9_000, 60_000), limit=st.integers(1, 2_000), seed=st.integers(0, 2**16),
+       levels=st.sampled_from([3, 50, 0]), zero_share=st.sampled_from([0.0, 0.5, 0.99]))
+def test_top_over_many_scores_equals_a_full_sort(n, limit, seed, levels, zero_share):
+    """Over many scores `top` first selects from a sample's bound; the result is still the full sort's."""
+    from glyph_dist.fgms.policies import top
+
+    rng = np.random.default_rng(seed)
+    scores = rng.uniform(-0.2, 1, n).astype(np.float32)
+    if levels:
+        scores = np.round(scores * levels) / levels  # many ties
+    scores[rng.random(n) < zero_share] = 0
+    expected = np.lexsort((-np.arange(n), -scores))[:limit]
+    assert top(scores, limit).tolist() == expected.tolist()
+
+
 @settings(max_examples=100, deadline=None)
 @given(n=st.integers(1, 60), window=st.integers(0, 8), depth=st.integers(1, 80), seed=st.integers(0, 2**16))
 def test_neighbour_relevance_is_the_best_source_within_the_window(n, window, depth, seed):
