@@ -6,17 +6,18 @@ for a model answerer; the file names say which (`evidence_recall_vs_budget-...`,
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from glyph_dist.reports.context_bench_load import SCORES, SETUP
-from glyph_dist.reports.plots import INTERVALS, errors, plt, save
+from glyph_dist.reports.plots import INTERVALS, PlotSpec, errors, plt, save_all, slug
 from glyph_dist.reports.studies import FULL, context_score
 
 Colors = dict[str, str]
@@ -34,8 +35,7 @@ def setup_title(setup: tuple) -> str:
 
 
 def setup_slug(setup: tuple) -> str:
-    source, model, answerer, judge = setup
-    return re.sub(r"[^A-Za-z0-9._]+", "-", "-".join(p for p in (source, model, answerer, judge) if p)).strip("-")
+    return slug("-".join(part for part in setup if part))
 
 
 def _score_vs_budget(ax: Axes, frame: pd.DataFrame, colors: Colors) -> None:
@@ -79,7 +79,8 @@ def _panels(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
         yield f"{dataset} ({split})", rows
 
 
-def _figure(frame: pd.DataFrame, draw: Panel, colors: Colors, title: str, ylabel: str, xlabel: str | None = None):
+def _figure(frame: pd.DataFrame, draw: Panel, colors: Colors, title: str, ylabel: str,
+            xlabel: str | None = None) -> Figure:
     panels = list(_panels(frame))
     fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.4), squeeze=False)
     for ax, (name, rows) in zip(axes[0], panels):
@@ -93,18 +94,23 @@ def _figure(frame: pd.DataFrame, draw: Panel, colors: Colors, title: str, ylabel
     return fig
 
 
-def _specs(frame: pd.DataFrame, buckets: pd.DataFrame, title: str, metric: str) -> list[tuple]:
-    """(file name, rows, panel, figure title, x label) for each plot of one setup, whose score is `metric`."""
-    label = SCORES[metric]
-    slug = label.split(" (")[0].replace(" ", "_")  # evidence_recall, containment
-    specs = [(f"{slug}_vs_budget", frame, _score_vs_budget, f"{label.capitalize()} vs budget; {title}; {INTERVALS}",
-              None),
-             (f"tokens_vs_{slug}", frame, _tokens_vs_score,
-              f"Tokens vs {label}, one point per strategy and budget; {title}; {INTERVALS}", None)]
+def _specs(frame: pd.DataFrame, buckets: pd.DataFrame, setup: tuple, colors: Colors) -> list[PlotSpec]:
+    """The plots of one setup, whose score is that of its answerer."""
+    label = SCORES[context_score(setup[SETUP.index("answerer")])]
+    name, title = label.split(" (")[0].replace(" ", "_"), setup_title(setup)  # evidence_recall, containment
+
+    def spec(stem: str, heading: str, rows: pd.DataFrame, panel: Panel, xlabel: str | None = None) -> PlotSpec:
+        return PlotSpec(f"{stem}-{setup_slug(setup)}", heading,
+                        partial(_figure, rows, panel, colors, heading, label, xlabel))
+
+    specs = [spec(f"{name}_vs_budget", f"{label.capitalize()} vs budget; {title}; {INTERVALS}", frame,
+                  _score_vs_budget),
+             spec(f"tokens_vs_{name}", f"Tokens vs {label}, one point per strategy and budget; {title}; {INTERVALS}",
+                  frame, _tokens_vs_score)]
     for axis, rows in buckets.groupby("axis", sort=False):
-        name, xlabel = BUCKET_AXES[axis]
-        specs.append((name.format(score=slug), rows, _bucket_panel,
-                      f"{label.capitalize()} by {xlabel}, pooled over all budgets and seeds; {title}", xlabel))
+        stem, xlabel = BUCKET_AXES[axis]
+        specs.append(spec(stem.format(score=name), f"{label.capitalize()} by {xlabel}, pooled over all budgets and "
+                          f"seeds; {title}", rows, _bucket_panel, xlabel))
     return specs
 
 
@@ -113,11 +119,5 @@ def write_plots(summary: pd.DataFrame, buckets: pd.DataFrame, strategies: list[s
     """Write every plot for every setup; returns {file stem: path}."""
     colors = {strategy: f"C{i}" for i, strategy in enumerate(strategies)}
     bucket_groups = dict(list(buckets.groupby(SETUP, sort=False)))
-    paths = {}
-    for setup, frame in summary.groupby(SETUP, sort=False):
-        setup_buckets = bucket_groups.get(setup, buckets.iloc[:0])
-        metric = context_score(setup[SETUP.index("answerer")])
-        for name, rows, panel, title, xlabel in _specs(frame, setup_buckets, setup_title(setup), metric):
-            stem = f"{name}-{setup_slug(setup)}"
-            paths[stem] = save(_figure(rows, panel, colors, title, SCORES[metric], xlabel), plots_dir / f"{stem}.png")
-    return paths
+    return save_all([spec for setup, frame in summary.groupby(SETUP, sort=False)
+                     for spec in _specs(frame, bucket_groups.get(setup, buckets.iloc[:0]), setup, colors)], plots_dir)

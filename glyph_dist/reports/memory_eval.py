@@ -3,7 +3,6 @@ summaries and plots under `reports/<DATE>/`, from the trials' `runs/<DATE>/**/me
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from glyph_dist.files import write_text
@@ -11,10 +10,7 @@ from glyph_dist.reports.memory_eval_load import load_runs, suite_order, variant_
 from glyph_dist.reports.memory_eval_markdown import index_markdown, smoke_markdown, suite_markdown
 from glyph_dist.reports.memory_eval_plots import write_suite_plots
 from glyph_dist.reports.memory_eval_stats import health_problems, missing_trials, paired_differences, summarize
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "suite"
+from glyph_dist.reports.plots import slug
 
 
 def write_memory_report(runs_dir: Path, reports_dir: Path, date: str) -> list[Path]:
@@ -31,12 +27,12 @@ def write_memory_report(runs_dir: Path, reports_dir: Path, date: str) -> list[Pa
     missing = missing_trials(data)
     links, summaries, plots = {}, [], []
     for suite in suite_order(data.runs["suite"]):
-        slug = _slug(suite)
+        folder = slug(suite) or "suite"
         suite_plots = [(title, path.relative_to(out).as_posix()) for title, path
-                       in write_suite_plots(summary, differences, suite, slug, out / "assets", data.setting)]
+                       in write_suite_plots(summary, differences, suite, folder, out / "assets", data.setting)]
         plots += [out / path for _, path in suite_plots]
-        links[suite] = {"summary": f"{slug}/summary.md", "plots": suite_plots}
-        summaries.append(write_text(out / slug / "summary.md",
+        links[suite] = {"summary": f"{folder}/summary.md", "plots": suite_plots}
+        summaries.append(write_text(out / folder / "summary.md",
                                     suite_markdown(suite, date, summary, counters, suite_plots, data.setting)))
     smoke = write_text(out / "smoke.md", smoke_markdown(data, date, order, health_problems(data), missing))
     index = write_text(out / "index.md", index_markdown(data, date, summary, differences, missing, links))

@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from glyph_dist.reports.memory_eval_load import CORE, Setting, label
-from glyph_dist.reports.plots import INTERVALS, difference_dots, errors, mean_bars, plt, save
+from glyph_dist.reports.plots import INTERVALS, PlotSpec, difference_dots, errors, mean_bars, plt, save_all
 
 
 def _metric(summary: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -36,20 +36,22 @@ def _recall_vs_em(summary: pd.DataFrame, suite: str) -> Figure:
     return fig
 
 
-def write_suite_plots(summary: pd.DataFrame, differences: pd.DataFrame, suite: str, slug: str, assets_dir: Path,
+def write_suite_plots(summary: pd.DataFrame, differences: pd.DataFrame, suite: str, suffix: str, assets_dir: Path,
                       setting: Setting) -> list[tuple[str, Path]]:
-    """The plots of one suite as (title, path); the difference plot only where baselines/core ran, evidence
-    recall against EM only with a model answerer."""
+    """The plots of one suite as (title, path), their file stems ending in `-suffix`; the difference plot only
+    where baselines/core ran, evidence recall against EM only with a model answerer."""
     rows = summary[summary["suite"] == suite]
     to_core = differences[(differences["suite"] == suite) & (differences["reference"] == CORE)]
     score = "evidence_recall" if setting.model_free else "em"  # in file names
-    specs = [(f"{setting.label} by variant", f"{score}_by_variant",
-              lambda: mean_bars(rows[rows["name"] == setting.score], "n", "variant", setting.label,
-                                f"{suite}: {setting.label} by variant"))]
+    specs = [PlotSpec(f"{score}_by_variant-{suffix}", f"{setting.label} by variant",
+                      lambda: mean_bars(rows[rows["name"] == setting.score], "n", "variant", setting.label,
+                                        f"{suite}: {setting.label} by variant"))]
     if not setting.model_free:
-        specs.append(("evidence recall vs EM", "evidence_recall_vs_em", lambda: _recall_vs_em(rows, suite)))
+        specs.append(PlotSpec(f"evidence_recall_vs_em-{suffix}", "evidence recall vs EM",
+                              lambda: _recall_vs_em(rows, suite)))
     if not to_core.empty:
-        specs.append((f"{setting.label} difference to core", f"{score}_minus_core",
-                      lambda: difference_dots(to_core, "n", f"{setting.label} − {CORE}",
-                                              f"{suite}: {setting.label} difference to core")))
-    return [(title, save(draw(), assets_dir / f"{stem}-{slug}.png")) for title, stem, draw in specs]
+        specs.append(PlotSpec(f"{score}_minus_core-{suffix}", f"{setting.label} difference to core",
+                              lambda: difference_dots(to_core, "n", f"{setting.label} − {CORE}",
+                                                      f"{suite}: {setting.label} difference to core")))
+    paths = save_all(specs, assets_dir)
+    return [(spec.title, paths[spec.stem]) for spec in specs]

@@ -1,8 +1,12 @@
 """The report layer's plots: means with their 95% t-intervals by compared value, differences paired by seed
-against a reference, and saving. Error bars are 95% t-intervals across seeds (none with one seed)."""
+against a reference, and a study's plots as specs (`PlotSpec`: file stem, title, how to draw) saved in one
+call. Error bars are 95% t-intervals across seeds (none with one seed)."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -16,6 +20,20 @@ from matplotlib.figure import Figure  # noqa: E402
 from glyph_dist.reports.atomic import save_png  # noqa: E402
 
 INTERVALS = "error bars: 95% t-interval across seeds"
+
+
+@dataclass(frozen=True)
+class PlotSpec:
+    """One plot of a report: the stem of its file, its title where the report links it, and how to draw it."""
+
+    stem: str
+    title: str
+    draw: Callable[[], Figure]
+
+
+def slug(text: str) -> str:
+    """`text` as a file-name part: each run of characters other than letters, digits, `.` and `_` becomes `-`."""
+    return re.sub(r"[^A-Za-z0-9._]+", "-", text).strip("-")
 
 
 def errors(half: pd.Series) -> np.ndarray:
@@ -68,3 +86,8 @@ def save(fig: Figure, path: Path) -> Path:
         return save_png(fig, path)
     finally:
         plt.close(fig)
+
+
+def save_all(specs: Iterable[PlotSpec], directory: Path) -> dict[str, Path]:
+    """Draw and save every spec as `directory/STEM.png`; {stem: path}, in the specs' order."""
+    return {spec.stem: save(spec.draw(), directory / f"{spec.stem}.png") for spec in specs}

@@ -10,6 +10,7 @@ by seed, with its verdict (`study.py`); one plot of means per score. Written und
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +18,7 @@ import pandas as pd
 from glyph_dist.files import write_text
 from glyph_dist.reports import study
 from glyph_dist.reports.common import difference, interval, listed, table
-from glyph_dist.reports.plots import mean_bars, save
+from glyph_dist.reports.plots import PlotSpec, mean_bars, save_all
 from glyph_dist.reports.rows import long, wide
 from glyph_dist.reports.run_rows import RESULTS, RunRows, load_run_rows
 
@@ -91,19 +92,19 @@ def markdown(data: RunRows, means: pd.DataFrame, paired: pd.DataFrame, plots: di
     return "\n".join(lines) + "\n"
 
 
-def _plots(data: RunRows, means: pd.DataFrame, scores: list[str], directory: Path) -> dict[str, Path]:
+def _plots(data: RunRows, means: pd.DataFrame, scores: list[str]) -> list[PlotSpec]:
     """One bar chart of means per score: a bar per compared value and setting, the settings named by the keys
     whose values differ between them."""
     declaration = data.study
-    found = {}
+    found = []
     for metric in scores:
         rows = means[means["name"] == metric]
         varying = [key for key in declaration.keys if rows[key].nunique() > 1]
         series = ", ".join(varying) or "setting"
         labels = [", ".join(map(str, values)) for values in rows[varying].itertuples(index=False)] if varying else "all"
-        fig = mean_bars(rows.assign(**{series: labels}), series, declaration.compared, declaration.label(metric),
-                        f"{declaration.name}: {declaration.label(metric)} by {declaration.compared}")
-        found[metric] = save(fig, directory / f"{metric}.png")
+        title = f"{declaration.name}: {declaration.label(metric)} by {declaration.compared}"
+        found.append(PlotSpec(metric, title, partial(mean_bars, rows.assign(**{series: labels}), series,
+                                                     declaration.compared, declaration.label(metric), title)))
     return found
 
 
@@ -119,7 +120,7 @@ def write_study_report(run_dir: Path, study_name: str | None = None, out: Path |
     means = summary(data)
     scores = [m for m in data.study.scores if m in set(means["name"])]
     paired = differences(data, scores)
-    plots = _plots(data, means, scores, out / "plots")
+    plots = save_all(_plots(data, means, scores), out / "plots")
     declaration = data.study
     numbers = {"study": data.name, "results": str(data.path), "rows": len(data.rows),
                "keys": list(declaration.keys), "compared": declaration.compared,
