@@ -20,7 +20,6 @@ from glyph_dist.reports.common import LLM_RATES
 from glyph_dist.reports.rows import TELEMETRY, Row, number, required_number, wide
 from glyph_dist.reports.studies import CONTEXT_BENCH, FULL, context_score
 
-TEXT_KEYS = ("dataset", "dataset_name", "split", "answerer", "judge", "token_counter")
 METRICS = ("success_rate", "evidence_recall", "answer_recall", "glyph_evidence", "avg_tokens", "n_questions")
 # Read where present (NaN where absent or null): EM and F1, an LLM judge's verdicts and agreement with the rule,
 # the model evaluations' summary scores.
@@ -45,16 +44,10 @@ class Phase5Results:
 
 
 def _cell_keys(path: Path, config: dict) -> dict:
-    """The table axes and setup of one file, from its config."""
-    values = {key: str(json_field(config, key, "config", path)) for key in TEXT_KEYS}
-    return {
-        "source": MODEL_EVAL_PREFIX if path.name.startswith(MODEL_EVAL_PREFIX) else "bench",
-        "model": str(config.get("model") or ""),
-        "answerer": values["answerer"], "judge": values["judge"], "dataset": values["dataset_name"],
-        "dataset_path": values["dataset"], "split": values["split"], "token_counter": values["token_counter"],
-        "fgms_read": ", ".join(f"{key} {config[key]}" for key in FGMS_READ if config.get(key)),
-        **{key: int(required_number(config, key, "config", path)) for key in ("budget", "seed", "n_episodes")},
-    }
+    """The table axes and setup of one file, from its config (read as the study declares)."""
+    return {"source": MODEL_EVAL_PREFIX if path.name.startswith(MODEL_EVAL_PREFIX) else "bench",
+            **CONTEXT_BENCH.config.read(config, path),
+            "fgms_read": ", ".join(f"{key} {config[key]}" for key in FGMS_READ if config.get(key))}
 
 
 def _buckets(path: Path, where: str, result: dict) -> list[dict]:

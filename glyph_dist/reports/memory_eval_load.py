@@ -21,19 +21,19 @@ from glyph_dist.errors import GlyphDistError
 from glyph_dist.files import json_field, read_json
 from glyph_dist.memory_rows import SPATIAL_METRICS, SUITES
 from glyph_dist.reports.common import LLM_RATES, MODEL_FREE
-from glyph_dist.reports.rows import Row, integer, is_number, long, number
+from glyph_dist.reports.rows import ConfigAxes, Row, is_number, long, number
 from glyph_dist.reports.studies import MEMORY_EVAL, memory_score
 
 CORE = "baselines/core"
 BASELINE_ORDER = ("baselines/core", "baselines/rag", "baselines/longctx")
 KINDS = ("baseline", "memory", "ablation")
 TRIAL = ("variant", "suite", "n", "seed")
+PLANNED = ConfigAxes(texts=("variant", "suite"), integers=("n", "seed"))  # a planned trial in planned.json
 OPTIONAL_SETTINGS = ("profile", "window")
 # Every run writes these; the spatial suite also writes SPATIAL_METRICS.
 METRICS = ("em", "f1", "memory_hit_rate", "tokens", "latency_ms_mean", "n_items")
 # Scores of the answers, shown only with a model answerer.
 ANSWER_SCORES = ("em", "em_raw", "f1", "contains", *SPATIAL_METRICS, *LLM_RATES)
-NOT_RECORDED = "not recorded"
 label = MEMORY_EVAL.label
 
 
@@ -105,12 +105,7 @@ def _read_run(path: Path) -> tuple[Row, Row]:
     """The run's row (axes: the trial, its setting and kind) and a row of its numeric counters."""
     data = read_json(path)
     config, metrics = json_field(data, "config", "", path), json_field(data, "metrics", "", path)
-    axes = {"path": path, "variant": str(json_field(config, "variant", "config", path)),
-            "suite": str(json_field(config, "suite", "config", path)),
-            **{key: integer(config, key, "config", path) for key in ("n", "seed", "budget")},
-            "answerer": str(json_field(config, "answerer", "config", path)),
-            "judge": str(config.get("judge") or "rule"),  # runs from before the judge setting: the rule judged
-            "token_counter": str(config.get("token_counter") or NOT_RECORDED),
+    axes = {"path": path, **MEMORY_EVAL.config.read(config, path),
             **{key: config.get(key) for key in OPTIONAL_SETTINGS}}
     axes["kind"] = variant_kind(axes["variant"], config.get("ablation"))
     for key in METRICS + (SPATIAL_METRICS if axes["suite"] == "spatial" else ()):
@@ -129,9 +124,7 @@ def _planned(root: Path) -> pd.DataFrame | None:
     trials = json_field(read_json(path), "trials", "", path)
     if not isinstance(trials, list):
         raise GlyphDistError(f"{path}: 'trials' is not a list")
-    rows = [{**{key: str(json_field(trial, key, f"trials[{i}]", path)) for key in ("variant", "suite")},
-             **{key: integer(trial, key, f"trials[{i}]", path) for key in ("n", "seed")}}
-            for i, trial in enumerate(trials)]
+    rows = [PLANNED.read(trial, path, f"trials[{i}]") for i, trial in enumerate(trials)]
     return pd.DataFrame(rows, columns=list(TRIAL)).drop_duplicates()
 
 

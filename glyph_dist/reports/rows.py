@@ -1,8 +1,8 @@
 """Uniform result rows, the report layer's input: a trial's axes (what ran), its metrics (what it scored) and its
 telemetry (`tokens`, `time_ms_per_100`, `rss_mb`, `latency_ms_mean`), whichever file they were read from.
 
-Each study reads its files into `Row`s with the checks below (an error names the file and the key); `wide` and
-`long` make the frames the layer computes on (`study.py`).
+Each study reads its files into `Row`s with the checks below (an error names the file and the key), their axes as
+its declaration's `ConfigAxes` say; `wide` and `long` make the frames the layer computes on (`study.py`).
 """
 
 from __future__ import annotations
@@ -62,6 +62,27 @@ def integer(mapping: object, key: str, where: str, path: Path) -> int:
     if not is_number(value) or not float(value).is_integer():
         raise GlyphDistError(f"{path}: '{where}.{key}' is not an integer: {value!r}")
     return int(value)
+
+
+@dataclass(frozen=True)
+class ConfigAxes:
+    """How a result file's settings (its `config`) read as its rows' axes: `texts`, present and read as text;
+    `integers`, present whole numbers; `defaults`, text where set and not empty, else the default given; each
+    under the name `renames` gives it."""
+
+    texts: tuple[str, ...] = ()
+    integers: tuple[str, ...] = ()
+    defaults: dict[str, str] = field(default_factory=dict)
+    renames: dict[str, str] = field(default_factory=dict)
+
+    def read(self, config: object, path: Path, where: str = "config") -> dict[str, object]:
+        """The axes of `config`, found at `where` in `path` (an error names both and the key)."""
+        if not isinstance(config, dict):
+            raise GlyphDistError(f"{path}: '{where}' is not a JSON object")
+        values = {**{key: str(json_field(config, key, where, path)) for key in self.texts},
+                  **{key: integer(config, key, where, path) for key in self.integers},
+                  **{key: str(config.get(key) or default) for key, default in self.defaults.items()}}
+        return {self.renames.get(key, key): value for key, value in values.items()}
 
 
 def wide(rows: Iterable[Row]) -> pd.DataFrame:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from glyph_dist.registry import Registry
 from glyph_dist.reports.common import MODEL_FREE
+from glyph_dist.reports.rows import ConfigAxes
 from glyph_dist.reports.study import StudyDeclaration, Verdicts
 
 # The context benchmark (`reports/phase5/*.json`, or a run's `results.jsonl`): fgt_context against raw_truncate
@@ -17,7 +18,11 @@ CONTEXT_BENCH = StudyDeclaration(
     compared="strategy", baselines=(RAW,), within=("budget",),
     metrics={"evidence_recall": "evidence recall (model-free upper bound)", "success_rate": "containment",
              "em": "EM", "f1": "F1", "avg_tokens": "avg tokens"},
-    scores=("evidence_recall", "success_rate"), marks={"results": "phase5"})
+    scores=("evidence_recall", "success_rate"), marks={"results": "phase5"},
+    # a file's `dataset` is the data file's path, `dataset_name` the name its tables show
+    config=ConfigAxes(texts=("answerer", "judge", "dataset_name", "dataset", "split", "token_counter"),
+                      integers=("budget", "seed", "n_episodes"), defaults={"model": ""},
+                      renames={"dataset_name": "dataset", "dataset": "dataset_path"}))
 
 # The glyph-aware mini-models of the context benchmark: model_glyph against model_raw, paired by seed.
 MODEL_RAW, MODEL_GLYPH = "model_raw", "model_glyph"
@@ -42,6 +47,9 @@ MEMORY_EVAL = StudyDeclaration(
     verdicts=Verdicts(higher="better than {reference}", lower="worse than {reference}", one_seed="n/a (1 seed)",
                       strip=BASELINE_PREFIX),
     scores=("memory_hit_rate", "em"), marks={"results": "memory_eval"},
+    # runs from before the judge setting were judged by the rule; those from before the token counter name none
+    config=ConfigAxes(texts=("variant", "suite", "answerer"), integers=("n", "seed", "budget"),
+                      defaults={"judge": "rule", "token_counter": "not recorded"}),
     # an eval trial's row names the evidence recalls as the context benchmark does (runner/memory_runs.py)
     renames={"seeds": "seed", "dataset": "suite", "evidence_recall": "memory_hit_rate",
              "evidence_share": "evidence_recall"})

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from glyph_dist.reports.common import t_half_width
+from glyph_dist.reports.rows import ConfigAxes
 
 HIGHER, LOWER, NOISE, ONE_SEED = "higher", "lower", "noise", "one seed"
 # The columns of a paired difference, after the study's group axes.
@@ -46,7 +47,8 @@ class StudyDeclaration:
     order; `scores`, those paired against the baselines and plotted in a run's report.
 
     How a run's `results.jsonl` rows read as the study's: `renames` (a row's key -> the study's name for it)
-    and `marks` (values every row of the study's runs carries, which pick the study for a run)."""
+    and `marks` (values every row of the study's runs carries, which pick the study for a run); how its own
+    result files' settings read as their rows' axes: `config`."""
 
     name: str
     group: tuple[str, ...]
@@ -59,6 +61,7 @@ class StudyDeclaration:
     scores: tuple[str, ...] = ()
     renames: dict[str, str] = field(default_factory=dict)
     marks: dict[str, object] = field(default_factory=dict)
+    config: ConfigAxes = ConfigAxes()
 
     @property
     def keys(self) -> tuple[str, ...]:
