@@ -53,9 +53,7 @@ def summarize(cells: pd.DataFrame) -> pd.DataFrame:
     summary["questions_min"] = found["low"].xs("n_questions", level="name")
     summary["questions_max"] = found["high"].xs("n_questions", level="name")
     summary = summary.reset_index().rename_axis(columns=None)
-    rank = {strategy: i for i, strategy in enumerate(strategy_order(cells))}
-    summary["rank"] = summary["strategy"].map(rank)
-    return summary.sort_values([*GROUP, "rank", "budget"], na_position="last").drop(columns="rank")
+    return study.ordered(summary, [*GROUP, "strategy", "budget"], {"strategy": strategy_order(cells)})
 
 
 def _versus(fgt: pd.Series, other: pd.Series | None, prefix: str) -> dict:

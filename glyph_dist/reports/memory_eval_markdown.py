@@ -13,6 +13,7 @@ from glyph_dist.reports.memory_eval_load import CORE, SPATIAL_METRICS, MemoryRun
 from glyph_dist.reports.memory_eval_stats import KEYS, parent, short_name
 from glyph_dist.reports.common import difference, interval, listed, table
 from glyph_dist.reports.studies import MEMORY_EVAL
+from glyph_dist.reports.study import ordered
 
 # Suite links: {"summary": path, "plots": [(title, path), ...]}, relative to the index.
 Links = dict[str, dict]
@@ -155,10 +156,7 @@ def smoke_markdown(data: MemoryRuns, date: str, order: list[str], problems: dict
                    missing: pd.DataFrame | None) -> str:
     """Runs per variant, suite and n, every failed check, and a closing status line."""
     present = data.runs.groupby(["variant", "suite", "n"])["seed"].apply(listed).reset_index()
-    ranks = {"variant": {v: i for i, v in enumerate(order)},
-             "suite": {s: i for i, s in enumerate(suite_order(present["suite"]))}}
-    present = present.sort_values(["variant", "suite", "n"],
-                                  key=lambda column: column.map(ranks[column.name]) if column.name in ranks else column)
+    present = ordered(present, ["variant", "suite", "n"], {"variant": order, "suite": suite_order(present["suite"])})
     missed = None if missing is None else [f"{r['variant']}, suite {r['suite']}, n {r['n']}, seed {r['seed']}"
                                            for _, r in missing.iterrows()]
     checks = {**problems, "missing planned trials": missed}

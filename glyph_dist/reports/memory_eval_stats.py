@@ -17,11 +17,7 @@ RATES = ("em", "em_raw", "f1", "contains", "memory_hit_rate", "evidence_recall",
 
 
 def _ranked(frame: pd.DataFrame, order: list[str], by: list[str]) -> pd.DataFrame:
-    suites = {suite: i for i, suite in enumerate(suite_order(frame["suite"]))}
-    variants = {variant: i for i, variant in enumerate(order)}
-    ranks = frame.assign(suite_rank=frame["suite"].map(suites), variant_rank=frame["variant"].map(variants))
-    by = [{"suite": "suite_rank", "variant": "variant_rank"}.get(key, key) for key in by]
-    return ranks.sort_values(by).drop(columns=["suite_rank", "variant_rank"]).reset_index(drop=True)
+    return study.ordered(frame, by, {"suite": suite_order(frame["suite"]), "variant": order})
 
 
 def summarize(values: pd.DataFrame, order: list[str]) -> pd.DataFrame:
@@ -49,7 +45,7 @@ def paired_differences(metrics: pd.DataFrame, order: list[str], metric: str = "e
     pairs = MEMORY_EVAL.against_baselines(order)
     pairs += [(variant, parent(variant)) for variant in order if parent(variant) in order]
     found = study.paired_differences(metrics, MEMORY_EVAL, metric, pairs)
-    return _ranked(found, order, ["suite", "n", "variant"]) if len(found) else found
+    return _ranked(found, order, ["suite", "n", "variant"])
 
 
 def missing_trials(data: MemoryRuns) -> pd.DataFrame | None:

@@ -112,6 +112,14 @@ def summarize(values: pd.DataFrame, keys: Sequence[str], pair: str = "seed") -> 
         low=("value", "min"), high=("value", "max")).reset_index()
 
 
+def ordered(frame: pd.DataFrame, by: Sequence[str], orders: dict[str, Sequence]) -> pd.DataFrame:
+    """`frame` sorted by the columns `by` (a report's order): a column of `orders` by its values' places there,
+    any other by value; missing values last."""
+    ranks = {column: {value: i for i, value in enumerate(values)} for column, values in orders.items()}
+    return frame.sort_values(list(by), na_position="last", key=lambda column: (
+        column.map(ranks[column.name]) if column.name in ranks else column)).reset_index(drop=True)
+
+
 def paired_differences(values: pd.DataFrame, declaration: StudyDeclaration, metric: str,
                        pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
     """`metric` of each (variant, reference) in `pairs`, per group of the study's keys, over the seeds where both
