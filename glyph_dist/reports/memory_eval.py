@@ -7,9 +7,10 @@ from pathlib import Path
 
 from glyph_dist.files import write_text
 from glyph_dist.reports.memory_eval_load import load_runs, suite_order, variant_order
-from glyph_dist.reports.memory_eval_markdown import index_markdown, smoke_markdown, suite_markdown
+from glyph_dist.reports.memory_eval_markdown import index_markdown, suite_markdown
 from glyph_dist.reports.memory_eval_plots import write_suite_plots
-from glyph_dist.reports.memory_eval_stats import health_problems, missing_trials, paired_differences, summarize
+from glyph_dist.reports.memory_eval_smoke import missing_trials, smoke_markdown
+from glyph_dist.reports.memory_eval_stats import paired_differences, summarize
 from glyph_dist.reports.plots import slug
 
 
@@ -34,6 +35,6 @@ def write_memory_report(runs_dir: Path, reports_dir: Path, date: str) -> list[Pa
         links[suite] = {"summary": f"{folder}/summary.md", "plots": suite_plots}
         summaries.append(write_text(out / folder / "summary.md",
                                     suite_markdown(suite, date, summary, counters, suite_plots, data.setting)))
-    smoke = write_text(out / "smoke.md", smoke_markdown(data, date, order, health_problems(data), missing))
+    smoke = write_text(out / "smoke.md", smoke_markdown(data, date, order, missing))
     index = write_text(out / "index.md", index_markdown(data, date, summary, differences, missing, links))
     return [index, smoke, *summaries, *plots]

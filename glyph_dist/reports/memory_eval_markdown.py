@@ -1,5 +1,5 @@
 """Memory-evaluation markdown: the index (one table per suite and size, differences to the baselines, missing
-trials), the smoke check and the per-suite summaries, all generated from the numbers. Every table is captioned
+trials) and the per-suite summaries, all generated from the numbers. Every table is captioned
 with the answerer, judge and token counter; with the model-free answerer the tables compare evidence recall and
 show no EM, F1 or success (see `memory_eval_load.Setting`)."""
 
@@ -9,11 +9,10 @@ import math
 
 import pandas as pd
 
-from glyph_dist.reports.memory_eval_load import CORE, SPATIAL_METRICS, MemoryRuns, Setting, label, suite_order
-from glyph_dist.reports.memory_eval_stats import KEYS, parent, short_name
 from glyph_dist.reports.common import difference, interval, listed, table
+from glyph_dist.reports.memory_eval_load import CORE, SPATIAL_METRICS, MemoryRuns, Setting, label
+from glyph_dist.reports.memory_eval_stats import KEYS, parent, short_name
 from glyph_dist.reports.studies import MEMORY_EVAL
-from glyph_dist.reports.study import ordered
 
 # Suite links: {"summary": path, "plots": [(title, path), ...]}, relative to the index.
 Links = dict[str, dict]
@@ -150,28 +149,6 @@ def index_markdown(data: MemoryRuns, date: str, summary: pd.DataFrame, differenc
             parts.append(f"### {suite}: ablations against their memory\n\n" + ablations)
     parts.append(_missing_section(missing, data))
     return "\n\n".join(parts) + "\n"
-
-
-def smoke_markdown(data: MemoryRuns, date: str, order: list[str], problems: dict[str, list[str]],
-                   missing: pd.DataFrame | None) -> str:
-    """Runs per variant, suite and n, every failed check, and a closing status line."""
-    present = data.runs.groupby(["variant", "suite", "n"])["seed"].apply(listed).reset_index()
-    present = ordered(present, ["variant", "suite", "n"], {"variant": order, "suite": suite_order(present["suite"])})
-    missed = None if missing is None else [f"{r['variant']}, suite {r['suite']}, n {r['n']}, seed {r['seed']}"
-                                           for _, r in missing.iterrows()]
-    checks = {**problems, "missing planned trials": missed}
-    lines = []
-    for check, found in checks.items():
-        if found is None:
-            lines.append(f"- {check}: not known (no planned.json)")
-        else:
-            lines.append(f"- {check}: {len(found) or 'none'}" + "".join(f"\n  - {line}" for line in found))
-    count = sum(len(found or []) for found in checks.values())
-    status = "status: ok" if count == 0 else f"status: problems found ({count})"
-    rows = [[r["variant"], r["suite"], str(r["n"]), r["seed"]] for _, r in present.iterrows()]
-    return (f"# Smoke check, memory evaluation {date}\n\nRuns found: {len(data.runs)} metrics.json under "
-            f"`{data.root}`.\n\n## Runs per variant\n\n" + table(("variant", "suite", "n", "seeds"), rows)
-            + "\n\n## Checks\n\n" + "\n".join(lines) + f"\n\n{status}\n")
 
 
 def _ordered(names) -> list[str]:

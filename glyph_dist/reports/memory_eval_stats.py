@@ -1,19 +1,16 @@
 """The memory evaluation on the report layer (`study.py`): means and 95% Student-t intervals across seeds, the
 compared score (EM, or evidence recall with the model-free answerer) of every variant against every baseline and
-of every ablation against its memory, paired by seed; and the health checks of the smoke report."""
+of every ablation against its memory, paired by seed."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from glyph_dist.reports import study
-from glyph_dist.reports.memory_eval_load import TRIAL, MemoryRuns, suite_order
+from glyph_dist.reports.memory_eval_load import suite_order
 from glyph_dist.reports.studies import BASELINE_PREFIX, MEMORY_EVAL
 
 KEYS = ["suite", "n", "variant", "name"]
-# Metrics that are shares of items: a value outside [0, 1] is a bug in the trial.
-RATES = ("em", "em_raw", "f1", "contains", "memory_hit_rate", "evidence_recall", "spatial_success", "llm_equivalent",
-         "llm_em_agreement", "llm_contains_agreement")
 
 
 def _ranked(frame: pd.DataFrame, order: list[str], by: list[str]) -> pd.DataFrame:
@@ -46,35 +43,3 @@ def paired_differences(metrics: pd.DataFrame, order: list[str], metric: str = "e
     pairs += [(variant, parent(variant)) for variant in order if parent(variant) in order]
     found = study.paired_differences(metrics, MEMORY_EVAL, metric, pairs)
     return _ranked(found, order, ["suite", "n", "variant"])
-
-
-def missing_trials(data: MemoryRuns) -> pd.DataFrame | None:
-    """Planned trials without a metrics.json, sorted; None when nothing was planned (no planned.json)."""
-    if data.planned is None:
-        return None
-    found = data.runs[list(TRIAL)].assign(found=True)
-    merged = data.planned.merge(found, on=list(TRIAL), how="left")
-    return merged[merged["found"].isna()][list(TRIAL)].sort_values(list(TRIAL)).reset_index(drop=True)
-
-
-UNDEFINED_WITHOUT_SUCCESS = "spatial_suboptimality"
-
-
-def _where(row: pd.Series, root) -> str:
-    return f"`{row['path'].relative_to(root).as_posix()}`"
-
-
-def health_problems(data: MemoryRuns) -> dict[str, list[str]]:
-    """Per check, one line per problem: NaN metrics, rates outside [0, 1], runs whose n_items differs from n.
-    A null sub-optimality is no problem: it is undefined when no route of the run succeeded."""
-    values = data.metrics.merge(data.runs[[*TRIAL, "path"]], on=list(TRIAL))
-    nan = values[values["value"].isna() & (values["name"] != UNDEFINED_WITHOUT_SUCCESS)]
-    rates = values[values["name"].isin(RATES) & ((values["value"] < 0) | (values["value"] > 1))]
-    items = values[(values["name"] == "n_items") & values["value"].notna() & (values["value"] != values["n"])]
-    return {
-        "NaN metrics": [f"{_where(r, data.root)}: {r['name']} is NaN" for _, r in nan.iterrows()],
-        f"rates outside [0, 1] ({', '.join(RATES)})": [f"{_where(r, data.root)}: {r['name']} = {r['value']:.3f}"
-                                                     for _, r in rates.iterrows()],
-        "n_items different from n": [f"{_where(r, data.root)}: n_items = {r['value']:.0f}, n = {r['n']}"
-                                     for _, r in items.iterrows()],
-    }
