@@ -1,5 +1,5 @@
 """What every study's report shares: the model-free answerer and the LLM judge's rates, the 95%
-Student-t interval across seeds, the text of intervals and paired differences, and markdown tables."""
+Student-t interval across seeds, the text of intervals, ranges and paired differences, and markdown tables."""
 
 from __future__ import annotations
 
@@ -34,6 +34,11 @@ def difference(mean: float, half: float, pairs: int, digits: int = 3) -> str:
     if not pairs:
         return "—"
     return f"{mean:+.{digits}f} ± {'n/a (1 seed)' if pairs < 2 else f'{half:.{digits}f}'}"
+
+
+def span(low: float, high: float, fmt: str = "{:.0f}") -> str:
+    """A range of values as text: `low–high`, one value where they are equal."""
+    return fmt.format(low) if low == high else f"{fmt.format(low)}–{fmt.format(high)}"
 
 
 def listed(values) -> str:

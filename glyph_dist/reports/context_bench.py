@@ -8,8 +8,9 @@ from pathlib import Path
 from glyph_dist.files import write_text
 from glyph_dist.reports.context_bench_load import load_results
 from glyph_dist.reports.context_bench_markdown import describe_groups, results_markdown, summary_markdown
+from glyph_dist.reports.context_bench_models import model_seeds
 from glyph_dist.reports.context_bench_plots import write_plots
-from glyph_dist.reports.context_bench_stats import compare, model_seeds, strategy_order, summarize
+from glyph_dist.reports.context_bench_stats import compare, strategy_order, summarize
 
 
 def _relative(target: Path, start: Path) -> str:

@@ -12,11 +12,11 @@ import math
 
 import pandas as pd
 
-from glyph_dist.reports.common import MODEL_FREE, difference, interval, listed, t_factor, table
+from glyph_dist.reports.common import MODEL_FREE, interval, listed, span, t_factor, table
 from glyph_dist.reports.context_bench_load import GROUP, SCORES
-from glyph_dist.reports.context_bench_stats import (GLYPH_HIGHER, GLYPH_LOWER, HIGHER, LOWER, NO_INTERVAL, NOISE,
-                                                    PAIR_KEYS, VERDICTS, compare_models)
-from glyph_dist.reports.studies import FGT, FULL, MODEL_GLYPH, MODEL_PAIR, MODEL_RAW, RAW, context_score
+from glyph_dist.reports.context_bench_models import model_pair_parts
+from glyph_dist.reports.context_bench_stats import HIGHER, LOWER, NO_INTERVAL, NOISE, VERDICTS
+from glyph_dist.reports.studies import FGT, FULL, MODEL_GLYPH, MODEL_RAW, RAW, context_score
 
 SOURCES = {"bench": "Context benchmark (`glyph-dist bench context`)",
            "model_eval": "Model evaluation (`model_eval_*.json`), grouped by model"}
@@ -31,17 +31,10 @@ LLM_COLUMNS = {"llm_equivalent": "LLM judge: equivalent", "llm_contains_agreemen
                "llm_contains_kappa": "Cohen's κ"}
 COMPARISON_COLUMNS = ("budget", FGT, RAW, f"{FGT} − {RAW}", f"vs {RAW}", "best retrieval peer", "peer",
                       f"{FGT} − peer", "vs peer")
-PAIR_LABELS = MODEL_PAIR.metrics
-PAIR_COLUMNS = ("metric", MODEL_RAW, MODEL_GLYPH, f"{MODEL_GLYPH} − {MODEL_RAW} (paired)", "seeds", "questions",
-                "verdict")
 
 
 def budget_text(budget: float) -> str:
     return "—" if math.isnan(budget) else f"{budget:.0f}"
-
-
-def _span(low: float, high: float, fmt: str = "{:.0f}") -> str:
-    return fmt.format(low) if low == high else f"{fmt.format(low)}–{fmt.format(high)}"
 
 
 def describe_groups(cells: pd.DataFrame) -> pd.DataFrame:
@@ -90,80 +83,8 @@ def _summary_rows(rows: pd.DataFrame) -> list[list[str]]:
     return [[r["strategy"], budget_text(r["budget"]), interval(r["score"], r["score_ci"]),
              *(_number(r[metric]) for metric in scored), _number(r["evidence_recall_expanded"]),
              f"{r['answer_recall']:.3f}", f"{r['glyph_evidence']:.3f}",
-             f"{r['avg_tokens']:.1f}", str(r["n_seeds"]), _span(r["questions_min"], r["questions_max"])]
+             f"{r['avg_tokens']:.1f}", str(r["n_seeds"]), span(r["questions_min"], r["questions_max"])]
             for _, r in rows.iterrows()]
-
-
-def _pair_label(key: pd.Series) -> str:
-    return f"{key['dataset']} ({key['split']}), judge {key['judge']}, token counter {key['token_counter']}"
-
-
-def _digits(metric: str) -> int:
-    return 1 if metric == "avg_tokens" else 3
-
-
-def _model_cell(mean: float, half: float, digits: int) -> str:
-    return "—" if math.isnan(mean) else interval(mean, half, digits)
-
-
-def _pair_rows(pairs: pd.DataFrame) -> list[list[str]]:
-    return [[PAIR_LABELS[r["metric"]], _model_cell(r["reference_mean"], r["reference_ci"], _digits(r["metric"])),
-             _model_cell(r["variant_mean"], r["variant_ci"], _digits(r["metric"])),
-             difference(r["mean"], r["ci"], r["pairs"], _digits(r["metric"])), str(r["pairs"]),
-             "—" if math.isnan(r["count_min"]) else _span(r["count_min"], r["count_max"]), r["verdict"]]
-            for _, r in pairs.iterrows()]
-
-
-def _joined(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-
-
-def _pair_sentence(pairs: pd.DataFrame) -> str:
-    """The whole comparison in one sentence: the metrics beyond noise, or that there are none."""
-    seeds = pairs.loc[pairs["pairs"] > 0, "pairs"]
-    if seeds.max() < 2:
-        return "With one seed there is no interval, so no difference can be called."
-    counted = f"({_span(seeds.min(), seeds.max())} seeds)"
-    claims = [f"{word} on {_joined([PAIR_LABELS[m] for m in pairs.loc[pairs['verdict'] == name, 'metric']])}"
-              for word, name in (("higher", GLYPH_HIGHER), ("lower", GLYPH_LOWER)) if (pairs["verdict"] == name).any()]
-    if not claims:
-        return f"All differences are within noise {counted}."
-    rest = "; the other differences are within noise" if (pairs["verdict"] == NOISE).any() else ""
-    return f"{MODEL_GLYPH} is {' and '.join(claims)} than {MODEL_RAW} beyond noise{rest} {counted}."
-
-
-def _unpaired(by_model: dict[str, set], common: set) -> str:
-    alone = [f"{model} ({', '.join(str(s) for s in sorted(by_model[model] - common))})"
-             for model in (MODEL_RAW, MODEL_GLYPH) if by_model[model] - common]
-    return f"\n\nSeeds with one model only are left out: {'; '.join(alone)}." if alone else ""
-
-
-def _pair_body(group: pd.DataFrame, reports_dir: str) -> str:
-    """The side-by-side table and its sentence, or which model has no files or seed to pair with."""
-    by_model = {model: set(rows["seed"]) for model, rows in group.groupby("model")}
-    missing = [model for model in (MODEL_RAW, MODEL_GLYPH) if model not in by_model]
-    if missing:
-        return (f"Only {next(iter(by_model))} has result files; {missing[0]} has none in `{reports_dir}` "
-                f"(`model_eval_{missing[0]}_s<SEED>.json`, from `glyph-dist eval glyph-model "
-                f"--{missing[0].removeprefix('model_')} CHECKPOINT`), so there is nothing to compare.")
-    common = by_model[MODEL_RAW] & by_model[MODEL_GLYPH]
-    if not common:
-        return f"{MODEL_RAW} and {MODEL_GLYPH} share no seed, so nothing is paired." + _unpaired(by_model, common)
-    pairs = compare_models(group)
-    return table(PAIR_COLUMNS, _pair_rows(pairs)) + "\n\n" + _pair_sentence(pairs) + _unpaired(by_model, common)
-
-
-def model_pair_parts(seeds: pd.DataFrame, reports_dir: str) -> list[str]:
-    """The `model_raw vs model_glyph` section, one table per pairing group; none when neither model has files."""
-    if seeds.empty:
-        return []
-    head = (f"## {MODEL_RAW} vs {MODEL_GLYPH}\n\nThe glyph-aware mini-models side by side. Each model: mean over "
-            "seeds ± half-width of the 95% Student-t interval across seeds. Difference: mean over seeds of "
-            f"{MODEL_GLYPH} − {MODEL_RAW} ± half-width of the 95% Student-t interval of those per-seed differences "
-            "(paired by seed). A difference is called only when that interval excludes 0, otherwise it is within "
-            "noise. Seeds: those both models have. Questions: per seed (summary pairs for summary fact recall).")
-    return [head, *(f"### {_pair_label(group.iloc[0])}\n\n" + _pair_body(group, reports_dir)
-                    for _, group in seeds.groupby(PAIR_KEYS, sort=False))]
 
 
 def summary_markdown(summary: pd.DataFrame, groups: pd.DataFrame, seeds: pd.DataFrame, n_files: int,
@@ -283,7 +204,7 @@ def _regimes(comparisons: pd.DataFrame) -> str:
 
 def _glyph_note(summary: pd.DataFrame) -> str:
     fgt = summary.loc[summary["strategy"] == FGT, "glyph_evidence"]
-    spread = f" For fgt_context it is {_span(fgt.min(), fgt.max(), '{:.3f}')} across cells." if len(fgt) else ""
+    spread = f" For fgt_context it is {span(fgt.min(), fgt.max(), '{:.3f}')} across cells." if len(fgt) else ""
     return ("Glyph evidence is the share of questions whose evidence is in the context only as a glyph code. A glyph "
             "code names a phrase family, not the particular facts of a turn, so these questions are counted apart, "
             "in their own column. Evidence recall, expanded, counts evidence present once every glyph code is decoded "
@@ -295,7 +216,7 @@ def _glyph_note(summary: pd.DataFrame) -> str:
 def _seed_note(summary: pd.DataFrame) -> str:
     budgeted = summary[summary["strategy"] != FULL]
     low = int(summary["n_seeds"].min())
-    note = (f"Seeds per cell: {_span(low, summary['n_seeds'].max())}. Intervals reflect variation across seeds only "
+    note = (f"Seeds per cell: {span(low, summary['n_seeds'].max())}. Intervals reflect variation across seeds only "
             "and are wide with few seeds")
     note += f" (the t factor is {t_factor(low):.2f} with {low} seeds)." if low >= 2 else "."
     note += " Requiring non-overlapping intervals is a conservative test."
@@ -310,7 +231,7 @@ def _seed_note(summary: pd.DataFrame) -> str:
 
 def _spread(values: pd.Series) -> str:
     values = values.dropna()
-    return "undefined" if values.empty else _span(values.min(), values.max(), "{:.3f}")
+    return "undefined" if values.empty else span(values.min(), values.max(), "{:.3f}")
 
 
 def judge_notes(summary: pd.DataFrame) -> list[str]:

@@ -96,3 +96,8 @@ def long(rows: Iterable[Row], axes: Sequence[str]) -> pd.DataFrame:
     found = [{**{axis: row.axes[axis] for axis in axes}, "name": name, "value": value}
              for row in rows for name, value in {**row.metrics, **row.telemetry}.items()]
     return pd.DataFrame(found, columns=[*axes, "name", "value"])
+
+
+def melted(frame: pd.DataFrame, axes: Sequence[str], names: Iterable[str]) -> pd.DataFrame:
+    """A wide frame's columns `names` as long rows, as `long` makes them: the `axes` named, `name` and `value`."""
+    return frame.melt(id_vars=list(axes), value_vars=list(names), var_name="name", value_name="value")
