@@ -14,6 +14,7 @@ import pytest
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.reports import study
+from glyph_dist.reports.rows import ConfigAxes
 from glyph_dist.reports.study_report import write_study_report
 from glyph_dist.reports.study import StudyDeclaration, Verdicts
 
@@ -62,6 +63,29 @@ def test_overlap_outcome_calls_only_intervals_apart():
     assert study.overlap_outcome(0.5, 0.05, 0.48, 0.1) == study.NOISE
     assert study.overlap_outcome(0.5, math.nan, 0.3, 0.1) == study.ONE_SEED
 
+
+
+def test_a_declared_score_follows_the_answerer_and_an_undeclared_one_is_refused():
+    scored = replace(STUDY, score_by_answerer=("evidence", "em"))
+    assert (scored.score("context-recall"), scored.score("hf:smollm2")) == ("evidence", "em")
+    with pytest.raises(GlyphDistError, match="the toy declares no compared score"):
+        STUDY.score("hf:smollm2")
+
+
+def test_rows_are_ordered_by_a_given_order_of_values_then_by_value():
+    frame = pd.DataFrame({"variant": ["b", "a", "z", "a"], "n": [1, 2, 1, 1]})
+    found = study.ordered(frame, ["variant", "n"], {"variant": ["b", "a"]})
+    assert list(zip(found["variant"], found["n"])) == [("b", 1), ("a", 1), ("a", 2), ("z", 1)]
+
+
+def test_config_axes_read_texts_integers_defaults_and_renames_and_name_a_bad_key(tmp_path):
+    axes = ConfigAxes(texts=("name",), integers=("n",), defaults={"judge": "rule"}, renames={"name": "suite"})
+    assert axes.read({"name": "spatial", "n": 20.0, "judge": None}, tmp_path) == {"suite": "spatial", "n": 20,
+                                                                                 "judge": "rule"}
+    with pytest.raises(GlyphDistError, match=r"'trials\[3\]\.n' is not an integer"):
+        axes.read({"name": "spatial", "n": 2.5}, tmp_path, "trials[3]")
+    with pytest.raises(GlyphDistError, match="'config' is not a JSON object"):
+        axes.read([], tmp_path)
 
 # A run's results.jsonl as the memory evaluation's: each line a trial's parameters and row, as runner/run.py writes
 # it (the trial's `seeds` and `evidence_recall` / `evidence_share`, read as `seed`, `memory_hit_rate` and

@@ -18,7 +18,7 @@ from glyph_dist.errors import GlyphDistError
 from glyph_dist.files import json_field, read_json
 from glyph_dist.reports.common import LLM_RATES
 from glyph_dist.reports.rows import TELEMETRY, Row, number, required_number, wide
-from glyph_dist.reports.studies import CONTEXT_BENCH, FULL, context_score
+from glyph_dist.reports.studies import CONTEXT_BENCH, FULL
 
 METRICS = ("success_rate", "evidence_recall", "answer_recall", "glyph_evidence", "avg_tokens", "n_questions")
 # Read where present (NaN where absent or null): EM and F1, an LLM judge's verdicts and agreement with the rule,
@@ -68,7 +68,7 @@ def _read_file(path: Path) -> tuple[list[Row], list[dict]]:
     results = json_field(data, "results", "", path)
     if not isinstance(results, dict) or not results:
         raise GlyphDistError(f"{path}: 'results' must be a non-empty object keyed by strategy")
-    score = context_score(keys["answerer"])
+    score = CONTEXT_BENCH.score(keys["answerer"])
     cells, buckets = [], []
     for strategy, result in results.items():
         where = f"results.{strategy}"

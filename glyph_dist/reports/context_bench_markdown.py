@@ -16,7 +16,7 @@ from glyph_dist.reports.common import MODEL_FREE, interval, listed, span, t_fact
 from glyph_dist.reports.context_bench_load import GROUP, SCORES
 from glyph_dist.reports.context_bench_models import model_pair_parts
 from glyph_dist.reports.context_bench_stats import HIGHER, LOWER, NO_INTERVAL, NOISE, VERDICTS
-from glyph_dist.reports.studies import FGT, FULL, MODEL_GLYPH, MODEL_RAW, RAW, context_score
+from glyph_dist.reports.studies import CONTEXT_BENCH, FGT, FULL, MODEL_GLYPH, MODEL_RAW, RAW
 
 SOURCES = {"bench": "Context benchmark (`glyph-dist bench context`)",
            "model_eval": "Model evaluation (`model_eval_*.json`), grouped by model"}
@@ -56,7 +56,7 @@ def group_label(key: pd.Series) -> str:
 
 def score_label(answerer: str) -> str:
     """What a setup's compared score is: evidence recall (model-free upper bound), or containment."""
-    return SCORES[context_score(answerer)]
+    return SCORES[CONTEXT_BENCH.score(answerer)]
 
 
 def _number(value: float) -> str:

@@ -18,7 +18,7 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from glyph_dist.reports.context_bench_load import SCORES, SETUP
 from glyph_dist.reports.plots import INTERVALS, PlotSpec, errors, plt, save_all, slug
-from glyph_dist.reports.studies import FULL, context_score
+from glyph_dist.reports.studies import CONTEXT_BENCH, FULL
 
 Colors = dict[str, str]
 Panel = Callable[[Axes, pd.DataFrame, Colors], None]
@@ -96,7 +96,7 @@ def _figure(frame: pd.DataFrame, draw: Panel, colors: Colors, title: str, ylabel
 
 def _specs(frame: pd.DataFrame, buckets: pd.DataFrame, setup: tuple, colors: Colors) -> list[PlotSpec]:
     """The plots of one setup, whose score is that of its answerer."""
-    label = SCORES[context_score(setup[SETUP.index("answerer")])]
+    label = SCORES[CONTEXT_BENCH.score(setup[SETUP.index("answerer")])]
     name, title = label.split(" (")[0].replace(" ", "_"), setup_title(setup)  # evidence_recall, containment
 
     def spec(stem: str, heading: str, rows: pd.DataFrame, panel: Panel, xlabel: str | None = None) -> PlotSpec:

@@ -22,7 +22,7 @@ from glyph_dist.files import json_field, read_json
 from glyph_dist.memory_rows import SPATIAL_METRICS, SUITES
 from glyph_dist.reports.common import LLM_RATES, MODEL_FREE
 from glyph_dist.reports.rows import ConfigAxes, Row, is_number, long, number
-from glyph_dist.reports.studies import MEMORY_EVAL, memory_score
+from glyph_dist.reports.studies import MEMORY_EVAL
 
 CORE = "baselines/core"
 BASELINE_ORDER = ("baselines/core", "baselines/rag", "baselines/longctx")
@@ -51,7 +51,7 @@ class Setting:
 
     @property
     def score(self) -> str:
-        return memory_score(self.answerer)
+        return MEMORY_EVAL.score(self.answerer)
 
     @property
     def label(self) -> str:

@@ -4,7 +4,6 @@ which metrics, in which words."""
 from __future__ import annotations
 
 from glyph_dist.registry import Registry
-from glyph_dist.reports.common import MODEL_FREE
 from glyph_dist.reports.rows import ConfigAxes
 from glyph_dist.reports.study import StudyDeclaration, Verdicts
 
@@ -18,7 +17,8 @@ CONTEXT_BENCH = StudyDeclaration(
     compared="strategy", baselines=(RAW,), within=("budget",),
     metrics={"evidence_recall": "evidence recall (model-free upper bound)", "success_rate": "containment",
              "em": "EM", "f1": "F1", "avg_tokens": "avg tokens"},
-    scores=("evidence_recall", "success_rate"), marks={"results": "phase5"},
+    scores=("evidence_recall", "success_rate"), score_by_answerer=("evidence_recall", "success_rate"),
+    marks={"results": "phase5"},
     # a file's `dataset` is the data file's path, `dataset_name` the name its tables show
     config=ConfigAxes(texts=("answerer", "judge", "dataset_name", "dataset", "split", "token_counter"),
                       integers=("budget", "seed", "n_episodes"), defaults={"model": ""},
@@ -46,7 +46,7 @@ MEMORY_EVAL = StudyDeclaration(
              "latency_ms_mean": "latency ms"},
     verdicts=Verdicts(higher="better than {reference}", lower="worse than {reference}", one_seed="n/a (1 seed)",
                       strip=BASELINE_PREFIX),
-    scores=("memory_hit_rate", "em"), marks={"results": "memory_eval"},
+    scores=("memory_hit_rate", "em"), score_by_answerer=("memory_hit_rate", "em"), marks={"results": "memory_eval"},
     # runs from before the judge setting were judged by the rule; those from before the token counter name none
     config=ConfigAxes(texts=("variant", "suite", "answerer"), integers=("n", "seed", "budget"),
                       defaults={"judge": "rule", "token_counter": "not recorded"}),
@@ -56,13 +56,3 @@ MEMORY_EVAL = StudyDeclaration(
 
 # The studies a run's report reads (`glyph-dist report study --study NAME`).
 STUDIES = Registry("study", {"context-bench": CONTEXT_BENCH, "memory-eval": MEMORY_EVAL})
-
-
-def context_score(answerer: str) -> str:
-    """The context benchmark's compared metric: evidence recall for the model-free answerer, else containment."""
-    return "evidence_recall" if answerer == MODEL_FREE else "success_rate"
-
-
-def memory_score(answerer: str) -> str:
-    """The memory evaluation's compared metric: evidence recall for the model-free answerer, else EM."""
-    return "memory_hit_rate" if answerer == MODEL_FREE else "em"

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from glyph_dist.reports.common import t_half_width
+from glyph_dist.errors import GlyphDistError
+from glyph_dist.reports.common import MODEL_FREE, t_half_width
 from glyph_dist.reports.rows import ConfigAxes
 
 HIGHER, LOWER, NOISE, ONE_SEED = "higher", "lower", "noise", "one seed"
@@ -44,7 +45,8 @@ class StudyDeclaration:
     table whose values are compared apart (a budget); `compared`, the axis whose values are compared;
     `baselines`, the values of `compared` (or prefixes of them) the others are compared against; `pair`, the
     axis that pairs two values (the same seed ran the same items); `metrics`, the metrics' labels in report
-    order; `scores`, those paired against the baselines and plotted in a run's report.
+    order; `scores`, those paired against the baselines and plotted in a run's report; `score_by_answerer`, the
+    score its own reports compare: (with the model-free answerer, with a model answerer).
 
     How a run's `results.jsonl` rows read as the study's: `renames` (a row's key -> the study's name for it)
     and `marks` (values every row of the study's runs carries, which pick the study for a run); how its own
@@ -59,6 +61,7 @@ class StudyDeclaration:
     pair: str = "seed"
     within: tuple[str, ...] = ()
     scores: tuple[str, ...] = ()
+    score_by_answerer: tuple[str, str] | None = None
     renames: dict[str, str] = field(default_factory=dict)
     marks: dict[str, object] = field(default_factory=dict)
     config: ConfigAxes = ConfigAxes()
@@ -70,6 +73,13 @@ class StudyDeclaration:
 
     def label(self, metric: str) -> str:
         return self.metrics.get(metric, metric)
+
+    def score(self, answerer: str) -> str:
+        """The compared score of results from `answerer`: evidence recall for the model-free one, which scores the
+        evidence in the context with no model (its answers would only restate it)."""
+        if self.score_by_answerer is None:
+            raise GlyphDistError(f"the {self.name} declares no compared score (score_by_answerer)")
+        return self.score_by_answerer[0 if answerer == MODEL_FREE else 1]
 
     def is_baseline(self, value: str) -> bool:
         return any(value == b or (b.endswith("/") and value.startswith(b)) for b in self.baselines)
