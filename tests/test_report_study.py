@@ -72,6 +72,15 @@ def test_a_declared_score_follows_the_answerer_and_an_undeclared_one_is_refused(
         STUDY.score("hf:smollm2")
 
 
+def test_a_value_that_changes_another_is_compared_against_it_after_the_baselines():
+    ablating = replace(STUDY, changes="+")
+    values = ["base/core", "mem", "mem+gate=off", "other+x"]
+    assert ablating.changed("mem+gate=off") == "mem" and ablating.changed("mem") is None
+    assert ablating.pairs(values) == [("mem", "base/core"), ("mem+gate=off", "base/core"), ("other+x", "base/core"),
+                                      ("mem+gate=off", "mem")]
+    assert STUDY.pairs(values) == STUDY.against_baselines(values)
+
+
 def test_rows_are_ordered_by_a_given_order_of_values_then_by_value():
     frame = pd.DataFrame({"variant": ["b", "a", "z", "a"], "n": [1, 2, 1, 1]})
     found = study.ordered(frame, ["variant", "n"], {"variant": ["b", "a"]})

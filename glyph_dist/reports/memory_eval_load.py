@@ -28,6 +28,7 @@ CORE = "baselines/core"
 BASELINE_ORDER = ("baselines/core", "baselines/rag", "baselines/longctx")
 KINDS = ("baseline", "memory", "ablation")
 TRIAL = ("variant", "suite", "n", "seed")
+CELL = ("suite", "n", "variant")  # the axes of one cell of the tables (one set of intervals)
 PLANNED = ConfigAxes(texts=("variant", "suite"), integers=("n", "seed"))  # a planned trial in planned.json
 OPTIONAL_SETTINGS = ("profile", "window")
 # Every run writes these; the spatial suite also writes SPATIAL_METRICS.
@@ -82,7 +83,7 @@ def variant_kind(variant: str, ablation: object) -> str:
     """`baseline` for baselines/*, `ablation` for a memory with overrides, `memory` otherwise."""
     if MEMORY_EVAL.is_baseline(variant):
         return "baseline"
-    return "ablation" if ablation or "+" in variant else "memory"
+    return "ablation" if ablation or MEMORY_EVAL.changed(variant) else "memory"
 
 
 def variant_order(runs: pd.DataFrame) -> list[str]:

@@ -10,8 +10,7 @@ import math
 import pandas as pd
 
 from glyph_dist.reports.common import difference, interval, listed, table
-from glyph_dist.reports.memory_eval_load import CORE, SPATIAL_METRICS, MemoryRuns, Setting, label
-from glyph_dist.reports.memory_eval_stats import KEYS, parent, short_name
+from glyph_dist.reports.memory_eval_load import CELL, CORE, SPATIAL_METRICS, MemoryRuns, Setting, label
 from glyph_dist.reports.studies import MEMORY_EVAL
 
 # Suite links: {"summary": path, "plots": [(title, path), ...]}, relative to the index.
@@ -40,7 +39,7 @@ def statistics(setting: Setting) -> str:
 
 
 def cells(summary: pd.DataFrame) -> Cells:
-    return {tuple(row[key] for key in KEYS): row for _, row in summary.iterrows()}
+    return {tuple(row[key] for key in (*CELL, "name")): row for _, row in summary.iterrows()}
 
 
 def _mean(found: Cells, key: tuple) -> str:
@@ -83,7 +82,7 @@ def _index_table(found: Cells, against: dict, suite: str, n: int, variants: list
 def _versus_baselines(against: dict, suite: str, sizes: list[tuple[int, list[str]]], setting: Setting) -> str:
     """Every memory and ablation minus every baseline that ran on the suite, paired by seed."""
     baselines = list(dict.fromkeys(v for _, variants in sizes for v in variants if MEMORY_EVAL.is_baseline(v)))
-    header = ("variant", "n", *(f"− {short_name(b)}" for b in baselines))
+    header = ("variant", "n", *(f"− {MEMORY_EVAL.verdicts.name(b)}" for b in baselines))
     rows = []
     for n, variants in sizes:
         for variant in (v for v in variants if not MEMORY_EVAL.is_baseline(v)):
@@ -101,9 +100,10 @@ def _ablations(against: dict, suite: str, sizes: list[tuple[int, list[str]]], se
     rows = []
     for n, variants in sizes:
         for variant in variants:
-            row = against.get((suite, n, variant, parent(variant)))
+            memory = MEMORY_EVAL.changed(variant)
+            row = against.get((suite, n, variant, memory))
             if row is not None:
-                rows.append([variant, parent(variant), str(n), _difference(row), row["verdict"]])
+                rows.append([variant, memory, str(n), _difference(row), row["verdict"]])
     if not rows:
         return None
     return (f"{setting.label} of each ablation minus its memory with every setting on, paired by seed (± 95% t "

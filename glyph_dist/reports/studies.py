@@ -32,8 +32,8 @@ MODEL_PAIR = StudyDeclaration(
     metrics={"success_rate": "containment", "em": "EM", "f1": "F1", "summary_fact_recall": "summary fact recall",
              "avg_tokens": "avg tokens"})
 
-# The memory-evaluation matrix (`runs/<DATE>/**/metrics.json`): every variant against every baseline, per suite
-# and size.
+# The memory-evaluation matrix (`runs/<DATE>/**/metrics.json`): every variant against every baseline, and every
+# ablation against its memory, per suite and size.
 BASELINE_PREFIX = "baselines/"
 MEMORY_EVAL = StudyDeclaration(
     name="memory evaluation", group=("suite", "n"), compared="variant", baselines=(BASELINE_PREFIX,),
@@ -47,6 +47,7 @@ MEMORY_EVAL = StudyDeclaration(
     verdicts=Verdicts(higher="better than {reference}", lower="worse than {reference}", one_seed="n/a (1 seed)",
                       strip=BASELINE_PREFIX),
     scores=("memory_hit_rate", "em"), score_by_answerer=("memory_hit_rate", "em"), marks={"results": "memory_eval"},
+    changes="+",  # memory/hei_nw+gate.enabled=false is an ablation of memory/hei_nw
     # runs from before the judge setting were judged by the rule; those from before the token counter name none
     config=ConfigAxes(texts=("variant", "suite", "answerer"), integers=("n", "seed", "budget"),
                       defaults={"judge": "rule", "token_counter": "not recorded"}),

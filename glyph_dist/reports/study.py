@@ -34,9 +34,13 @@ class Verdicts:
     one_seed: str = "no interval (1 seed)"
     strip: str = ""
 
+    def name(self, value: str) -> str:
+        """`value` as the verdicts name it (`baselines/core` -> `core`)."""
+        return value.removeprefix(self.strip)
+
     def text(self, outcome: str, variant: str, reference: str) -> str:
         words = {HIGHER: self.higher, LOWER: self.lower, NOISE: self.noise, ONE_SEED: self.one_seed}[outcome]
-        return words.format(variant=variant.removeprefix(self.strip), reference=reference.removeprefix(self.strip))
+        return words.format(variant=self.name(variant), reference=self.name(reference))
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,9 @@ class StudyDeclaration:
     `baselines`, the values of `compared` (or prefixes of them) the others are compared against; `pair`, the
     axis that pairs two values (the same seed ran the same items); `metrics`, the metrics' labels in report
     order; `scores`, those paired against the baselines and plotted in a run's report; `score_by_answerer`, the
-    score its own reports compare: (with the model-free answerer, with a model answerer).
+    score its own reports compare: (with the model-free answerer, with a model answerer); `changes`, the mark of a
+    compared value that changes the value before the mark (an ablation of a memory), which its own reports
+    compare it against too.
 
     How a run's `results.jsonl` rows read as the study's: `renames` (a row's key -> the study's name for it)
     and `marks` (values every row of the study's runs carries, which pick the study for a run); how its own
@@ -62,6 +68,7 @@ class StudyDeclaration:
     within: tuple[str, ...] = ()
     scores: tuple[str, ...] = ()
     score_by_answerer: tuple[str, str] | None = None
+    changes: str = ""
     renames: dict[str, str] = field(default_factory=dict)
     marks: dict[str, object] = field(default_factory=dict)
     config: ConfigAxes = ConfigAxes()
@@ -89,6 +96,16 @@ class StudyDeclaration:
         values = list(values)
         return [(value, reference) for reference in values if self.is_baseline(reference)
                 for value in values if value != reference]
+
+    def changed(self, value: str) -> str | None:
+        """The value `value` changes (`memory/hei_nw+gate.enabled=false` -> `memory/hei_nw`); None: it changes none."""
+        return value.split(self.changes, 1)[0] if self.changes and self.changes in value else None
+
+    def pairs(self, values: Iterable[str]) -> list[tuple[str, str]]:
+        """`against_baselines`, then (value, the value it changes) for each value among `values` that changes one."""
+        values = list(values)
+        return [*self.against_baselines(values),
+                *[(value, self.changed(value)) for value in values if self.changed(value) in values]]
 
 
 def outcome(mean: float, half: float, pairs: int) -> str:
