@@ -327,7 +327,7 @@ def run_cpu(args) -> None:
     print(f"   2 workers / 1 worker                  : {ds2 / ds1:.2f}x")
     print(f"   DeepSpeed overhead = plain / 1 worker : {overhead:.2f}x; target <= {TARGET_OVERHEAD}x: "
           f"{'MET' if overhead <= TARGET_OVERHEAD else 'MISSED'}")
-    print(f"   HF Trainer / 1 worker                 : "
+    print("   HF Trainer / 1 worker                 : "
           + (f"{statistics.median(hf_steps) / ds1:.2f}x" if hf_steps else "not measured"))
     print(f"   load average at the end (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 

@@ -48,7 +48,6 @@ def parse_override(text: str) -> tuple[str, object]:
         raise GlyphDistError(f"override {text!r}: the value is not valid YAML ({exc})") from exc
 
 
-
 def set_key(values: dict, key: str, value: object, sections: Mapping[str, Callable[[], dict]],
             known: Collection[str] | None, where: str) -> None:
     """Set `key` in the config mapping `values`: a top-level key, or `section.key` inside a mapping named

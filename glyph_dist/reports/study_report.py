@@ -22,6 +22,7 @@ from glyph_dist.reports.plots import PlotSpec, mean_bars, save_all
 from glyph_dist.reports.rows import long, wide
 from glyph_dist.reports.run_rows import RESULTS, RunRows, load_run_rows
 
+
 def setting(keys: list[str], values: tuple) -> str:
     """`budget 512, dataset agent_logs`; `all rows` when the study has no keys."""
     return ", ".join(f"{key} {value}" for key, value in zip(keys, values)) or "all rows"

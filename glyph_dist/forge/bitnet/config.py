@@ -53,7 +53,6 @@ class QATConfig:
     max_failures: int = 0
 
 
-
 def check_config(config: QATConfig, source: str = "config") -> QATConfig:
     """Raise GlyphDistError naming the first bad key; returns the config."""
     check_types(config, source)

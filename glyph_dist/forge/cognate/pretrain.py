@@ -24,7 +24,6 @@ from pathlib import Path
 import ray.train
 from ray.train.torch import TorchTrainer
 
-from glyph_dist.errors import GlyphDistError
 from glyph_dist.forge.cognate.checkpoint import restore_checkpoint, save_checkpoint
 from glyph_dist.forge.cognate.config import PretrainConfig
 from glyph_dist.forge.cognate.diversity import diversity
