@@ -40,7 +40,7 @@ from glyph_dist.progress import Steps
 SUMMARY_INSTRUCTION = "List the final decisions."
 SUMMARY_QUERY = "summary of the decisions and their final values"
 QUERY_FREE = {"raw_truncate"}  # strategies whose context ignores the question: built once per episode
-FGMS_READ = {"policy": "mixed", "mode": "mixed"}  # options of the fgt_context reads
+FGMS_READ = {"policy": "mixed", "mode": "mixed", "neighbours": 0}  # options of the fgt_context reads (as the data were first built)
 TASKS = ("qa", "summary")
 DATASETS = ("agent_logs", "public_dialog")
 MANIFEST = "manifest.json"
