@@ -38,8 +38,8 @@ from pathlib import Path
 import numpy as np
 
 from _machine import ROOT, SGD_DIR, print_header, profile_top
-from glyph_dist.cli import add_read_options, read_settings
-from glyph_dist.fgms.schema import DEFAULT_READ
+from glyph_dist.cli import add_read_options
+from glyph_dist.fgms.schema import DEFAULT_READ, read_settings
 
 WRITE_TARGET = 2_000  # records/s per shard
 ACTOR_P99_TARGET_MS, HTTP_P99_TARGET_MS = 10.0, 30.0

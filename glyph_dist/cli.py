@@ -90,6 +90,7 @@ def _bench_context(args) -> None:
     from glyph_dist.models.answerers import get_answerer
     from glyph_dist.models.judges import get_judge
     from glyph_dist.files import write_text
+    from glyph_dist.fgms.schema import read_settings
 
     config = CellConfig(dataset=str(args.dataset), budget=args.budget, split=args.split or None,
                         strategies=tuple(args.strategies), isolation=args.isolation, answerer=args.answerer,
@@ -268,6 +269,7 @@ def _memory_write(args) -> None:
 
 def _memory_read(args) -> None:
     from glyph_dist.fgms.client import MemoryClient
+    from glyph_dist.fgms.schema import read_settings
 
     response = MemoryClient(args.url).read(
         args.actor, args.query, args.budget, **read_settings(args),
@@ -306,13 +308,6 @@ def add_read_options(parser: argparse.ArgumentParser, whose: str = "") -> None:
         kind = {"type": int} if field.annotation is int else {"choices": typing.get_args(field.annotation)}
         parser.add_argument(f"--{key}", default=field.default, **kind,
                             help=f"FGMS read {key}{' ' + whose if whose else ''} (default: %(default)s)")
-
-
-def read_settings(args: argparse.Namespace) -> dict:
-    """The FGMS read settings of parsed arguments (see `add_read_options`)."""
-    from glyph_dist.fgms.schema import READ_SETTINGS
-
-    return {key: getattr(args, key) for key in READ_SETTINGS}
 
 
 def build_parser() -> argparse.ArgumentParser:

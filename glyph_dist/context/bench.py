@@ -17,7 +17,7 @@ from glyph_dist.context.strategies import Memory, Strategy
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.eval.episodes import ISOLATIONS, load_data
 from glyph_dist.eval.loop import Answerer, Judge, Outcome, evaluate, model_surprise, run_provider, summarise
-from glyph_dist.fgms.schema import DEFAULT_READ, READ_SETTINGS
+from glyph_dist.fgms.schema import DEFAULT_READ, read_settings
 from glyph_dist.fgt.hybrid import HybridTokenizer
 from glyph_dist.models.answerers import ContextRecall
 from glyph_dist.providers.adapters import StrategyProvider
@@ -105,7 +105,7 @@ def run_cell(config: CellConfig, hybrid: HybridTokenizer, answerer: Answerer, ju
     if pairwise_judge is not None and ("fgt_context" not in config.strategies or len(config.strategies) < 2):
         raise GlyphDistError("a pairwise judge compares fgt_context with other strategies: list them all")
     episodes = load_data(config.dataset, config.split, config.isolation)
-    setup = Setup(hybrid, memory, {key: getattr(config, key) for key in READ_SETTINGS})
+    setup = Setup(hybrid, memory, read_settings(config))
     if any(capabilities(name).needs_surprise for name in config.strategies):
         setup.surprise = model_surprise(answerer, [text for e in episodes for _, text in e.turns])
     results, outcomes = {}, {}

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from glyph_dist.context.bench import DEFAULT_STRATEGIES, CellConfig
-from glyph_dist.fgms.schema import READ_SETTINGS
+from glyph_dist.fgms.schema import read_settings
 
 STRATEGIES = tuple(s for s in DEFAULT_STRATEGIES if s != "full")  # `full` has no budget
 BUDGETS = (64, 128)
-FGMS_OPTIONS = {k: getattr(CellConfig, k) for k in READ_SETTINGS}  # as the benchmark reads
+FGMS_OPTIONS = read_settings(CellConfig)  # as the benchmark reads

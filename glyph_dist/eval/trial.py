@@ -19,7 +19,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, NonNegativeFloa
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.eval.episodes import Isolation, isolation_of, load_data
 from glyph_dist.eval.loop import Answerer, Judge, evaluate, model_surprise, summarise
-from glyph_dist.fgms.schema import DEFAULT_READ, READ_SETTINGS, Mode, Policy, Relevance, Unit
+from glyph_dist.fgms.schema import DEFAULT_READ, Mode, Policy, Relevance, Unit, read_settings
 from glyph_dist.memory.base import PROFILES
 from glyph_dist.memory.combined import AllConfig
 from glyph_dist.memory.registry import MEMORIES, build_config, changed_settings, check_knobs
@@ -74,7 +74,7 @@ class EvalParams(BaseModel):
 
     @property
     def fgms_read(self) -> dict:
-        return {key: getattr(self, key) for key in READ_SETTINGS}
+        return read_settings(self)
 
     def knobs(self) -> dict[str, dict]:
         return {"gate": self.gate, "hopfield": self.hopfield, "schema": self.schema_, "macro": self.macro}

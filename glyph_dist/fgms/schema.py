@@ -177,7 +177,12 @@ class ReadRequest(_Strict):
 # the settings of a read and their defaults, for the modules that read FGMS (the CLI spells them out, as it
 # starts without pydantic; a test checks that they agree)
 READ_SETTINGS = ("policy", "mode", "relevance", "unit", "neighbours")
-DEFAULT_READ: dict[str, str] = {key: ReadRequest.model_fields[key].default for key in READ_SETTINGS}
+DEFAULT_READ: dict[str, str | int] = {key: ReadRequest.model_fields[key].default for key in READ_SETTINGS}
+
+
+def read_settings(source: object) -> dict:
+    """The read settings held as attributes of `source` (parsed arguments, a trial's or a cell's config)."""
+    return {key: getattr(source, key) for key in READ_SETTINGS}
 
 
 class ReadItem(_Strict):

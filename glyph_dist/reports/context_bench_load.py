@@ -16,6 +16,7 @@ import pandas as pd
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.files import json_field, read_json
+from glyph_dist.fgms.schema import READ_SETTINGS
 from glyph_dist.reports.common import LLM_RATES
 from glyph_dist.reports.rows import TELEMETRY, Row, number, required_number, wide
 from glyph_dist.reports.studies import CONTEXT_BENCH, FULL
@@ -27,7 +28,6 @@ OPTIONAL = ("em", "f1", *LLM_RATES, "evidence_recall_expanded", "summary_fact_re
 BREAKDOWNS = ("by_evidence_position", "by_episode_length")
 # One table (and one set of intervals) per combination of these; `source` keeps model evaluations apart.
 GROUP = list(CONTEXT_BENCH.group)
-FGMS_READ = ("policy", "mode", "relevance", "unit")  # fgt_context's FGMS read settings, where a file names them
 # The plots draw one figure per setup and one panel per data set.
 SETUP = ["source", "model", "answerer", "judge"]
 MODEL_EVAL_PREFIX = "model_eval"
@@ -47,7 +47,8 @@ def _cell_keys(path: Path, config: dict) -> dict:
     """The table axes and setup of one file, from its config (read as the study declares)."""
     return {"source": MODEL_EVAL_PREFIX if path.name.startswith(MODEL_EVAL_PREFIX) else "bench",
             **CONTEXT_BENCH.config.read(config, path),
-            "fgms_read": ", ".join(f"{key} {config[key]}" for key in FGMS_READ if config.get(key))}
+            # a setting absent or 0 (neighbours before the setting existed) is left out of the label
+            "fgms_read": ", ".join(f"{key} {config[key]}" for key in READ_SETTINGS if config.get(key))}
 
 
 def _buckets(path: Path, where: str, result: dict) -> list[dict]:
