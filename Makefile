@@ -33,14 +33,14 @@ $(VENV)/.model-packages: $(BIN)/glyph-dist Makefile
 models: $(VENV)/.model-packages
 	$(BIN)/glyph-dist models prepare
 
-# The main job: corpus -> tape -> context efficiency -> Phase-5 data sets -> the Phase-5 experiment
+# The main job: corpus -> tape -> context efficiency -> context-benchmark data sets -> the context benchmark
 # on Ray Tune (summary table, plots, docs/PHASE-5-RESULTS.md).
 demo: models
 	$(BIN)/glyph-dist data corpus --sgd $(SGD) --out data/corpus
 	test -f $(TAPE)/LATEST || $(BIN)/glyph-dist tape build --corpus data/corpus/sgd_train.jsonl --out $(TAPE) --clusters $(CLUSTERS) --embedder $(EMBEDDER)
 	$(BIN)/glyph-dist tape efficiency --tape $(TAPE) --corpus data/corpus/sgd_heldout.jsonl --out reports/fgt_efficiency
 	$(BIN)/glyph-dist data prepare --sgd $(SGD) --out data
-	$(BIN)/glyph-dist run experiments/phase5.yaml tape=$(TAPE)
+	$(BIN)/glyph-dist run experiments/context_bench.yaml tape=$(TAPE)
 
 # The package's import layers (contracts in pyproject.toml's [tool.importlinter]), before every test target.
 layers: install

@@ -1,6 +1,6 @@
 """The model answerer's prompt, measured: the plain prompt against the chat template with a few-word instruction.
 
-A causal LM (default: the catalog's SmolLM2-135M-Instruct) answers N Phase-5 questions (half from each data set's
+A causal LM (default: the catalog's SmolLM2-135M-Instruct) answers N context-benchmark questions (half from each data set's
 split, drawn with a fixed seed) from one strategy's context under one budget, twice, greedily:
 - before: the plain `PROMPT` continued, the answer cut at its first newline (the answerer before the chat
   template);
@@ -11,7 +11,7 @@ containment. The contexts' evidence recall (model-free) bounds what any reader o
 prompt wording on the train split; report the test split.
 
     .venv/bin/python benchmarks/bench_reader_prompt.py [--split test] [--questions 100] [--strategy bm25_topk]
-        [--budget 256] [--model smollm2] [--phase5 data/phase5] [--tape data/tapes/sgd]
+        [--budget 256] [--model smollm2] [--bench-data data/phase5] [--tape data/tapes/sgd]
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 from statistics import fmean
 
 from _machine import ROOT, print_header
+from glyph_dist.cli import add_bench_data_option
 
 DATASETS = ("agent_logs", "public_dialog")
 
@@ -30,7 +31,7 @@ DATASETS = ("agent_logs", "public_dialog")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2", help="catalog name or model directory (default: %(default)s)")
-    parser.add_argument("--phase5", type=Path, default=ROOT / "data" / "phase5", help="(default: %(default)s)")
+    add_bench_data_option(parser)
     parser.add_argument("--tape", type=Path, default=ROOT / "data" / "tapes" / "sgd", help="(default: %(default)s)")
     parser.add_argument("--split", default="test", help="(default: %(default)s)")
     parser.add_argument("--strategy", default="bm25_topk", help="(default: %(default)s)")
@@ -52,7 +53,7 @@ def main() -> None:
     strategy = make_strategy(args.strategy, HybridTokenizer(load_tape(args.tape)))
     outcomes = []
     for name in DATASETS:
-        questions = [(e, q) for e in load_episodes(args.phase5 / f"{name}.jsonl", args.split) for q in e.questions]
+        questions = [(e, q) for e in load_episodes(args.bench_data / f"{name}.jsonl", args.split) for q in e.questions]
         random.Random(args.seed).shuffle(questions)
         outcomes += [ask(e, q, strategy.context(e, q, args.budget), strategy.hybrid) for e, q in questions[:args.questions // 2]]
     requests = [o.request for o in outcomes]

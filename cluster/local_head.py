@@ -1,7 +1,7 @@
 """A local Ray head for trying jobs before a cluster: start it, submit to it, stop it.
 
     python cluster/local_head.py start --num-cpus 4
-    python cluster/local_head.py submit http://127.0.0.1:PORT -- glyph-dist run experiments/phase5.yaml
+    python cluster/local_head.py submit http://127.0.0.1:PORT -- glyph-dist run experiments/context_bench.yaml
     python cluster/local_head.py stop /tmp/gd-XXXXXXXX
 
 `submit` sends the job from the current directory with the runtime env of
@@ -24,7 +24,7 @@ def _start(args: argparse.Namespace) -> None:
     print(f"dashboard: {head.dashboard_url}\naddress:   {head.address}\n"
           f"processes: {len(head.pids)} (recorded in {head.temp_dir}/head.json)\n"
           f"submit:    RAY_AUTH_MODE=token ray job submit --address {head.dashboard_url} "
-          f"--runtime-env-json \"$(python cluster/runtime_env.py)\" -- glyph-dist run experiments/phase5.yaml\n"
+          f"--runtime-env-json \"$(python cluster/runtime_env.py)\" -- glyph-dist run experiments/context_bench.yaml\n"
           f"stop:      python cluster/local_head.py stop {head.temp_dir}")
 
 

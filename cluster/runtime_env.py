@@ -1,7 +1,7 @@
 """Print the runtime env (JSON) of a job submitted from the repository root, for `ray job submit`:
 
     RAY_AUTH_MODE=token ray job submit --address http://127.0.0.1:PORT \\
-        --runtime-env-json "$(python cluster/runtime_env.py)" -- glyph-dist run experiments/phase5.yaml
+        --runtime-env-json "$(python cluster/runtime_env.py)" -- glyph-dist run experiments/context_bench.yaml
 
 It uploads the working tree (less .venv, data/, reports/) and sets GLYPH_DIST_ROOT (the project
 root: the job runs there, so relative paths and default outputs are the project's), the commit

@@ -39,7 +39,7 @@ def _data_prepare(args) -> None:
 def _data_glyph_aware(args) -> None:
     from glyph_dist.data.glyph_aware import build_glyph_aware
 
-    summary = build_glyph_aware(args.phase5, args.tape, args.out, args.budget)
+    summary = build_glyph_aware(args.bench_data, args.tape, args.out, args.budget)
     for split, entry in summary["files"].items():
         print(f"{split}: {entry['pairs']} pairs -> {entry['path']}")
 
@@ -47,7 +47,7 @@ def _data_glyph_aware(args) -> None:
 def _data_reader_pairs(args) -> None:
     from glyph_dist.data.reader_pairs import build_reader_pairs
 
-    summary = build_reader_pairs(args.model, args.phase5, args.tape, args.out, {"train": args.train, "val": args.val},
+    summary = build_reader_pairs(args.model, args.bench_data, args.tape, args.out, {"train": args.train, "val": args.val},
                                  args.budgets, args.strategies, seed=args.seed)
     for split, entry in summary["files"].items():
         print(f"{split}: {entry['pairs']} pairs from {entry['questions']} questions -> {entry['path']}")
@@ -65,7 +65,7 @@ def _run(args) -> int | None:
         summary = run_experiment(None, args.resume, args.address, resume=True)
     else:
         if not args.experiment:
-            raise GlyphDistError("name an experiment file, e.g. experiments/phase5.yaml, or --resume RUN_DIR")
+            raise GlyphDistError("name an experiment file, e.g. experiments/context_bench.yaml, or --resume RUN_DIR")
         experiment = load_experiment(args.experiment, args.overrides)
         run_dir = args.run_dir or Path("runs") / f"{experiment.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         summary = run_experiment(experiment, run_dir, args.address)
@@ -127,7 +127,7 @@ def _eval_glyph_model(args) -> None:
         if model is None:
             continue
         label = f"{args.label}_{variant}"
-        result = evaluate_model(model, args.pairs, variant, args.phase5, model_label=label, seed=args.seed,
+        result = evaluate_model(model, args.pairs, variant, args.bench_data, model_label=label, seed=args.seed,
                                 limit=args.limit)
         row = next(iter(result["results"].values()))
         path = args.out / f"model_eval_{label}_s{args.seed}.json"
@@ -144,7 +144,7 @@ def _eval_reader(args) -> None:
     from glyph_dist.reports.reader import reader_markdown
 
     readers = dict(spec.split("=", 1) if "=" in spec else (spec, spec) for spec in args.reader)
-    result = evaluate_readers(readers, args.phase5, args.tape, args.datasets, args.questions, args.budgets, args.strategies)
+    result = evaluate_readers(readers, args.bench_data, args.tape, args.datasets, args.questions, args.budgets, args.strategies)
     table = reader_markdown(result)
     write_text(args.out / "reader_eval.json", json.dumps(result, indent=1) + "\n")
     write_text(args.out / "reader_eval.md", table)
@@ -296,6 +296,13 @@ def _thresholds(text: str) -> list[float]:
 FGMS_GROUP = ("fgms", "memory")  # the service's command group and its former name
 
 
+def add_bench_data_option(parser: argparse.ArgumentParser) -> None:
+    """--bench-data: the directory of the context benchmark's episode files (former name: --phase5)."""
+    parser.add_argument("--bench-data", "--phase5", dest="bench_data", type=Path, default=Path("data/phase5"),
+                        help="the context benchmark's data sets, from `glyph-dist data prepare` (former name: "
+                             "--phase5; default: %(default)s)")
+
+
 def add_read_options(parser: argparse.ArgumentParser, whose: str = "") -> None:
     """--policy, --mode, --relevance, --unit and --neighbours of an FGMS read, with the request schema's types,
     choices and defaults."""
@@ -337,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     corpus.add_argument("--heldout", type=float, default=0.2, help="held-out share of dialogues (default: %(default)s)")
     corpus.add_argument("--seed", type=int, default=0)
     corpus.set_defaults(func=_data_corpus)
-    prepare = data.add_parser("prepare", help="the Phase-5 context data sets (agent logs, SGD dialogue questions, "
+    prepare = data.add_parser("prepare", help="the context benchmark's data sets (agent logs, SGD dialogue questions, "
                                               "long dated conversations)")
     prepare.add_argument("--out", type=Path, default=Path("data"), help="data directory (default: %(default)s)")
     prepare.add_argument("--seed", type=int, default=1337, help="generation seed (default: %(default)s)")
@@ -346,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--sgd", type=Path, default=DEFAULT_SGD, help="SGD split directory (default: %(default)s)")
     prepare.set_defaults(func=_data_prepare)
     glyph_aware = data.add_parser("glyph-aware", help="RAW and GLYPH-CONTEXT (prompt, target) pairs for the mini-models")
-    glyph_aware.add_argument("--phase5", type=Path, default=Path("data/phase5"), help="Phase-5 data (default: %(default)s)")
+    add_bench_data_option(glyph_aware)
     glyph_aware.add_argument("--tape", type=Path, default=Path("data/tapes/sgd"), help="tape (default: %(default)s)")
     glyph_aware.add_argument("--out", type=Path, default=Path("data/phase5/glyph_aware"),
                              help="output directory (default: %(default)s)")
@@ -356,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "every strategy's context at several budgets")
     reader_pairs.add_argument("--model", default="smollm2", help="the reader: its tokenizer counts the budgets and "
                                                                  "its chat template renders the prompts (default: %(default)s)")
-    reader_pairs.add_argument("--phase5", type=Path, default=Path("data/phase5"), help="(default: %(default)s)")
+    add_bench_data_option(reader_pairs)
     reader_pairs.add_argument("--tape", type=Path, default=Path("data/tapes/sgd"), help="tape of fgt_context (default: %(default)s)")
     reader_pairs.add_argument("--out", type=Path, default=Path("data/reader"), help="(default: %(default)s)")
     reader_pairs.add_argument("--train", type=int, default=QUESTIONS["train"], help="train questions drawn (default: %(default)s)")
@@ -368,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     reader_pairs.set_defaults(func=_data_reader_pairs)
 
     run = groups.add_parser("run", help="run an experiment (YAML plus key=value overrides) on Ray Tune")
-    run.add_argument("experiment", nargs="?", type=Path, help="experiment file, e.g. experiments/phase5.yaml")
+    run.add_argument("experiment", nargs="?", type=Path, help="experiment file, e.g. experiments/context_bench.yaml")
     run.add_argument("overrides", nargs="*", help="key=value overrides, e.g. budget=512 seed='[1337]'")
     run.add_argument("--run-dir", type=Path, help="run directory (default: runs/NAME-TIMESTAMP)")
     run.add_argument("--resume", type=Path, metavar="RUN_DIR", help="finish an interrupted run")
@@ -410,19 +417,19 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "catalog name")
     glyph_model.add_argument("--pairs", type=Path, default=Path("data/phase5/glyph_aware/test.jsonl"),
                              help="(default: %(default)s)")
-    glyph_model.add_argument("--phase5", type=Path, default=Path("data/phase5"), help="Phase-5 episodes (default: %(default)s)")
+    add_bench_data_option(glyph_model)
     glyph_model.add_argument("--seed", type=int, default=1337, help="the training seed, for the file name and tables")
     glyph_model.add_argument("--out", type=Path, default=Path("reports/phase5"), help="(default: %(default)s)")
     glyph_model.add_argument("--label", default="model", help="models are named LABEL_raw and LABEL_glyph, e.g. "
                                                                "zero_shot for --raw smollm2 --glyph smollm2 (default: %(default)s)")
     glyph_model.add_argument("--limit", type=int, help="the first LIMIT question and summary pairs only (default: all)")
     glyph_model.set_defaults(func=_eval_glyph_model)
-    reader = evaluate.add_parser("reader", help="zero-shot vs fine-tuned readers on the Phase-5 test split: "
+    reader = evaluate.add_parser("reader", help="zero-shot vs fine-tuned readers on the context benchmark's test split: "
                                                 "EM, F1 and containment per strategy and budget")
     reader.add_argument("--reader", action="append", required=True, metavar="LABEL=MODEL",
                         help="a reader: a catalog name, model directory or training run (repeatable; the first "
                              "one's tokenizer counts the budgets), e.g. zero-shot=smollm2 tuned=runs/train/reader_sft")
-    reader.add_argument("--phase5", type=Path, default=Path("data/phase5"), help="(default: %(default)s)")
+    add_bench_data_option(reader)
     reader.add_argument("--tape", type=Path, default=Path("data/tapes/sgd"), help="tape of fgt_context (default: %(default)s)")
     reader.add_argument("--datasets", nargs="+", default=["agent_logs", "public_dialog"], help="(default: %(default)s)")
     reader.add_argument("--questions", type=int, default=8, help="first test questions of each data set (default: %(default)s)")

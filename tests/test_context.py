@@ -240,5 +240,5 @@ def test_fgt_context_reads_as_fgms_phase5_and_the_benchmark_by_default():
         FgtContext(None, None, neighbors=2)
     cli = build_parser().parse_args(["memory", "read", "--actor", "a", "query"])
     assert tuple(getattr(cli, k) for k in keys) == bench
-    phase5 = yaml.safe_load((Path(__file__).resolve().parents[1] / "experiments" / "phase5.yaml").read_text())
+    phase5 = yaml.safe_load((Path(__file__).resolve().parents[1] / "experiments" / "context_bench.yaml").read_text())
     assert tuple(phase5["params"][k] for k in keys) == bench

@@ -155,3 +155,11 @@ def test_trial_names_accept_the_studies_keys_and_presets_set_modules():
     assert name == "hei_nw" and not config.gate.enabled and variant == "memory/hei_nw+gate.enabled=false"
     assert dataset_path(params).name == "easy_n50_s7.jsonl"
     assert parse_params(params.model_dump(by_alias=True)) == params
+
+
+@pytest.mark.parametrize("results, read", [("context_bench", "context_bench"), ("phase5", "context_bench"),
+                                           ("memory_eval", "memory_eval")])
+def test_the_results_layout_reads_the_context_benchmarks_former_name(results, read):
+    assert parse_params({"dataset": "episodic", "budget": 64, "tape": "t", "results": results}).results == read
+    with pytest.raises(GlyphDistError, match="results: Input should be 'context_bench' or 'memory_eval'"):
+        parse_params({"dataset": "episodic", "budget": 64, "tape": "t", "results": "phase6"})

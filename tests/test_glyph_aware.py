@@ -135,12 +135,12 @@ def test_output_is_deterministic_and_summarised(built, phase5, tape_root, tmp_pa
     assert json.loads((out / "manifest.json").read_text()) == summary
 
 
-@pytest.mark.parametrize("case, match", [("no_phase5", "glyph-dist data prepare"),
+@pytest.mark.parametrize("case, match", [("no_bench_data", "glyph-dist data prepare"),
                                          ("no_tape", "glyph-dist tape build"),
                                          ("no_budget", "budget")])
 def test_missing_inputs_raise_and_write_nothing(phase5, tape_root, tmp_path, case, match):
-    args = {"phase5_dir": phase5, "tape": tape_root, "budget": BUDGET}
-    args.update({"no_phase5": {"phase5_dir": tmp_path / "nowhere"}, "no_tape": {"tape": tmp_path / "no-tape"},
+    args = {"bench_dir": phase5, "tape": tape_root, "budget": BUDGET}
+    args.update({"no_bench_data": {"bench_dir": tmp_path / "nowhere"}, "no_tape": {"tape": tmp_path / "no-tape"},
                  "no_budget": {"budget": 0}}[case])
     with pytest.raises(GlyphDistError, match=match):
         build_glyph_aware(out_dir=tmp_path / "out", quiet=True, **args)

@@ -26,7 +26,7 @@ VENV_BIN = str(Path(sys.executable).parent)
 # The jobs the submission tests run; {out} is an absolute directory.
 SMOKE = "python cluster/smoke_job.py --out {out}"
 # Every path relative: they resolve against the project root the submitter names.
-EXPERIMENT = ("glyph-dist run experiments/phase5.yaml dataset=data/phase5/agent_logs.jsonl "
+EXPERIMENT = ("glyph-dist run experiments/context_bench.yaml dataset=data/phase5/agent_logs.jsonl "
               "strategy='[raw_truncate,fgt_context]' budget=256 seed=1337 tape=tape")
 TINY = " dataset=agent_logs strategy='[raw_truncate,bm25_topk]' budget=256 seed=1337"  # overrides of the README's job
 
@@ -117,7 +117,7 @@ def test_a_job_runs_in_the_project_root_it_names(tmp_path, monkeypatch):
     monkeypatch.setenv(job_env.JOB_ENV, "{}")  # as in the driver of a submitted job
     with pytest.raises(GlyphDistError, match="no GLYPH_DIST_ROOT"):
         job_env.enter_project_root()
-    assert main(["run", "experiments/phase5.yaml", "--run-dir", "run"]) == 2 and not (tmp_path / "run").exists()
+    assert main(["run", "experiments/context_bench.yaml", "--run-dir", "run"]) == 2 and not (tmp_path / "run").exists()
     monkeypatch.setenv(job_env.ROOT_ENV, str(tmp_path / "nowhere"))
     with pytest.raises(GlyphDistError, match="nowhere: no such directory on this node"):
         job_env.enter_project_root()

@@ -1,4 +1,4 @@
-"""The Phase-5 report on synthetic result files: table values, plots, generated claims and bad input."""
+"""The context-benchmark report on synthetic result files: table values, plots, generated claims and bad input."""
 
 from __future__ import annotations
 
@@ -325,7 +325,7 @@ def test_unreadable_json_names_the_file(tmp_path: Path):
 
 
 def test_empty_directory_is_an_error(tmp_path: Path):
-    with pytest.raises(GlyphDistError, match="no Phase-5 result files"):
+    with pytest.raises(GlyphDistError, match="no context-benchmark result files"):
         write_context_bench_report(tmp_path, tmp_path / "doc.md")
 
 

@@ -15,6 +15,7 @@ import pytest
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.reports import study
 from glyph_dist.reports.rows import ConfigAxes
+from glyph_dist.reports.run_rows import load_run_rows
 from glyph_dist.reports.study_report import write_study_report
 from glyph_dist.reports.study import StudyDeclaration, Verdicts
 
@@ -182,7 +183,8 @@ def test_a_missing_or_empty_file_or_rows_of_no_study_are_refused(tmp_path):
         write_study_report(tmp_path)
     with pytest.raises(GlyphDistError, match=r"results.jsonl holds no rows"):
         write_study_report(write_run(tmp_path, ["", "  "]))
-    with pytest.raises(GlyphDistError, match=r"fit none of the studies \(context-bench, memory-eval\): name one"):
+    with pytest.raises(GlyphDistError, match=r"fit none of the studies \(context-bench: results context_bench or phase5; "
+                                          r"memory-eval: results memory_eval\): name one"):
         write_study_report(write_run(tmp_path, [trial_line("baselines/core", 1, results="other")]))
 
 
@@ -198,7 +200,7 @@ def test_a_real_eval_runs_results_make_the_context_benchmarks_report(tmp_path, t
                  "questions": [{"question": "What is my locker code?", "answer": str(4100 + k), "evidence": [0]}]}
                 for k in range(3)]
     data = write_run(tmp_path, episodes, "talk.jsonl") / "talk.jsonl"
-    experiment = load_experiment(Path(__file__).resolve().parents[1] / "experiments" / "phase5.yaml", [
+    experiment = load_experiment(Path(__file__).resolve().parents[1] / "experiments" / "context_bench.yaml", [
         f"dataset={data}", "strategy=[raw_truncate, bm25_topk]", "budget=[16]", "seed=[1, 2]", f"tape={tape_root}",
         "split=null", f"data_dir={tmp_path}"])
     trials = eval_trial.check([run.absolute_paths(t, eval_trial.PATH_KEYS) for t in experiment.trials()])
@@ -216,3 +218,5 @@ def test_a_real_eval_runs_results_make_the_context_benchmarks_report(tmp_path, t
         ("evidence_recall", "bm25_topk", "raw_truncate", 2), ("success_rate", "bm25_topk", "raw_truncate", 2)}
     assert "## answerer context-recall, judge rule" in (tmp_path / "run" / "report" / "study.md").read_text()
     assert str(tmp_path / "run" / "report" / "study.md") in capsys.readouterr().out
+    former = write_run(tmp_path / "former", [{**line, "results": "phase5"} for line in lines])  # the former name
+    assert load_run_rows(former / "results.jsonl").name == "context-bench"

@@ -19,11 +19,12 @@ import pytest
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.runner.config import load_experiment
 
-PHASE5 = Path(__file__).resolve().parents[1] / "experiments" / "phase5.yaml"
+CONTEXT_BENCH = Path(__file__).resolve().parents[1] / "experiments" / "context_bench.yaml"
 
 
-def test_phase5_expands_to_the_full_matrix():
-    experiment = load_experiment(PHASE5)
+def test_the_context_benchmark_expands_to_the_full_matrix_under_either_name():
+    experiment = load_experiment(CONTEXT_BENCH)
+    assert load_experiment(CONTEXT_BENCH.with_name("phase5.yaml")).config_hash() == experiment.config_hash()
     trials = experiment.trials()
     assert len(trials) == 2 * 5 * 4 * 3
     assert {t["strategy"] for t in trials} == {"raw_truncate", "fgt_context", "rag_topk", "bm25_topk", "full"}
@@ -31,13 +32,13 @@ def test_phase5_expands_to_the_full_matrix():
 
 
 def test_overrides_set_axes_parameters_and_dotted_keys():
-    experiment = load_experiment(PHASE5, ["budget=512", "seed=[1, 2]", "answerer=hf:/models/x",
-                                          "resources.cpu=0.5", "out=/tmp/o"])
+    experiment = load_experiment(CONTEXT_BENCH, ["budget=512", "seed=[1, 2]", "answerer=hf:/models/x",
+                                                 "resources.cpu=0.5", "out=/tmp/o"])
     assert experiment.axes["budget"] == [512] and experiment.axes["seed"] == [1, 2]
     assert experiment.spec["params"]["answerer"] == "hf:/models/x"
     assert experiment.spec["resources"]["cpu"] == 0.5 and experiment.spec["out"] == "/tmp/o"
     assert len(experiment.trials()) == 2 * 5 * 1 * 2
-    assert experiment.config_hash() != load_experiment(PHASE5).config_hash()
+    assert experiment.config_hash() != load_experiment(CONTEXT_BENCH).config_hash()
 
 
 @pytest.mark.parametrize("override, message", [
@@ -48,7 +49,7 @@ def test_overrides_set_axes_parameters_and_dotted_keys():
 ])
 def test_bad_overrides_are_refused(override, message):
     with pytest.raises(GlyphDistError, match=message):
-        load_experiment(PHASE5, [override])
+        load_experiment(CONTEXT_BENCH, [override])
 
 
 def test_bad_experiment_files(tmp_path):
@@ -66,7 +67,7 @@ def _overrides(tmp_path, data: Path, tape: Path, *extra: str) -> list[str]:
 
 
 def _small(tmp_path, data: Path, tape: Path, *extra: str):
-    return load_experiment(PHASE5, _overrides(tmp_path, data, tape, *extra))
+    return load_experiment(CONTEXT_BENCH, _overrides(tmp_path, data, tape, *extra))
 
 
 @pytest.mark.parametrize("override, message", [
@@ -127,7 +128,7 @@ def test_tune_run_interrupted_then_resumed_rows_meta_failure(ray_session, tmp_pa
     overrides = _overrides(tmp_path, data, tape_root, f"dataset=[{data},{tmp_path / 'long.jsonl'}]")
     run_dir = tmp_path / "run"
     with sigint_after_the_first_trial(monkeypatch):
-        assert main(["run", str(PHASE5), *overrides, "--run-dir", str(run_dir)]) == 130
+        assert main(["run", str(CONTEXT_BENCH), *overrides, "--run-dir", str(run_dir)]) == 130
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "interrupted" and meta["trials"] == 6 and meta["ended_at"]
     assert meta["finished"] + meta["failed"] < 6 and meta["failed"] <= 1, "trials in flight are not failures"
@@ -147,7 +148,7 @@ def test_tune_run_interrupted_then_resumed_rows_meta_failure(ray_session, tmp_pa
     assert re.search(r"\[trials 6/6\][^\r\n]*\n", err), "the progress line is ended"
     meta = json.loads((run_dir / "meta.json").read_text())
     assert (meta["status"], meta["trials"], meta["finished"], meta["failed"]) == ("finished", 6, 5, 1)
-    assert meta["config_hash"] == load_experiment(PHASE5, overrides).config_hash() and str(data) in meta["data"]
+    assert meta["config_hash"] == load_experiment(CONTEXT_BENCH, overrides).config_hash() and str(data) in meta["data"]
     assert {"ray", "torch"} <= set(meta["versions"]) and meta["git_commit"] and len(meta["resumes"]) == 1
 
     rows = pd.read_csv(run_dir / "results.csv")
@@ -164,7 +165,7 @@ def test_tune_run_interrupted_then_resumed_rows_meta_failure(ray_session, tmp_pa
     assert (again["status"], again["finished"]) == ("finished", 5)
     assert (run_dir / "results.jsonl").read_text() == final, "a finished run's resume recomputes nothing"
     with pytest.raises(GlyphDistError, match="already holds a run"):
-        run_experiment(load_experiment(PHASE5, overrides), run_dir)
+        run_experiment(load_experiment(CONTEXT_BENCH, overrides), run_dir)
 
 
 def test_trials_share_one_model_actor_for_answerer_and_judge(ray_session, tmp_path, tape_root):
@@ -206,7 +207,7 @@ def test_ctrl_c_on_glyph_dist_run_then_resume(tmp_path, tape_root):
     glyph_dist = str(Path(sys.executable).with_name("glyph-dist"))
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     overrides = _overrides(tmp_path, data, tape_root, "budget=[128,256]", "max_concurrent=1")
-    run = subprocess.Popen([glyph_dist, "run", str(PHASE5), *overrides, "--run-dir", str(run_dir)], env=env,
+    run = subprocess.Popen([glyph_dist, "run", str(CONTEXT_BENCH), *overrides, "--run-dir", str(run_dir)], env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     err, first_trial = [], threading.Event()
 

@@ -11,7 +11,7 @@ import pytest
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.runner.config import load_experiment
 
-PHASE5 = Path(__file__).resolve().parents[1] / "experiments" / "phase5.yaml"
+CONTEXT_BENCH = Path(__file__).resolve().parents[1] / "experiments" / "context_bench.yaml"
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -21,12 +21,12 @@ PHASE5 = Path(__file__).resolve().parents[1] / "experiments" / "phase5.yaml"
 ])
 def test_bad_tracking_settings_are_refused(overrides, message):
     with pytest.raises(GlyphDistError, match=message):
-        load_experiment(PHASE5, overrides)
+        load_experiment(CONTEXT_BENCH, overrides)
 
 
 def test_tracking_is_off_by_default_and_set_by_override():
-    assert "tracking" not in load_experiment(PHASE5).spec
-    spec = load_experiment(PHASE5, ["tracking=tensorboard", "tracking_uri=/tmp/tb"]).spec
+    assert "tracking" not in load_experiment(CONTEXT_BENCH).spec
+    spec = load_experiment(CONTEXT_BENCH, ["tracking=tensorboard", "tracking_uri=/tmp/tb"]).spec
     assert (spec["tracking"], spec["tracking_uri"]) == ("tensorboard", "/tmp/tb")
 
 
@@ -36,7 +36,7 @@ def _run_one_trial(tmp_path: Path, tape: Path, *tracking: str) -> tuple[Path, di
     from glyph_dist.runner.run import run_experiment
 
     prepare_context_bench(tmp_path / "data", seed=5, agent_episodes=6, quiet=True)
-    experiment = load_experiment(PHASE5, [
+    experiment = load_experiment(CONTEXT_BENCH, [
         f"dataset={tmp_path / 'data' / 'phase5' / 'agent_logs.jsonl'}", "strategy=raw_truncate", "budget=256",
         "seed=1337", f"tape={tape}", f"out={tmp_path / 'out'}", f"report={tmp_path / 'RESULTS.md'}", *tracking])
     run_dir = tmp_path / "run"
@@ -51,7 +51,7 @@ def test_mlflow_tracking_logs_params_metrics_and_artifacts(ray_session, tmp_path
 
     run_dir, row = _run_one_trial(tmp_path, tape_root, "tracking=mlflow")
     client = MlflowClient(f"sqlite:///{run_dir / 'mlflow' / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("phase5")
+    experiment = client.get_experiment_by_name("context_bench")
     [run] = client.search_runs([experiment.experiment_id])
     assert run.info.status == "FINISHED" and run.data.tags["run_dir"] == str(run_dir.resolve())
     params = run.data.params

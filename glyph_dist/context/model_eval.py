@@ -7,8 +7,8 @@ Context QA pairs are answered greedily (first line) and scored by the rule judge
 summary pairs are generated to `summary_tokens` and scored by token F1 and by fact recall (the
 share of the target's `label: value` lines whose value the generation contains). Each question's
 context is also measured model-free, as in the context benchmark: whether the evidence sentences
-(looked up in the Phase-5 episodes) and the gold answer are in it. The result has the
-context-benchmark schema plus `config.model`, so the Phase-5 report tables it beside the cells.
+(looked up in the context-benchmark episodes) and the gold answer are in it. The result has the
+context-benchmark schema plus `config.model`, so the context-benchmark report tables it beside the cells.
 """
 
 from __future__ import annotations
@@ -59,11 +59,11 @@ def split_prompt(prompt: str) -> tuple[str, str]:
     return context.removeprefix(PROMPT_TEMPLATE.split("{context}")[0]), rest.rsplit("\nAnswer:", 1)[0]
 
 
-def _questions(phase5_dir: Path, pairs: list[dict]) -> dict[tuple[str, str, str], tuple]:
+def _questions(bench_dir: Path, pairs: list[dict]) -> dict[tuple[str, str, str], tuple]:
     """(dataset, episode id, question text) -> (episode, question), for the pairs' data sets."""
     found = {}
     for dataset in sorted({p["dataset"] for p in pairs}):
-        for episode in load_episodes(phase5_dir / f"{dataset}.jsonl"):
+        for episode in load_episodes(bench_dir / f"{dataset}.jsonl"):
             for question in episode.questions:
                 found[(dataset, episode.episode_id, question.question)] = (episode, question)
     return found
@@ -74,7 +74,7 @@ def _fact_recall(generated: str, target: str) -> float:
     return fmean(contains(generated, v) for v in values) if values else 0.0
 
 
-def evaluate_model(model_dir: Path, pairs_path: Path, variant: str, phase5_dir: Path = Path("data/phase5"),
+def evaluate_model(model_dir: Path, pairs_path: Path, variant: str, bench_dir: Path = Path("data/phase5"),
                    max_new_tokens: int = 24, summary_tokens: int = 96, batch_size: int = 16,
                    model_label: str | None = None, seed: int | None = None, limit: int | None = None) -> dict:
     """The model's cell: `results[<its strategy>]` with success, recalls and the summary scores; with
@@ -89,11 +89,11 @@ def evaluate_model(model_dir: Path, pairs_path: Path, variant: str, phase5_dir: 
     qa = [p for p in pairs if p["task"] == "qa"][:limit]
     summaries = [p for p in pairs if p["task"] == "summary"][:limit]
     pairs = qa + summaries
-    lookup = _questions(phase5_dir, qa)
+    lookup = _questions(bench_dir, qa)
     contexts = [split_prompt(p["prompt"]) for p in qa]
     missing = [c[1] for p, c in zip(qa, contexts) if (p["dataset"], p["episode_id"], c[1]) not in lookup]
     if missing:
-        raise GlyphDistError(f"{pairs_path}: {len(missing)} questions are not in {phase5_dir} (e.g. {missing[0]!r})")
+        raise GlyphDistError(f"{pairs_path}: {len(missing)} questions are not in {bench_dir} (e.g. {missing[0]!r})")
     answers = lm.generate([p["prompt"] for p in qa], max_new_tokens, batch_size, chat=chat)
     judge = get_judge("rule")
     scores = judge.score(answers, [p["target"] for p in qa])

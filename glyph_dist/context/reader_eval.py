@@ -1,4 +1,4 @@
-"""`glyph-dist eval reader`: readers (a zero-shot model and its fine-tunes) on the Phase-5 test split.
+"""`glyph-dist eval reader`: readers (a zero-shot model and its fine-tunes) on the context benchmark's test split.
 
 Every reader answers the same test questions (the first `questions` of each data set's test split,
 in file order) under every strategy and budget. The contexts are built once, counted by the first
@@ -41,7 +41,7 @@ def first_questions(path: Path, n: int) -> list[Episode]:
     return episodes
 
 
-def evaluate_readers(readers: dict[str, str], phase5_dir: Path = Path("data/phase5"), tape: Path = Path("data/tapes/sgd"),
+def evaluate_readers(readers: dict[str, str], bench_dir: Path = Path("data/phase5"), tape: Path = Path("data/tapes/sgd"),
                      datasets: Sequence[str] = ("agent_logs", "public_dialog"), questions: int = 8,
                      budgets: Sequence[int] = BUDGETS, strategies: Sequence[str] = STRATEGIES,
                      max_new_tokens: int = 24, batch_size: int = 8, quiet: bool = False) -> dict:
@@ -52,7 +52,7 @@ def evaluate_readers(readers: dict[str, str], phase5_dir: Path = Path("data/phas
         raise GlyphDistError(f"questions must be at least 1, got {questions}")
     check_strategies(strategies)
     directories = {label: model_directory(Path(spec).expanduser()) for label, spec in readers.items()}
-    episodes = {name: first_questions(Path(phase5_dir) / f"{name}.jsonl", questions) for name in datasets}
+    episodes = {name: first_questions(Path(bench_dir) / f"{name}.jsonl", questions) for name in datasets}
     counter = next(iter(directories.values()))
     judge = get_judge("rule")
     rows, names = [], {}
@@ -74,7 +74,7 @@ def evaluate_readers(readers: dict[str, str], phase5_dir: Path = Path("data/phas
                     del answerer
         finally:
             memory.storage.close()
-    config = {"split": SPLIT, "phase5_dir": str(phase5_dir), "datasets": list(datasets), "questions_per_dataset": questions,
+    config = {"split": SPLIT, "bench_dir": str(bench_dir), "datasets": list(datasets), "questions_per_dataset": questions,
               "budgets": list(budgets), "strategies": list(strategies), "readers": {k: str(v) for k, v in directories.items()},
               "answerers": names, "judge": judge.name, "token_counter": f"the tokenizer of {counter.name}",
               "fgms_read": FGMS_OPTIONS, "max_new_tokens": max_new_tokens}

@@ -1,4 +1,4 @@
-"""`glyph-dist data prepare`: the phase-5 context data sets and their manifest entries.
+"""`glyph-dist data prepare`: the context benchmark's data sets and their manifest entries.
 
 - `phase5/public_dialog.jsonl`: concatenated SGD dialogues with slot-value questions
   (glyph_dist.data.public_dialog);

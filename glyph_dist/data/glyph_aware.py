@@ -5,7 +5,7 @@ the context they read.
 - `glyph` (for `model_glyph`): the context is `fgt_context`, an FGMS read (policy and mode mixed)
   under the same budget, counted by the same tokenizer (the tape's hybrid tokenizer).
 
-Every episode of the Phase-5 data sets is written to an in-process FGMS core in a scratch
+Every episode of the context-benchmark data sets is written to an in-process FGMS core in a scratch
 directory, then gives two tasks, each in both variants with one prompt template:
 
 - `qa`: one pair per question, target the answer;
@@ -102,26 +102,26 @@ def _counts(pairs: list[dict]) -> dict:
     return counts
 
 
-def build_glyph_aware(phase5_dir: Path = Path("data/phase5"), tape: Path = Path("data/tapes/sgd"),
+def build_glyph_aware(bench_dir: Path = Path("data/phase5"), tape: Path = Path("data/tapes/sgd"),
                       out_dir: Path = Path("data/phase5/glyph_aware"), budget: int = 512,
                       datasets: Sequence[str] = DATASETS, quiet: bool = False) -> dict:
-    """Write the RAW and GLYPH pairs of every Phase-5 episode under `out_dir` (one file per split)
+    """Write the RAW and GLYPH pairs of every context-benchmark episode under `out_dir` (one file per split)
     and return the summary also written to `out_dir/manifest.json`. Missing inputs raise
     GlyphDistError before anything is written."""
     if budget < 1:
         raise GlyphDistError(f"budget must be a positive number of tokens, got {budget}")
     if not datasets:
         raise GlyphDistError("no data sets named: use some of " + ", ".join(DATASETS))
-    paths = {name: Path(phase5_dir) / f"{name}.jsonl" for name in datasets}
+    paths = {name: Path(bench_dir) / f"{name}.jsonl" for name in datasets}
     missing = [str(p) for p in paths.values() if not p.is_file()]
     if missing:
-        raise GlyphDistError(f"Phase-5 data not found: {', '.join(missing)} (make it with `glyph-dist data prepare`)")
+        raise GlyphDistError(f"context-benchmark data not found: {', '.join(missing)} (make it with `glyph-dist data prepare`)")
     try:
         tape_dir = resolve_tape_dir(tape)
     except GlyphDistError as exc:
         raise GlyphDistError(f"{exc} (build one with `glyph-dist tape build` or `make demo`)") from None
     steps = Steps(3 + len(paths), quiet)
-    with steps.step("read the Phase-5 data sets"):
+    with steps.step("read the context-benchmark data sets"):
         loaded = {name: _load(path) for name, path in paths.items()}
     by_split: dict[str, list[dict]] = {split: [] for split in SPLITS}
     with tempfile.TemporaryDirectory(prefix="glyph-aware-fgms-") as scratch:

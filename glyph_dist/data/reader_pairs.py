@@ -1,6 +1,6 @@
 """`glyph-dist data reader-pairs`: (prompt, target) pairs that teach a reader to answer tersely from a context.
 
-Questions are drawn (seeded) from the TRAIN and VAL episodes of the Phase-5 data sets; a test
+Questions are drawn (seeded) from the TRAIN and VAL episodes of the context-benchmark data sets; a test
 episode never enters. Each drawn question gives one pair per context strategy and budget: the
 context is the strategy's, under the budget counted by the reader's own tokenizer; the prompt is
 exactly what the HF answerer feeds an instruct model (`CHAT_PROMPT` as a user message of the chat
@@ -37,19 +37,19 @@ PAIR_SPLITS = ("train", "val")  # the splits pairs are drawn from: never test
 QUESTIONS = {"train": 48, "val": 4}  # drawn per split
 
 
-def draw_questions(phase5_dir: Path, datasets: Sequence[str], split: str, n: int, seed: int) -> list[tuple]:
+def draw_questions(bench_dir: Path, datasets: Sequence[str], split: str, n: int, seed: int) -> list[tuple]:
     """`n` (dataset, episode, question) drawn without replacement from the split's questions, in file order."""
     if split not in PAIR_SPLITS:
         raise GlyphDistError(f"reader pairs come from the {' and '.join(PAIR_SPLITS)} splits only, not {split!r}")
     pool = [(name, episode, question) for name in datasets
-            for episode in load_episodes(Path(phase5_dir) / f"{name}.jsonl", split) for question in episode.questions]
+            for episode in load_episodes(Path(bench_dir) / f"{name}.jsonl", split) for question in episode.questions]
     if len(pool) < n:
         raise GlyphDistError(f"{split}: {n} questions asked for, the {', '.join(datasets)} data hold {len(pool)}")
     chosen = sorted(random.Random(f"{seed}-{split}").sample(range(len(pool)), n))
     return [pool[k] for k in chosen]
 
 
-def build_reader_pairs(model: str = "smollm2", phase5_dir: Path = Path("data/phase5"),
+def build_reader_pairs(model: str = "smollm2", bench_dir: Path = Path("data/phase5"),
                        tape: Path = Path("data/tapes/sgd"), out_dir: Path = Path("data/reader"),
                        questions: dict[str, int] | None = None, budgets: Sequence[int] = BUDGETS,
                        strategies: Sequence[str] = STRATEGIES, datasets: Sequence[str] = DATASETS,
@@ -72,7 +72,7 @@ def build_reader_pairs(model: str = "smollm2", phase5_dir: Path = Path("data/pha
     tokenizer = load_tokenizer(model_dir)
     if not getattr(tokenizer, "chat_template", None):
         raise GlyphDistError(f"model {model}: its tokenizer has no chat template (the reader is an instruct model)")
-    drawn = {split: draw_questions(phase5_dir, datasets, split, questions[split], seed)
+    drawn = {split: draw_questions(bench_dir, datasets, split, questions[split], seed)
              for split in PAIR_SPLITS}
     tape_dir = resolve_tape_dir(tape)
     steps = Steps(len(PAIR_SPLITS) + 1, quiet)
@@ -100,8 +100,8 @@ def build_reader_pairs(model: str = "smollm2", phase5_dir: Path = Path("data/pha
         summary = {"generator": __name__, "model": str(model_dir), "token_counter": f"the tokenizer of {model_dir.name}",
                    "splits": list(PAIR_SPLITS), "budgets": list(budgets), "strategies": list(strategies),
                    "fgms_read": FGMS_OPTIONS, "prompt": CHAT_PROMPT, "seed": seed,
-                   "sources": {name: {"path": str(Path(phase5_dir) / f"{name}.jsonl"),
-                                      "sha256": sha256(Path(phase5_dir) / f"{name}.jsonl")} for name in datasets},
+                   "sources": {name: {"path": str(Path(bench_dir) / f"{name}.jsonl"),
+                                      "sha256": sha256(Path(bench_dir) / f"{name}.jsonl")} for name in datasets},
                    "files": files}
         write_text(Path(out_dir) / MANIFEST, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     return summary

@@ -1,7 +1,7 @@
 """One evaluation trial in plain Python: its typed parameters, its data set, its provider, its row.
 
 An `eval` trial runs one provider (named directly, or through a preset with module settings and
-ablation knobs) on one data set: a generated Phase-5 set (`agent_logs`, `public_dialog`), a memory
+ablation knobs) on one data set: a generated context-benchmark set (`agent_logs`, `public_dialog`), a memory
 suite realisation (`episodic`, `semantic`, `spatial`, drawn for `n`, `seed` and `profile`), or any
 JSONL file by path (episodes or suite items). The Ray shell (`runner/eval_trial.py`) checks the
 trials, prepares data and shared actors, and calls `run_trial` in each trial actor.
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import psutil
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveInt, ValidationError
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveInt, ValidationError
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.eval.episodes import Isolation, isolation_of, load_data
@@ -28,10 +28,15 @@ from glyph_dist.providers.base import Setup
 from glyph_dist.providers.registry import PROVIDERS, build_provider, capabilities, is_memory
 from glyph_dist.yamlconf import apply_overrides
 
-GENERATED = ("agent_logs", "public_dialog")  # Phase-5 data sets made by `glyph-dist data prepare`, per seed
+GENERATED = ("agent_logs", "public_dialog")  # context-benchmark data sets made by `glyph-dist data prepare`, per seed
 KNOBS = ("gate", "hopfield", "schema", "macro")  # memory settings an ablation may change
 NO_ABLATION = "none"
 LOG_LINES = 20  # of a provider's log kept in the row
+
+
+def current_name(results: object) -> object:
+    """`phase5`, the context benchmark's former name, reads as `context_bench`."""
+    return "context_bench" if results == "phase5" else results
 
 
 class EvalParams(BaseModel):
@@ -70,7 +75,7 @@ class EvalParams(BaseModel):
     date: str | None = None
     fgms_shards: PositiveInt = 1
     model_gpus: NonNegativeFloat = 0
-    results: Literal["phase5", "memory_eval"] = "phase5"
+    results: Annotated[Literal["context_bench", "memory_eval"], BeforeValidator(current_name)] = "context_bench"
 
     @property
     def fgms_read(self) -> dict:
@@ -141,7 +146,7 @@ def trial_config(params: EvalParams):
 
 
 def dataset_path(params: EvalParams) -> Path:
-    """A generated Phase-5 set (its realisation for the seed), a suite realisation, or a JSONL file by path."""
+    """A generated context-benchmark set (its realisation for the seed), a suite realisation, or a JSONL file by path."""
     data = Path(params.data_dir).resolve()
     if params.dataset in GENERATED:
         return data / "seeds" / str(params.seed) / "phase5" / f"{params.dataset}.jsonl"

@@ -1,4 +1,4 @@
-"""The Phase-5 report: summary table, plots and the results document, from `reports/phase5/*.json`."""
+"""The context-benchmark report: summary table, plots and the results document, from `reports/phase5/*.json`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Phase-5 result files (one benchmark cell each): read and checked into uniform rows (`rows.Row`, one per
+"""Context-benchmark result files (one benchmark cell each): read and checked into uniform rows (`rows.Row`, one per
 strategy of a cell) and a frame of their breakdown buckets.
 
 Each row gets `score`, the metric its tables compare: with the model-free `context-recall` answerer
@@ -35,7 +35,7 @@ SCORES = CONTEXT_BENCH.metrics
 
 
 @dataclass(frozen=True)
-class Phase5Results:
+class ContextBenchResults:
     """`cells`: one row per file and strategy; `buckets`: one row per breakdown bucket of those."""
 
     files: list[Path]
@@ -83,11 +83,11 @@ def _read_file(path: Path) -> tuple[list[Row], list[dict]]:
     return cells, buckets
 
 
-def load_results(reports_dir: Path) -> Phase5Results:
+def load_results(reports_dir: Path) -> ContextBenchResults:
     """Every `*.json` result file in `reports_dir`, checked; a GlyphDistError names a bad file and key."""
     files = sorted(Path(reports_dir).glob("*.json"))
     if not files:
-        raise GlyphDistError(f"no Phase-5 result files (*.json) in {reports_dir}: run `glyph-dist bench context`")
+        raise GlyphDistError(f"no context-benchmark result files (*.json) in {reports_dir}: run `glyph-dist bench context`")
     cells, buckets = [], []
     for path in files:
         file_cells, file_buckets = _read_file(path)
@@ -95,5 +95,5 @@ def load_results(reports_dir: Path) -> Phase5Results:
         buckets += file_buckets
     columns = [*GROUP, "strategy", "budget", "seed", "axis", "order", "bucket", "n", "success_rate",
                "evidence_recall", "score"]
-    return Phase5Results(files, wide(cells).astype({"budget": float}),
+    return ContextBenchResults(files, wide(cells).astype({"budget": float}),
                          pd.DataFrame(buckets, columns=columns).astype({"budget": float}))

@@ -1,4 +1,4 @@
-"""Phase-5 plots: one figure per setup (source, model, answerer, judge), one panel per data set and split.
+"""Context-benchmark plots: one figure per setup (source, model, answerer, judge), one panel per data set and split.
 
 Each plots the setup's score: evidence recall (model-free upper bound) for `context-recall`, containment
 for a model answerer; the file names say which (`evidence_recall_vs_budget-...`, `containment_vs_budget-...`).

@@ -47,10 +47,12 @@ def read_lines(path: Path) -> list[tuple[int, dict]]:
 def study_of(lines: list[tuple[int, dict]], path: Path) -> str:
     """The one registered study whose marks every line carries."""
     fits = [name for name, study in STUDIES.items()
-            if all(line.get(key) == value for _, line in lines for key, value in study.marks.items())]
+            if all(line.get(key) in values for _, line in lines for key, values in study.marks.items())]
     if len(fits) != 1:
         which = "none" if not fits else ", ".join(fits)
-        raise GlyphDistError(f"{path}: the rows fit {which} of the studies ({', '.join(STUDIES)}): name one with --study")
+        marks = "; ".join(f"{name}: {key} {' or '.join(map(str, values))}" for name, study in STUDIES.items()
+                          for key, values in study.marks.items())
+        raise GlyphDistError(f"{path}: the rows fit {which} of the studies ({marks}): name one with --study")
     return fits[0]
 
 

@@ -55,7 +55,8 @@ class StudyDeclaration:
     compare it against too.
 
     How a run's `results.jsonl` rows read as the study's: `renames` (a row's key -> the study's name for it)
-    and `marks` (values every row of the study's runs carries, which pick the study for a run); how its own
+    and `marks` (a key every row of the study's runs carries, with the values it may take, which pick the study
+    for a run); how its own
     result files' settings read as their rows' axes: `config`."""
 
     name: str
@@ -70,7 +71,7 @@ class StudyDeclaration:
     score_by_answerer: tuple[str, str] | None = None
     changes: str = ""
     renames: dict[str, str] = field(default_factory=dict)
-    marks: dict[str, object] = field(default_factory=dict)
+    marks: dict[str, tuple] = field(default_factory=dict)
     config: ConfigAxes = ConfigAxes()
 
     @property

@@ -1,6 +1,6 @@
 """Experiments: a YAML file plus `key=value` overrides, expanded into trials over its axes.
 
-    name: phase5            # the run's name
+    name: context_bench     # the run's name
     trial: eval             # what one trial does (glyph_dist.runner.run.TRIAL_KINDS)
     axes:                   # the matrix: every combination is one trial
       dataset: [agent_logs, public_dialog]

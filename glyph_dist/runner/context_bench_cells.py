@@ -1,5 +1,5 @@
-"""The Phase-5 output layout of `eval` trials: one context-benchmark JSON per (dataset, budget, seed,
-answerer, judge) cell, with a result per provider, then the Phase-5 report."""
+"""The context-benchmark output layout of `eval` trials: one context-benchmark JSON per (dataset, budget, seed,
+answerer, judge) cell, with a result per provider, then the context-benchmark report."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ TRIAL_FIELDS = ("provider", "variant", "ablation", "answerer", "judge", "token_c
 
 
 def write_cells(params_and_rows: list[tuple[EvalParams, dict]], out: Path, docs: Path | None) -> list[Path]:
-    """One JSON per cell under `out`; the Phase-5 report in `docs` when given."""
+    """One JSON per cell under `out`; the context-benchmark report in `docs` when given."""
     from glyph_dist.reports.context_bench import write_context_bench_report
 
     cells: dict[tuple, dict] = {}

@@ -1,11 +1,11 @@
 """The `eval` trial kind: any context provider on any data set, one row per trial.
 
 Driver side (`check`, `prepare`): every trial's typed parameters (`eval/trial.py:EvalParams`) and
-inputs are checked before any starts; the seeded data sets the trials name are generated (Phase-5
+inputs are checked before any starts; the seeded data sets the trials name are generated (context-benchmark
 sets, memory suites); the FGMS shard actors (when a provider reads through FGMS) and the model
 actors of the answerer and judge are started. Trial side (`run`): the plain-Python trial
 (`eval/trial.py:run_trial`) with the tape's hybrid tokenizer as the one token counter. `finish`
-writes the trials' layout: `phase5` (one JSON per cell and the Phase-5 report) or `memory_eval`
+writes the trials' layout: `context_bench` (one JSON per cell and the context-benchmark report) or `memory_eval`
 (`runs/<DATE>/...` and the roll-up report).
 """
 
@@ -125,12 +125,12 @@ def run(trial: dict) -> dict:
 
 
 def finish(trials_and_rows: list[tuple[dict, dict]], out: Path, report: Path | None, run_dir: Path) -> list[Path]:
-    """The `phase5` trials' cells and report, and the `memory_eval` trials' runs and roll-up."""
+    """The `context_bench` trials' cells and report, and the `memory_eval` trials' runs and roll-up."""
     rows = [(parse_params(trial), row) for trial, row in trials_and_rows]
     paths = []
-    phase5 = [(p, row) for p, row in rows if p.results == "phase5"]
-    if phase5:
-        paths += context_bench_cells.write_cells(phase5, out, report)
+    cells = [(p, row) for p, row in rows if p.results == "context_bench"]
+    if cells:
+        paths += context_bench_cells.write_cells(cells, out, report)
     memory = [(p, row) for p, row in rows if p.results == "memory_eval"]
     if memory:
         paths += memory_runs.write_runs(memory, report, run_dir)

@@ -1,12 +1,12 @@
-"""The Phase-5 experiment end to end on Ray Tune, and Tune's overhead per trial.
+"""The context benchmark end to end on Ray Tune, and Tune's overhead per trial.
 
-Runs `experiments/phase5.yaml` (both data sets' test splits x 5 strategies x 4 budgets x 3 seeds,
+Runs `experiments/context_bench.yaml` (both data sets' test splits x 5 strategies x 4 budgets x 3 seeds,
 answerer context-recall) as `glyph-dist run` does, into a temporary run directory and report
 directory. Target (2-core machine): the whole experiment in <= 5 minutes. Tune's overhead per
 trial is the wall time of `Tuner.fit` times the concurrency, less the time spent inside the trial
 functions, divided by the number of trials (scheduling, actor reuse, result reporting, state).
 
-    .venv/bin/python benchmarks/bench_phase5.py [--tape data/tapes/sgd] [key=value ...]
+    .venv/bin/python benchmarks/bench_context_bench.py [--tape data/tapes/sgd] [key=value ...]
 """
 
 from __future__ import annotations
@@ -28,14 +28,14 @@ def main() -> None:
     parser.add_argument("--tape", type=Path, default=ROOT / "data" / "tapes" / "sgd", help="tape (default: %(default)s)")
     parser.add_argument("overrides", nargs="*", help="experiment overrides, e.g. seed='[1337]'")
     args = parser.parse_args()
-    print_header("bench_phase5")
+    print_header("bench_context_bench")
 
     from glyph_dist.runner.config import load_experiment
     from glyph_dist.runner.run import run_experiment
 
-    with tempfile.TemporaryDirectory(prefix="phase5-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="context-bench-") as tmp:
         work = Path(tmp)
-        experiment = load_experiment(ROOT / "experiments" / "phase5.yaml", [
+        experiment = load_experiment(ROOT / "experiments" / "context_bench.yaml", [
             f"tape={args.tape}", f"data_dir={work / 'data'}", f"out={work / 'out'}",
             f"report={work / 'RESULTS.md'}", *args.overrides])
         start = time.perf_counter()
