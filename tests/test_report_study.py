@@ -215,8 +215,19 @@ def test_a_real_eval_runs_results_make_the_context_benchmarks_report(tmp_path, t
         per_seed = [line["evidence_recall"] for line in lines if line["strategy"] == strategy]
         assert found["mean"] == pytest.approx(sum(per_seed) / 2) and found["seeds"] == 2
     assert {(d["metric"], d["variant"], d["reference"], d["pairs"]) for d in numbers["differences"]} == {
-        ("evidence_recall", "bm25_topk", "raw_truncate", 2), ("success_rate", "bm25_topk", "raw_truncate", 2)}
+        ("evidence_recall", "bm25_topk", "raw_truncate", 2)}, "the model-free answerer's compared score only"
     assert "## answerer context-recall, judge rule" in (tmp_path / "run" / "report" / "study.md").read_text()
     assert str(tmp_path / "run" / "report" / "study.md") in capsys.readouterr().out
     former = write_run(tmp_path / "former", [{**line, "results": "phase5"} for line in lines])  # the former name
     assert load_run_rows(former / "results.jsonl").name == "context-bench"
+
+
+def test_each_answerers_rows_are_paired_on_the_score_compared_for_it(tmp_path):
+    lines = [{"results": "context_bench", "answerer": answerer, "strategy": strategy, "seed": seed, "budget": 16,
+              "evidence_recall": 0.1 * seed + (0.5 if strategy == "bm25_topk" else 0.0), "success_rate": 0.2 * seed}
+             for answerer in ("context-recall", "smollm2") for strategy in ("raw_truncate", "bm25_topk")
+             for seed in (1, 2)]
+    write_study_report(write_run(tmp_path, lines))
+    found = json.loads((tmp_path / "report" / "study.json").read_text())["differences"]
+    assert sorted((d["answerer"], d["metric"], round(d["mean"], 6)) for d in found) == [
+        ("context-recall", "evidence_recall", 0.5), ("smollm2", "success_rate", 0.0)]

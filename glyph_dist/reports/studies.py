@@ -17,7 +17,7 @@ CONTEXT_BENCH = StudyDeclaration(
     compared="strategy", baselines=(RAW,), within=("budget",),
     metrics={"evidence_recall": "evidence recall (model-free upper bound)", "success_rate": "containment",
              "em": "EM", "f1": "F1", "avg_tokens": "avg tokens"},
-    scores=("evidence_recall", "success_rate"), score_by_answerer=("evidence_recall", "success_rate"),
+    score_by_answerer=("evidence_recall", "success_rate"),
     marks={"results": ("context_bench", "phase5")},  # phase5: its former name
     # a file's `dataset` is the data file's path, `dataset_name` the name its tables show
     config=ConfigAxes(texts=("answerer", "judge", "dataset_name", "dataset", "split", "token_counter"),
@@ -46,7 +46,7 @@ MEMORY_EVAL = StudyDeclaration(
              "latency_ms_mean": "latency ms"},
     verdicts=Verdicts(higher="better than {reference}", lower="worse than {reference}", one_seed="n/a (1 seed)",
                       strip=BASELINE_PREFIX),
-    scores=("memory_hit_rate", "em"), score_by_answerer=("memory_hit_rate", "em"), marks={"results": ("memory_eval",)},
+    score_by_answerer=("memory_hit_rate", "em"), marks={"results": ("memory_eval",)},
     changes="+",  # memory/hei_nw+gate.enabled=false is an ablation of memory/hei_nw
     # runs from before the judge setting were judged by the rule; those from before the token counter name none
     config=ConfigAxes(texts=("variant", "suite", "answerer"), integers=("n", "seed", "budget"),

@@ -49,8 +49,8 @@ class StudyDeclaration:
     table whose values are compared apart (a budget); `compared`, the axis whose values are compared;
     `baselines`, the values of `compared` (or prefixes of them) the others are compared against; `pair`, the
     axis that pairs two values (the same seed ran the same items); `metrics`, the metrics' labels in report
-    order; `scores`, those paired against the baselines and plotted in a run's report; `score_by_answerer`, the
-    score its own reports compare: (with the model-free answerer, with a model answerer); `changes`, the mark of a
+    order; `score_by_answerer`, the score it compares (paired against the baselines, plotted): (with the
+    model-free answerer, with a model answerer); `changes`, the mark of a
     compared value that changes the value before the mark (an ablation of a memory), which its own reports
     compare it against too.
 
@@ -67,7 +67,6 @@ class StudyDeclaration:
     verdicts: Verdicts = Verdicts()
     pair: str = "seed"
     within: tuple[str, ...] = ()
-    scores: tuple[str, ...] = ()
     score_by_answerer: tuple[str, str] | None = None
     changes: str = ""
     renames: dict[str, str] = field(default_factory=dict)
@@ -81,6 +80,11 @@ class StudyDeclaration:
 
     def label(self, metric: str) -> str:
         return self.metrics.get(metric, metric)
+
+    @property
+    def scores(self) -> tuple[str, ...]:
+        """The compared scores, whichever the answerer."""
+        return tuple(dict.fromkeys(self.score_by_answerer or ()))
 
     def score(self, answerer: str) -> str:
         """The compared score of results from `answerer`: evidence recall for the model-free one, which scores the

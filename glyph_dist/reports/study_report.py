@@ -2,9 +2,9 @@
 by the study's declaration (`studies.py`).
 
 Per setting (a combination of the declaration's keys): each metric's mean over per-seed means ± the 95% t-interval
-across seeds for every compared value, and each score of every compared value minus that of each baseline, paired
-by seed, with its verdict (`study.py`); one plot of means per score. Written under `out`: `study.md`,
-`study.json` (the same numbers) and `plots/SCORE.png`.
+across seeds for every compared value, and the compared score (the answerer's, where answerers are an axis) of
+every compared value minus that of each baseline, paired by seed, with its verdict (`study.py`); one plot of means
+per score. Written under `out`: `study.md`, `study.json` (the same numbers) and `plots/SCORE.png`.
 """
 
 from __future__ import annotations
@@ -45,12 +45,21 @@ def summary(data: RunRows) -> pd.DataFrame:
     return found[found["name"].isin(declaration.metrics) & found["mean"].notna()].reset_index(drop=True)
 
 
+def compared_by_answerer(values: pd.DataFrame, declaration: study.StudyDeclaration, metric: str) -> pd.DataFrame:
+    """The rows whose answerer the declaration compares by `metric` (every row where the answerer is no axis)."""
+    if "answerer" not in values.columns:
+        return values
+    return values[values["answerer"].map(declaration.score) == metric]
+
+
 def differences(data: RunRows, scores: list[str]) -> pd.DataFrame:
-    """Each score of every compared value against every baseline, paired by seed, with a `metric` column."""
+    """Each score of every compared value against every baseline, paired by seed, with a `metric` column; with an
+    answerer axis, each setting's the declaration compares for its answerer."""
     declaration = data.study
     values = long(data.rows, [*declaration.keys, declaration.compared, declaration.pair])
     pairs = declaration.against_baselines(dict.fromkeys(row.axes[declaration.compared] for row in data.rows))
-    found = [study.paired_differences(values, declaration, metric, pairs).assign(metric=metric) for metric in scores]
+    found = [study.paired_differences(compared_by_answerer(values, declaration, metric), declaration, metric, pairs)
+             .assign(metric=metric) for metric in scores]
     return pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=["metric", *study.DIFFERENCE_COLUMNS])
 
 
