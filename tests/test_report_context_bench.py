@@ -81,9 +81,9 @@ def write_model_eval(directory: Path, model: str, seed: int, scores: dict[str, f
               "budget": 96, "seed": seed, "answerer": f"hf:{model}", "judge": "rule", "model": model,
               "token_counter": "the tape's hybrid tokenizer", "strategies": [strategy], "n_episodes": 8,
               "n_questions": 60}
-    result = {**scores, "evidence_recall": 0.8, "answer_recall": 0.9, "glyph_evidence": 0.0, "n_questions": 60,
+    result = {"evidence_recall": 0.8, "answer_recall": 0.9, "glyph_evidence": 0.0, "n_questions": 60,
               "summary_f1": 0.5, "n_summaries": 20,
-              "by_evidence_position": _buckets(["0.0-0.2", "0.8-1.0"], scores["success_rate"], 60)}
+              "by_evidence_position": _buckets(["0.0-0.2", "0.8-1.0"], scores["success_rate"], 60), **scores}
     path = directory / f"model_eval_{model}_s{seed}.json"
     path.write_text(json.dumps({"config": config, "results": {strategy: result}}))
     return path
@@ -282,6 +282,17 @@ def test_model_raw_and_model_glyph_side_by_side_paired_by_seed(tmp_path: Path):
         assert ("model_glyph is higher on containment and lower on avg tokens than model_raw beyond noise; the other "
                 "differences are within noise (3 seeds).") in text
         assert "Seeds with one model only are left out: model_raw (7)." in text
+
+
+def test_each_metrics_counts_are_those_of_the_seeds_it_pairs(tmp_path: Path):
+    write_model_evals(tmp_path, ("model_raw", "model_glyph"))
+    # a fourth seed whose model_glyph file has no summary fact recall: it pairs on containment only
+    for model, recall in (("model_raw", 0.7), ("model_glyph", None)):
+        write_model_eval(tmp_path, model, 7, {"success_rate": 0.5, "em": 0.3, "f1": 0.6, "summary_fact_recall": recall,
+                                              "avg_tokens": 450, "n_questions": 30, "n_summaries": 5})
+    text = write_context_bench_report(tmp_path, tmp_path / "doc.md")["doc"].read_text()
+    assert pair_row(text, "containment")[4:6] == ["4", "30–60"]
+    assert pair_row(text, "summary fact recall")[4:6] == ["3", "20"]
 
 
 def test_one_seed_per_model_gives_no_paired_interval(tmp_path: Path):

@@ -34,16 +34,17 @@ def model_seeds(cells: pd.DataFrame) -> pd.DataFrame:
 
 
 def compare_models(seeds: pd.DataFrame) -> pd.DataFrame:
-    """One row per paired metric of one pairing group (`study.paired_differences`' columns), over the seeds that
-    both models have, with the questions (or summary pairs) per seed; `not measured` where no seed has both."""
+    """One row per paired metric of one pairing group (`study.paired_differences`' columns), over the seeds where
+    both models have it, with the questions (or summary pairs) per seed of those seeds; `not measured` where no seed
+    has both."""
     both = seeds.pivot(index="seed", columns="model", values=list(PER_SEED))
-    both = both[both["n_questions"].notna().all(axis=1)]
     rows = []
     for metric in PAIRED:
         found = study.paired_differences(melted(seeds, [*PAIR_KEYS, "model", "seed"], [metric]), MODEL_PAIR, metric,
                                          [(MODEL_GLYPH, MODEL_RAW)])
         pair = found.iloc[0].to_dict() if len(found) else {"pairs": 0, "verdict": NOT_MEASURED}
-        counts = both[COUNTS.get(metric, "n_questions")]
+        paired = both[metric].reindex(columns=[MODEL_RAW, MODEL_GLYPH]).notna().all(axis=1)  # the seeds it pairs
+        counts = both.loc[paired, COUNTS.get(metric, "n_questions")]
         rows.append({**pair, "metric": metric, "count_min": counts.min(axis=None), "count_max": counts.max(axis=None)})
     return pd.DataFrame(rows, columns=[*PAIR_KEYS, *study.DIFFERENCE_COLUMNS, "metric", "count_min", "count_max"])
 
