@@ -231,3 +231,12 @@ def test_each_answerers_rows_are_paired_on_the_score_compared_for_it(tmp_path):
     found = json.loads((tmp_path / "report" / "study.json").read_text())["differences"]
     assert sorted((d["answerer"], d["metric"], round(d["mean"], 6)) for d in found) == [
         ("context-recall", "evidence_recall", 0.5), ("smollm2", "success_rate", 0.0)]
+
+
+def test_long_titles_are_wrapped_at_words_to_the_width_they_have():
+    from glyph_dist.reports.plots import wrapped
+
+    title = " ".join(f"setting{k}" for k in range(30))
+    lines = wrapped(f"{title}\nerror bars", 5.6, 12).split("\n")
+    assert len(lines) > 2 and max(map(len, lines)) <= 5.6 * 72 / (12 * 0.6)
+    assert " ".join(lines[:-1]) == title and lines[-1] == "error bars"

@@ -5,6 +5,7 @@ call. Error bars are 95% t-intervals across seeds (none with one seed)."""
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from glyph_dist.reports.atomic import save_png  # noqa: E402
 
 INTERVALS = "error bars: 95% t-interval across seeds"
+TITLE_POINTS, AXES_TITLE_POINTS = 12, 10
+CHARACTER_WIDTH = 0.6  # of a character, in font sizes: wider than most, so wrapped lines fit
 
 
 @dataclass(frozen=True)
@@ -74,12 +77,21 @@ def difference_dots(differences: pd.DataFrame, series: str, xlabel: str, title: 
     return fig
 
 
+def wrapped(title: str, inches: float, points: float) -> str:
+    """`title`, each of its lines wrapped at word boundaries to fit `inches` at a font of `points`."""
+    width = max(20, int(inches * 72 / (points * CHARACTER_WIDTH)))
+    return "\n".join(part for line in title.split("\n") for part in textwrap.wrap(line, width) or [""])
+
+
 def save(fig: Figure, path: Path) -> Path:
-    """Give every axes of `fig` a small title, a light grid and a legend, lay it out, save it as a PNG at `path`
-    and close it."""
+    """Wrap the titles of `fig` to their widths, give every axes a small title, a light grid and a legend, lay it
+    out, save it as a PNG at `path` and close it."""
     try:
+        if fig.get_suptitle():
+            fig.suptitle(wrapped(fig.get_suptitle(), fig.get_figwidth(), TITLE_POINTS), fontsize=TITLE_POINTS)
         for ax in fig.axes:
-            ax.title.set_fontsize(10)
+            width = ax.get_position().width * fig.get_figwidth()
+            ax.set_title(wrapped(ax.get_title(), width, AXES_TITLE_POINTS), fontsize=AXES_TITLE_POINTS)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
         fig.tight_layout()
