@@ -36,9 +36,11 @@ def top(scores: np.ndarray, limit: int) -> np.ndarray:
         picked = np.arange(len(scores))
     else:
         picked = _highest(np.flatnonzero(scores > 0), scores, limit)
-        zero = np.flatnonzero(scores == 0)
-        picked = np.r_[picked, zero[len(zero) - min(len(zero), limit - len(picked)):]]
-        picked = np.r_[picked, _highest(np.flatnonzero(scores < 0), scores, limit - len(picked))]
+        if len(picked) < limit:
+            zero = np.flatnonzero(scores == 0)
+            picked = np.r_[picked, zero[len(zero) - min(len(zero), limit - len(picked)):]]
+        if len(picked) < limit:
+            picked = np.r_[picked, _highest(np.flatnonzero(scores < 0), scores, limit - len(picked))]
     return picked[np.lexsort((-picked, -scores[picked]))]
 
 
