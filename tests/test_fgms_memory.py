@@ -256,6 +256,29 @@ def test_top_over_many_scores_equals_a_full_sort(n, limit, seed, levels, zero_sh
 
 
 @settings(max_examples=100, deadline=None)
+@given(lengths=st.lists(st.integers(1, 7), min_size=1, max_size=60), seed=st.integers(0, 2**16),
+       filtered=st.booleans())
+def test_a_turn_units_similarity_is_its_best_spans(lengths, seed, filtered):
+    """A turn's dense similarity is the maximum of its spans', as `np.maximum.reduceat` takes it."""
+    from types import SimpleNamespace
+
+    from glyph_dist.fgms.memory import _Units
+
+    rng = np.random.default_rng(seed)
+    record_of = np.repeat(np.arange(len(lengths)), lengths)
+    candidates = np.arange(len(record_of))
+    if filtered:  # whole records pass the filters
+        candidates = candidates[np.isin(record_of, np.flatnonzero(rng.random(len(lengths)) < 0.6))]
+    if len(candidates) == 0:
+        return
+    similarity = rng.choice(np.float32([-0.5, 0, 0.25, 0.5, 1]), len(candidates))
+    units = _Units.of(SimpleNamespace(record_of=record_of), candidates, "turn")
+    starts = np.flatnonzero(np.r_[True, np.diff(record_of[candidates]) != 0])
+    assert units.dense(similarity).tolist() == np.maximum.reduceat(similarity, starts).tolist()
+    assert (record_of[units.first] == record_of[units.last]).all()
+
+
+@settings(max_examples=100, deadline=None)
 @given(n=st.integers(1, 60), window=st.integers(0, 8), depth=st.integers(1, 80), seed=st.integers(0, 2**16))
 def test_neighbour_relevance_is_the_best_source_within_the_window(n, window, depth, seed):
     """Each unit gets the best relevance among the top-`depth` positive units within `window` of it, itself excluded."""
