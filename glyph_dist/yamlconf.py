@@ -49,10 +49,11 @@ def parse_override(text: str) -> tuple[str, object]:
 
 
 def set_key(values: dict, key: str, value: object, sections: Mapping[str, Callable[[], dict]],
-            known: Collection[str] | None, where: str) -> None:
+            known: Collection[str] | None, where: str, closed: bool = False) -> None:
     """Set `key` in the config mapping `values`: a top-level key, or `section.key` inside a mapping named
-    in `sections` (started from that section's default when the mapping has none). With `known`, any
-    other top-level key is an error that lists the known ones. Errors start with `where`."""
+    in `sections` (started from that section's default when the mapping has none), and so on down the mappings
+    a section holds. With `known`, any other top-level key is an error that lists the known ones; `closed`
+    sections take only the keys they have. Errors start with `where`."""
     head, dot, rest = key.partition(".")
     if known is not None and head not in known:
         raise GlyphDistError(f"{where}: unknown key {head!r}; known keys: {', '.join(known)}")
@@ -60,9 +61,16 @@ def set_key(values: dict, key: str, value: object, sections: Mapping[str, Callab
         raise GlyphDistError(f"{where}: only {', '.join(sections) or 'no keys'} take dotted keys")
     if dot:
         current = values.get(head)
-        values[head] = {**(current if isinstance(current, dict) else sections[head]()), rest: value}
+        section = dict(current) if isinstance(current, dict) else sections[head]()
+        set_key(section, rest, value, mapping_sections(section), list(section) if closed else None, where, closed)
+        values[head] = section
     else:
         values[head] = value
+
+
+def mapping_sections(values: Mapping) -> dict[str, Callable[[], dict]]:
+    """The keys of `values` that hold mappings, as sections of `set_key`."""
+    return {key: dict for key, section in values.items() if isinstance(section, dict)}
 
 
 def apply_overrides(values: Mapping, overrides: Iterable[str], sections: Mapping[str, Callable[[], dict]] | None = None,

@@ -111,6 +111,6 @@ def test_bench_context_on_any_episode_file_and_the_phase5_report(tape_root, tmp_
 
 def test_run_refuses_bad_overrides_before_starting(capsys):
     assert main(["run", "experiments/context_bench.yaml", "temperature=0.3"]) == 2
-    assert "no key 'temperature'" in capsys.readouterr().err
+    assert "unknown key 'temperature'" in capsys.readouterr().err
     assert main(["run"]) == 2
     assert "name an experiment file" in capsys.readouterr().err

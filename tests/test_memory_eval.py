@@ -62,7 +62,7 @@ def test_presets_switches_and_aliases_expand_the_matrix(tmp_path, tape_root):
     (["tape=/nowhere/tape"], "tape not found: /nowhere/tape"),
     (["n=-5"], "n: Input should be greater than 0"),
     (["profile=tricky"], "unknown profile 'tricky'"),
-    (["gate.enable=false"], "no key 'gate.enable'"),
+    (["gate.enable=false"], "gate.enable=.*unknown key 'enable'; known keys: enabled"),
     (["ablation=gate.enabld=false"], "unknown memory setting 'gate.enabld'"),
     (["ablation=colour.red=true"], "unknown key 'colour'; known keys: gate, hopfield, schema, macro"),
     (["hopfield.enabled=maybe"], "hopfield.enabled"),

@@ -42,8 +42,8 @@ def test_overrides_set_axes_parameters_and_dotted_keys():
 
 
 @pytest.mark.parametrize("override, message", [
-    ("temperature=0.2", "no key 'temperature'; known keys: .*budget"),
-    ("resources.tpu=1", "no key 'resources.tpu'"),
+    ("temperature=0.2", "unknown key 'temperature'; known keys: .*budget"),
+    ("resources.tpu=1", "resources.tpu=.*unknown key 'tpu'; known keys: cpu, gpu"),
     ("budget", "expected key=value"),
     ("budget=[]", "axis 'budget' must be a non-empty list"),
 ])

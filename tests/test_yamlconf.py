@@ -3,7 +3,7 @@
 import pytest
 
 from glyph_dist.errors import GlyphDistError
-from glyph_dist.yamlconf import apply_overrides
+from glyph_dist.yamlconf import apply_overrides, set_key
 
 SECTIONS = {"eval": lambda: {"n": 10, "seed": 0}}
 
@@ -31,3 +31,19 @@ def test_bad_overrides_are_named_and_change_nothing(override, known, message):
     with pytest.raises(GlyphDistError, match=message):
         apply_overrides(values, [override], SECTIONS, known)
     assert values == {"steps": 3}
+
+
+def test_dotted_keys_reach_the_mappings_a_section_holds():
+    values = {"presets": {"fast": {"provider": "rag", "config": {"k": 4}}}}
+    result = apply_overrides(values, ["presets.fast.config.k=8"], {"presets": dict})
+    assert result == {"presets": {"fast": {"provider": "rag", "config": {"k": 8}}}}
+    assert values["presets"]["fast"]["config"] == {"k": 4}  # the input is left as it was
+
+
+def test_closed_sections_take_only_the_keys_they_have():
+    values = {"resources": {"cpu": 1, "gpu": 0}}
+    set_key(values, "resources.cpu", 2, {"resources": dict}, None, "here", closed=True)
+    assert values == {"resources": {"cpu": 2, "gpu": 0}}
+    with pytest.raises(GlyphDistError, match="here: unknown key 'tpu'; known keys: cpu, gpu"):
+        set_key(values, "resources.tpu", 1, {"resources": dict}, None, "here", closed=True)
+    assert values == {"resources": {"cpu": 2, "gpu": 0}}

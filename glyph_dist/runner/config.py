@@ -34,7 +34,7 @@ from pathlib import Path
 
 
 from glyph_dist.errors import GlyphDistError
-from glyph_dist.yamlconf import parse_override, read_mapping
+from glyph_dist.yamlconf import mapping_sections, parse_override, read_mapping, set_key
 
 TOP_LEVEL = {"name", "trial", "axes", "params", "resources", "max_concurrent", "out", "report", "description",
              "aliases", "switches", "tracking", "tracking_uri"}
@@ -65,28 +65,20 @@ class Experiment:
 
 
 def apply_override(spec: dict, key: str, value: object, source: str) -> None:
-    """Set `key` in place: an axis (a scalar or alias becomes its list), a parameter, or a dotted key."""
-    if key in spec.get("axes", {}):
+    """Set `key` in place: an axis (a scalar or alias becomes its list); else, through the one override applier
+    (`yamlconf.set_key`, sections closed to keys they lack), a parameter or a top-level key, dotted into their
+    mappings (`gate.enabled`, `resources.cpu`)."""
+    where = f"override {key}=...: {source}"
+    axes, params = spec["axes"], spec["params"]
+    if key in axes:
         aliases = spec.get("aliases", {}).get(key, {})
-        values = []
-        for one in value if isinstance(value, list) else [value]:
-            values += aliases[one] if isinstance(one, str) and one in aliases else [one]
-        spec["axes"][key] = values
-    elif key in spec.get("params", {}):
-        spec["params"][key] = value
-    elif "." in key or key in TOP_LEVEL:
-        parts = key.split(".")
-        target = spec["params"] if isinstance(spec.get("params", {}).get(parts[0]), dict) else spec
-        for part in parts[:-1]:
-            if not isinstance(target.get(part), dict):
-                raise GlyphDistError(f"override {key}=...: {source} has no section {part!r}")
-            target = target[part]
-        if parts[-1] not in target and not (target is spec and key in TOP_LEVEL):
-            raise GlyphDistError(f"override {key}=...: {source} has no key {key!r}")
-        target[parts[-1]] = value
+        axes[key] = [member for one in (value if isinstance(value, list) else [value])
+                     for member in (aliases[one] if isinstance(one, str) and one in aliases else [one])]
+    elif key.partition(".")[0] in params:
+        set_key(params, key, value, mapping_sections(params), None, where, closed=True)
     else:
-        known = sorted([*spec.get("axes", {}), *spec.get("params", {}), *TOP_LEVEL])
-        raise GlyphDistError(f"override {key}=...: {source} has no key {key!r}; known keys: {', '.join(known)}")
+        known = sorted([*axes, *params, *TOP_LEVEL])
+        set_key(spec, key, value, mapping_sections(spec), known, where, closed=True)
 
 
 def apply_switch(spec: dict, name: str, value: object, source: str) -> None:
