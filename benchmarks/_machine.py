@@ -15,6 +15,7 @@ import pstats
 import re
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from importlib import metadata
@@ -59,6 +60,34 @@ def print_header(title: str) -> None:
     for line in machine_lines():
         print(f"   {line}")
     sys.stdout.flush()
+
+
+def run_experiment_timed(title: str, file: str, example: str, settings: Callable[[Path], list[str]]
+                         ) -> tuple[object, dict, float, list[dict]]:
+    """`experiments/FILE` as `glyph-dist run` runs it, with `--tape` and the user's overrides from the command line
+    (`example` shows one), the header printed, in a temporary work directory given the overrides `settings(work)`
+    first: (experiment, run summary, seconds end to end, result rows)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=sys.modules["__main__"].__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tape", type=Path, default=ROOT / "data" / "tapes" / "sgd", help="tape (default: %(default)s)")
+    parser.add_argument("overrides", nargs="*", help=f"experiment overrides, e.g. {example}")
+    args = parser.parse_args()
+    print_header(title)
+
+    from glyph_dist.runner.config import load_experiment
+    from glyph_dist.runner.run import run_experiment
+
+    with tempfile.TemporaryDirectory(prefix=f"{title}-") as tmp:
+        work = Path(tmp)
+        experiment = load_experiment(ROOT / "experiments" / file,
+                                     [f"tape={args.tape}", f"data_dir={work / 'data'}", *settings(work), *args.overrides])
+        start = time.perf_counter()
+        summary = run_experiment(experiment, work / "run")
+        total = time.perf_counter() - start
+        rows = [json.loads(line) for line in (work / "run" / "results.jsonl").read_text().splitlines()]
+    return experiment, summary, total, rows
 
 
 def pin_one_core(core: int = 0) -> None:

@@ -11,38 +11,17 @@ functions, divided by the number of trials (scheduling, actor reuse, result repo
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
-import tempfile
-import time
-from pathlib import Path
 
-from _machine import ROOT, print_header
+from _machine import run_experiment_timed
 
 TARGET_SECONDS = 300
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tape", type=Path, default=ROOT / "data" / "tapes" / "sgd", help="tape (default: %(default)s)")
-    parser.add_argument("overrides", nargs="*", help="experiment overrides, e.g. seed='[1337]'")
-    args = parser.parse_args()
-    print_header("bench_context_bench")
-
-    from glyph_dist.runner.config import load_experiment
-    from glyph_dist.runner.run import run_experiment
-
-    with tempfile.TemporaryDirectory(prefix="context-bench-") as tmp:
-        work = Path(tmp)
-        experiment = load_experiment(ROOT / "experiments" / "context_bench.yaml", [
-            f"tape={args.tape}", f"data_dir={work / 'data'}", f"out={work / 'out'}",
-            f"report={work / 'RESULTS.md'}", *args.overrides])
-        start = time.perf_counter()
-        summary = run_experiment(experiment, work / "run")
-        total = time.perf_counter() - start
-        rows = [json.loads(line) for line in (work / "run" / "results.jsonl").read_text().splitlines()]
-
+    experiment, summary, total, rows = run_experiment_timed(
+        "bench_context_bench", "context_bench.yaml", "seed='[1337]'",
+        lambda work: [f"out={work / 'out'}", f"report={work / 'RESULTS.md'}"])
     inside = [r["trial_seconds"] for r in rows]
     concurrency = int(experiment.spec["max_concurrent"])
     overhead = (summary["seconds"] * concurrency - sum(inside)) / summary["trials"]

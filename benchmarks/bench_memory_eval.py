@@ -11,37 +11,18 @@ Target (2-core machine): <= 15 minutes.
 
 from __future__ import annotations
 
-import argparse
-import json
-import tempfile
-import time
-from pathlib import Path
-
 import pandas as pd
-from _machine import ROOT, print_header
+from _machine import run_experiment_timed
 
 TARGET_SECONDS = 15 * 60
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tape", type=Path, default=ROOT / "data" / "tapes" / "sgd", help="tape (default: %(default)s)")
-    parser.add_argument("overrides", nargs="*", help="experiment overrides, e.g. profile=hard")
-    args = parser.parse_args()
-    print_header("bench_memory_eval")
-
-    from glyph_dist.runner.config import load_experiment
-    from glyph_dist.runner.run import run_experiment
-
-    with tempfile.TemporaryDirectory(prefix="memory-eval-bench-") as tmp:
-        work = Path(tmp)
-        experiment = load_experiment(ROOT / "experiments" / "memory_eval.yaml", [
-            f"tape={args.tape}", f"data_dir={work / 'data'}", f"runs_dir={work / 'runs'}", f"report={work / 'reports'}",
-            "preset=everything", "suite=all", "n=[50, 200]", "seeds=[1337, 2025, 4242]", *args.overrides])
-        start = time.perf_counter()
-        summary = run_experiment(experiment, work / "run")
-        total = time.perf_counter() - start
-        rows = pd.DataFrame([json.loads(line) for line in (work / "run" / "results.jsonl").read_text().splitlines()])
+    experiment, summary, total, lines = run_experiment_timed(
+        "bench_memory_eval", "memory_eval.yaml", "profile=hard",
+        lambda work: [f"runs_dir={work / 'runs'}", f"report={work / 'reports'}", "preset=everything", "suite=all",
+                      "n=[50, 200]", "seeds=[1337, 2025, 4242]"])
+    rows = pd.DataFrame(lines)
 
     print(f"\n-- {experiment.name}: {summary['trials']} trials ({summary['finished']} finished, "
           f"{summary['failed']} failed), {experiment.spec['max_concurrent']} at a time")
