@@ -57,11 +57,13 @@ def escape_glyph_tags(text: str) -> str:
 @dataclass
 class _Entry:
     """A record ready for the in-memory index, every value derived: its spans, their texts as
-    rendered (tags escaped), token counts, and its created_at as microseconds and as ISO 8601."""
+    rendered (tags escaped), its line prefix and token counts, and its created_at as microseconds and as
+    ISO 8601."""
 
     record: StoredRecord
     spans: list[StoredSpan]
     texts: list[str]
+    prefix: str
     prefix_tokens: int
     text_tokens: list[int]
     created_us: int
@@ -86,6 +88,7 @@ class ActorSpans:
     text: list[str] = field(default_factory=list)  # tags escaped
     record: list[StoredRecord] = field(default_factory=list)
     created_iso: list[str] = field(default_factory=list)  # the record's created_at as ISO 8601, per span
+    prefix: list[str] = field(default_factory=list)  # the record's line prefix, per span
     episode_index: dict[str, list[int]] = field(default_factory=dict)
     tag_index: dict[str, list[int]] = field(default_factory=dict)
     lexical: LexicalIndex = field(default_factory=LexicalIndex)
@@ -131,6 +134,7 @@ class ActorSpans:
             self.text.append(text)
             self.record.append(record)
             self.created_iso.append(entry.created_iso)
+            self.prefix.append(entry.prefix)
             if record.episode_id is not None:
                 self.episode_index.setdefault(record.episode_id, []).append(i)
             for tag in record.tags:
@@ -143,7 +147,7 @@ class ActorSpans:
         self.whole.clear()
         self.residual = {i: form for i, form in self.residual.items() if i < self.size}
         self.lexical.truncate(int(self.record_of[self.size - 1]) + 1 if self.size else 0)
-        for column in (self.seq, self.record_id, self.span, self.text, self.record, self.created_iso):
+        for column in (self.seq, self.record_id, self.span, self.text, self.record, self.created_iso, self.prefix):
             del column[size:]
         for index in (self.episode_index, self.tag_index):
             for key in list(index):
@@ -215,6 +219,7 @@ class _Line:
     last: int
     score: float
     rendered_as: str  # "text"; "glyph" or "residual": the spans with a family so coded, the others verbatim
+    tokens: int  # of the line as rendered, its newline not counted
 
     @property
     def spans(self) -> range:
@@ -316,9 +321,9 @@ class ShardMemory:
         texts = [[escape_glyph_tags(s.text) for s in spans] for _, spans in records]
         counts = [len(ids) for ids in self.hybrid.token_ids(prefixes + [f" {t}" for ts in texts for t in ts])]
         prefix_counts, content_counts = counts[:len(prefixes)], iter(counts[len(prefixes):])
-        return [_Entry(record, spans, ts, prefix_tokens, [next(content_counts) for _ in spans],
+        return [_Entry(record, spans, ts, prefix, prefix_tokens, [next(content_counts) for _ in spans],
                        microseconds(record.created_at), record.created_at.isoformat())
-                for (record, spans), ts, prefix_tokens in zip(records, texts, prefix_counts)]
+                for (record, spans), ts, prefix, prefix_tokens in zip(records, texts, prefixes, prefix_counts)]
 
     def _actor(self, actor_id: str) -> ActorSpans:
         if actor_id not in self.actors:
@@ -445,10 +450,7 @@ class ShardMemory:
 
     def _render(self, actor: ActorSpans, line: _Line) -> str:
         contents = [self._form(actor, i, line.rendered_as)[1] for i in line.spans]
-        return f"{line_prefix(actor.record[line.first])} {' '.join(contents)}"
-
-    def _line_tokens(self, actor: ActorSpans, line: _Line) -> int:
-        return int(actor.prefix_tokens[line.first]) + sum(self._form(actor, i, line.rendered_as)[2] for i in line.spans)
+        return f"{actor.prefix[line.first]} {' '.join(contents)}"
 
     @staticmethod
     def _options(mode: str, has_glyph: bool, verbatim_left: bool) -> tuple[str, ...]:
@@ -485,18 +487,17 @@ class ShardMemory:
             for kind in self._options(request.mode, has_glyph[k], verbatim_used < verbatim_budget):
                 cost = costs[kind][k] + (self.newline_tokens if lines else 0)
                 if used + cost <= budget:
-                    lines.append(_Line(a, b, float(scores[k]), kind))
+                    lines.append(_Line(a, b, float(scores[k]), kind, costs[kind][k]))
                     used += cost
                     verbatim_used += costs[kind][k] if kind == "text" else 0
                     break
         return lines
 
-    def _count(self, actor: ActorSpans, lines: list[_Line], context: str) -> int:
+    def _count(self, lines: list[_Line], context: str) -> int:
         """Tokens of the context: the kept line counts summed where the tokenizer counts lines
         additively (see `HybridTokenizer.counts_lines_additively`), else a count of the string."""
         if self.additive:
-            return (sum(self._line_tokens(actor, line) for line in lines)
-                    + self.newline_tokens * (len(lines) - 1))
+            return sum(line.tokens for line in lines) + self.newline_tokens * (len(lines) - 1)
         return len(self.hybrid.token_ids([context])[0])
 
     def _response(self, actor: ActorSpans | None, lines: list[_Line], request: ReadRequest,
@@ -506,30 +507,32 @@ class ShardMemory:
         while lines:
             chronological = sorted(lines, key=lambda line: actor.seq[line.first])
             context = "\n".join(self._render(actor, line) for line in chronological)
-            tokens = self._count(actor, chronological, context)
+            tokens = self._count(chronological, context)
             if tokens <= request.token_budget:
                 break
             lines = lines[:-1]
         else:
             chronological, context, tokens = [], "", 0
-        return {"items": [self._item(actor, line, i) for line in chronological for i in line.spans],
+        return {"items": [item for line in chronological for item in self._items(actor, line)],
                 "context": context, "token_estimate": tokens, "token_budget": request.token_budget,
                 "candidates_considered": considered, "policy": request.policy, "mode": request.mode,
                 "relevance": request.relevance, "unit": request.unit}
 
-    def _item(self, actor: ActorSpans, line: _Line, i: int) -> dict:
-        """One span of a returned line."""
-        record, rendered_as = actor.record[i], self._form(actor, i, line.rendered_as)[0]
-        family = int(actor.family_id[i])
-        tape_record = self.tape.records[family] if family >= 0 else None
-        text = actor.text[i]
-        return {"record_id": actor.record_id[i], "span": actor.span[i], "episode_id": record.episode_id,
-                "turn": record.turn, "role": record.role,
-                "address": tape_record.address if tape_record else None,
-                "glyphs": tape_record.glyph if tape_record else None, "rendered_as": rendered_as,
-                "text": text if rendered_as == "text" or len(text) <= EXCERPT_CHARS
-                else text[:EXCERPT_CHARS - 1] + "…",
-                "score": round(line.score, 6), "created_at": actor.created_iso[i]}
+    def _items(self, actor: ActorSpans, line: _Line) -> list[dict]:
+        """The spans of a returned line (one record's)."""
+        record, score = actor.record[line.first], round(line.score, 6)
+        items = []
+        for i, family in zip(line.spans, actor.family_id[line.first:line.last + 1].tolist()):
+            rendered_as, text = self._form(actor, i, line.rendered_as)[0], actor.text[i]
+            tape_record = self.tape.records[family] if family >= 0 else None
+            items.append({"record_id": actor.record_id[i], "span": actor.span[i], "episode_id": record.episode_id,
+                          "turn": record.turn, "role": record.role,
+                          "address": tape_record.address if tape_record else None,
+                          "glyphs": tape_record.glyph if tape_record else None, "rendered_as": rendered_as,
+                          "text": text if rendered_as == "text" or len(text) <= EXCERPT_CHARS
+                          else text[:EXCERPT_CHARS - 1] + "…",
+                          "score": score, "created_at": actor.created_iso[i]})
+        return items
 
     def stats(self) -> dict:
         quarantined, latest = self.storage.quarantined(QUARANTINE_SHOWN)
