@@ -157,7 +157,7 @@ def test_submitted_experiment_runs_in_its_project_root(local_head, tmp_path, tap
     (root / "experiments").symlink_to(REPO / "experiments")
     status, logs = submit_and_wait(local_head.dashboard_url, EXPERIMENT, REPO, timeout=300, root=str(root))
     assert status == "SUCCEEDED" and "2/2 trials finished (0 failed)" in logs
-    run_dir, = (root / "runs").glob("phase5-*")
+    run_dir, = (root / "runs").glob("context_bench-*")
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "finished" and meta["git_commit"] == git_commit(REPO), "the submitted commit"
     assert str(root / "data" / "phase5" / "agent_logs.jsonl") in meta["data"]
@@ -181,7 +181,7 @@ def test_readme_job_submission_on_a_fresh_clone(local_head, tmp_path, tape_root)
                           timeout=900)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     assert "2/2 trials finished (0 failed)" in done.stdout
-    run_dir, = (clone / "runs").glob("phase5-*")
+    run_dir, = (clone / "runs").glob("context_bench-*")
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "finished" and meta["git_commit"] == git_commit(clone) != "unknown"
     rows = (run_dir / "results.jsonl").read_text().splitlines()
