@@ -49,9 +49,9 @@ layers: install
 test: models layers
 	$(BIN)/pytest -q
 
-# The plain-Python tests: neither Ray nor the slow end-to-end ones (README: Set-up).
+# The plain-Python tests: neither Ray nor the slow end-to-end ones, on every core (README: Set-up).
 test-fast: models layers
-	$(BIN)/pytest -q -m "not ray and not slow"
+	$(BIN)/pytest -q -n auto -m "not ray and not slow"
 
 test-all: models layers
 	$(BIN)/pytest -q --run-slow
