@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,13 +35,14 @@ class Model:
     directory: Path  # where it was read from (its tokenizer is copied along)
 
 
-class Family:
+class Family(ABC):
     name: str
     layout: LayerLayout
     config_file: str
 
+    @abstractmethod
     def read_config(self, directory: Path) -> dict:
-        raise NotImplementedError
+        """The model's config as saved in `directory`."""
 
     def load(self, directory: Path) -> Model:
         directory = Path(directory)
@@ -48,11 +50,13 @@ class Family:
             raise GlyphDistError(f"{directory}: no {WEIGHTS} (a single-file {self.name} model directory is needed)")
         return Model(load_file(str(directory / WEIGHTS)), self.read_config(directory), directory)
 
+    @abstractmethod
     def with_depth(self, config: dict, depth: int) -> dict:
-        raise NotImplementedError
+        """`config` for a model of `depth` layers."""
 
+    @abstractmethod
     def save(self, state: StateDict, like: Model, directory: Path) -> Path:
-        raise NotImplementedError
+        """Write `state` in the family's format, with `like`'s config (at the state's depth) and tokenizer."""
 
 
 TIED = {"wte.weight", "lm_head.weight"}

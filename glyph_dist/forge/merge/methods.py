@@ -23,6 +23,7 @@ Arithmetic is in float32 (float64 inputs stay float64); the result has the first
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -85,14 +86,15 @@ def elect_sign(deltas: Tensor) -> Tensor:
     return deltas.sign() == majority
 
 
-class MergeMethod:
+class MergeMethod(ABC):
     """Merge the tensors `tensors` (one per model) of one parameter into one."""
     name: ClassVar[str]
     needs_base: ClassVar[bool] = False
 
+    @abstractmethod
     def merge(self, tensors: list[Tensor], weights: list[float], base: Tensor | None = None,
               generator: torch.Generator | None = None) -> Tensor:
-        raise NotImplementedError
+        """The merged tensor."""
 
 
 @dataclass(frozen=True)
