@@ -47,12 +47,10 @@ def top(scores: np.ndarray, limit: int) -> np.ndarray:
 
 def _positive(scores: np.ndarray, limit: int) -> np.ndarray:
     """Indices of positive scores among which are the `limit` highest: over many scores, those at or
-    above a sampled bound above 0 when at least `limit` reach it, else every positive one."""
-    bound = _sample_bound(scores, limit)
-    if bound is not None and bound > 0:
-        passing = np.flatnonzero(scores >= bound)
-        if len(passing) >= limit:
-            return passing
+    above a sampled bound when they are all positive (`_above_bound`), else every positive one."""
+    passing = _above_bound(scores, limit)
+    if passing is not None and scores[passing].min() > 0:
+        return passing
     return np.flatnonzero(scores > 0)
 
 
@@ -81,15 +79,21 @@ def _sample_bound(values: np.ndarray, k: int) -> float | None:
     return np.partition(sample, len(sample) - 1 - above)[len(sample) - 1 - above]
 
 
-def _kth_largest(values: np.ndarray, k: int) -> float:
-    """The k-th largest value. When at least k values pass the sampled bound (`_sample_bound`), the
-    k-th largest is among them (exact), and only they are partitioned."""
+def _above_bound(values: np.ndarray, k: int) -> np.ndarray | None:
+    """Over many values, the indices of those at or above a sampled bound (`_sample_bound`) when at least
+    k pass it: the k largest are among them. None over few values or when fewer than k pass."""
     bound = _sample_bound(values, k)
-    if bound is not None:
-        passing = values[values >= bound]
-        if len(passing) >= k:
-            return np.partition(passing, len(passing) - k)[len(passing) - k]
-    return np.partition(values, len(values) - k)[len(values) - k]
+    if bound is None:
+        return None
+    passing = np.flatnonzero(values >= bound)
+    return passing if len(passing) >= k else None
+
+
+def _kth_largest(values: np.ndarray, k: int) -> float:
+    """The k-th largest value (exact), partitioning only the values past the sampled bound where it can."""
+    passing = _above_bound(values, k)
+    pool = values if passing is None else values[passing]
+    return np.partition(pool, len(pool) - k)[len(pool) - k]
 
 
 def recency(n: int) -> np.ndarray:
