@@ -50,14 +50,12 @@ class StudyDeclaration:
     `baselines`, the values of `compared` (or prefixes of them) the others are compared against; `pair`, the
     axis that pairs two values (the same seed ran the same items); `metrics`, the metrics' labels in report
     order; `score_by_answerer`, the score it compares (paired against the baselines, plotted): (with the
-    model-free answerer, with a model answerer); `changes`, the mark of a
-    compared value that changes the value before the mark (an ablation of a memory), which its own reports
-    compare it against too.
+    model-free answerer, with a model answerer); `changes`, the mark of a compared value that changes the value
+    before the mark (an ablation of a memory), which its own reports compare it against too.
 
     How a run's `results.jsonl` rows read as the study's: `renames` (a row's key -> the study's name for it)
     and `marks` (a key every row of the study's runs carries, with the values it may take, which pick the study
-    for a run); how its own
-    result files' settings read as their rows' axes: `config`."""
+    for a run); how its own result files' settings read as their rows' axes: `config`."""
 
     name: str
     group: tuple[str, ...]
