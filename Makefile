@@ -46,8 +46,10 @@ demo: models
 layers: install
 	$(BIN)/lint-imports
 
+# The plain-Python tests on every core, then the Ray tests in one process that shares one Ray instance.
 test: models layers
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto -m "not ray"
+	$(BIN)/pytest -q -m ray
 
 # The plain-Python tests: neither Ray nor the slow end-to-end ones, on every core (README: Set-up).
 test-fast: models layers
