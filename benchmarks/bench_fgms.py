@@ -5,7 +5,10 @@ cycled with unique record ids) to a `ShardMemory` in this process (the core) and
 `ShardRouter`, to one Ray shard actor; the HTTP path is the Ray Serve app in front of that actor.
 Reads use token_budget=2048 and the service's default read: policy "relevant", mode "text", relevance
 "hybrid" (BM25 and embeddings, fused), unit "turn", 6 neighbours (--policy, --mode, --relevance, --unit
-and --neighbours change them), and held-out SGD user turns as queries.
+and --neighbours change them), and held-out SGD user turns as queries. With --compiled-graph, the
+reads also go through a Ray Compiled Graph on the shard actor (for reference: FGMS does not use one; the
+graph runs the reads on a thread of its own, safe here only because the bench never reads and writes at
+once, and only the process that compiled it may call it).
 (The SGD dev set has 8,664 train turns, so at 100,000 memories each text occurs about 12 times.)
 
 Targets (2-core machine, default embedder): writes >= 2,000 records/s per shard (lexical indexing
@@ -13,7 +16,7 @@ included); read p99 <= 10 ms through an actor call and <= 30 ms over HTTP. Core 
 
     .venv/bin/python benchmarks/bench_fgms.py [--tape DIR] [--sizes 10000,100000] [--reads 200] [--batch 256]
         [--policy recent|relevant|mixed|foveated] [--mode text|glyph|mixed|residual]
-        [--relevance dense|lexical|hybrid] [--unit span|turn] [--neighbours N] [--profile]
+        [--relevance dense|lexical|hybrid] [--unit span|turn] [--neighbours N] [--compiled-graph] [--profile]
 
 The helpers here (data, records, timing, Ray start) are shared by bench_fgms_shards.py and
 bench_fgms_chroma.py.
@@ -228,6 +231,14 @@ def bare_serve(port: int) -> Callable[[str], object]:
 
 # -- the benchmark
 
+def compiled_read(router):
+    """A Ray Compiled Graph over the (one) shard actor's read."""
+    from ray.dag import InputNode
+
+    with InputNode() as request:
+        return router.handles[0].read.bind(request).experimental_compile()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tape", type=Path, help="a tape root or version (default: build one in a temp dir)")
@@ -235,6 +246,8 @@ def main() -> None:
     parser.add_argument("--reads", type=int, default=200, help="timed reads per path and size")
     parser.add_argument("--batch", type=int, default=256, help="records per write batch")
     add_read_options(parser)
+    parser.add_argument("--compiled-graph", action="store_true",
+                        help="also read through a Ray Compiled Graph on the shard actor")
     parser.add_argument("--profile", action="store_true", help="cProfile of core reads and writes at the end")
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
@@ -244,14 +257,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="fgms-bench-") as tmp:
         work = Path(tmp)
         workload = prepare(work, args.tape)
-        run(workload, work, sizes, args.reads, args.batch, args.profile)
+        run(workload, work, sizes, args.reads, args.batch, args.profile, args.compiled_graph)
 
 
 ReadPath = tuple[str, Callable[[str], object], float | None]  # label, read of one query, p99 target (ms)
 
 
-def read_paths(ray, core, router, client, actor: str) -> list[ReadPath]:
-    """The three ways to read `actor`: the core in this process, one actor call, HTTP."""
+def read_paths(ray, core, router, client, actor: str, graph=None) -> list[ReadPath]:
+    """The three ways to read `actor`: the core in this process, one actor call, HTTP; and the
+    compiled graph `graph` over the shard's read, if given."""
     from glyph_dist.fgms.schema import ReadRequest
 
     def request(q: str) -> ReadRequest:
@@ -259,7 +273,8 @@ def read_paths(ray, core, router, client, actor: str) -> list[ReadPath]:
 
     return [("core (in-process, no Ray)", lambda q: core.read(request(q)), None),
             ("actor: ray.get(router.read)", lambda q: ray.get(router.read(request(q))), ACTOR_P99_TARGET_MS),
-            ("HTTP: MemoryClient.read", lambda q: client.read(actor, q, **READ), HTTP_P99_TARGET_MS)]
+            ("HTTP: MemoryClient.read", lambda q: client.read(actor, q, **READ), HTTP_P99_TARGET_MS)
+            ] + ([("actor: Compiled Graph execute", lambda q: ray.get(graph.execute(request(q))), None)] if graph else [])
 
 
 def bench_writes(ray, core, router, new: list, batch: int, span: str, summary: list) -> None:
@@ -290,7 +305,8 @@ def bench_reads(paths: list[ReadPath], qs: list[str], size: int, summary: list) 
           f"HTTP - actor {p50s[2] - p50s[1]:+.1f} ms (Serve proxy and replica, FastAPI, client)")
 
 
-def run(workload: Workload, work: Path, sizes: list[int], n_reads: int, batch: int, profile: bool) -> None:
+def run(workload: Workload, work: Path, sizes: list[int], n_reads: int, batch: int, profile: bool,
+        compiled_graph: bool) -> None:
     from ray import serve
 
     from glyph_dist.fgms.app import build_app
@@ -312,11 +328,12 @@ def run(workload: Workload, work: Path, sizes: list[int], n_reads: int, batch: i
     serve.run(build_app(str(workload.tape), str(work / "ray"), shards=1), name="fgms", route_prefix="/")
     client = MemoryClient(f"http://127.0.0.1:{port}")
     assert client.health()["shards"] == 1
+    graph = compiled_read(router) if compiled_graph else None
     actor, summary, written = "bench-agent", [], 0
     try:
         floor_qs = queries(workload, n_reads // 2)
         print(f"\n-- overhead floor: reads of an agent with no memories, and a bare Serve app (n={len(floor_qs)})")
-        for label, call, _ in read_paths(ray, core, router, client, "bench-nobody"):
+        for label, call, _ in read_paths(ray, core, router, client, "bench-nobody", graph):
             print(f"   {label:<30} {latency_summary(latencies(call, floor_qs))}")
         print(f"   {'HTTP: bare Serve app, no FGMS':<30} {latency_summary(latencies(bare_serve(port), floor_qs))}")
         for size in sizes:
@@ -333,7 +350,7 @@ def run(workload: Workload, work: Path, sizes: list[int], n_reads: int, batch: i
             print(f"\n-- reads at {size:,} memories: {read_label()}, "
                   f"{n_reads} held-out queries (e.g. {len(sample.items)} items, {sample.token_estimate} tokens, "
                   f"{sample.candidates_considered:,} candidates)")
-            bench_reads(read_paths(ray, core, router, client, actor), qs, size, summary)
+            bench_reads(read_paths(ray, core, router, client, actor, graph), qs, size, summary)
         if profile:
             qs = queries(workload, 30)
             print(f"\n-- profile: 30 core reads at {written:,} memories (sorted by cumulative time)")
@@ -342,6 +359,8 @@ def run(workload: Workload, work: Path, sizes: list[int], n_reads: int, batch: i
             print(f"-- profile: 10 core write batches of {batch} records (sorted by cumulative time)")
             print(profile_top(lambda: timed_writes(core.write, extra, batch), top=25))
     finally:
+        if graph is not None:
+            graph.teardown()
         serve.shutdown()
         router.shutdown()
         ray.shutdown()
