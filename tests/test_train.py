@@ -40,7 +40,11 @@ from glyph_dist.train.model import TargetLoss, build_model, pad_id, param_groups
 
 TINY_YAML = Path(__file__).resolve().parents[1] / "experiments" / "sft_tiny.yaml"
 TOLERANCE = 1e-4  # relative difference of a step's loss from the reference's
-WEIGHT_TOLERANCE = 1e-5  # absolute, on every weight of the saved model
+# absolute, on every weight of the saved model: 3% of one step at the tests' peak learning rate (3e-3). AdamW
+# divides each gradient element by its running RMS, so where an element is near 0 the rounding of another
+# CPU's kernels moves its steps visibly (up to 1.2e-5 after 6 steps on one machine); a missed or doubled
+# step moves weights by about the learning rate.
+WEIGHT_TOLERANCE = 1e-4
 
 
 def _write_pairs(path: Path, glyphs: list[str], n: int, seed: int) -> Path:
