@@ -2,7 +2,9 @@
 
 One actor's memories are written in batches of 256 realistic agent turns (the SGD train dialogues,
 cycled with unique record ids) to a `ShardMemory` in this process (the core) and, through a
-`ShardRouter`, to one Ray shard actor; the HTTP path is the Ray Serve app in front of that actor.
+`ShardRouter`, to one Ray shard actor; the HTTP paths are the Ray Serve app in front of that actor,
+served as `glyph-dist fgms serve` serves it (direct ingress: the replica answers HTTP on a port of its
+own, `glyph_dist.fgms.app.direct_ingress_env`) and, for comparison, through Serve's proxy.
 Reads use token_budget=2048 and the service's default read: policy "relevant", mode "text", relevance
 "hybrid" (BM25 and embeddings, fused), unit "turn", 6 neighbours (--policy, --mode, --relevance, --unit
 and --neighbours change them), and held-out SGD user turns as queries. With --compiled-graph, the
@@ -12,7 +14,8 @@ once, and only the process that compiled it may call it).
 (The SGD dev set has 8,664 train turns, so at 100,000 memories each text occurs about 12 times.)
 
 Targets (2-core machine, default embedder): writes >= 2,000 records/s per shard (lexical indexing
-included); read p99 <= 10 ms through an actor call and <= 30 ms over HTTP. Core figures are for reference.
+included); read p99 <= 10 ms through an actor call and <= 30 ms over HTTP (either way). Core figures are for
+reference.
 
     .venv/bin/python benchmarks/bench_fgms.py [--tape DIR] [--sizes 10000,100000] [--reads 200] [--batch 256]
         [--policy recent|relevant|mixed|foveated] [--mode text|glyph|mixed|residual]
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -263,9 +267,10 @@ def main() -> None:
 ReadPath = tuple[str, Callable[[str], object], float | None]  # label, read of one query, p99 target (ms)
 
 
-def read_paths(ray, core, router, client, actor: str, graph=None) -> list[ReadPath]:
-    """The three ways to read `actor`: the core in this process, one actor call, HTTP; and the
-    compiled graph `graph` over the shard's read, if given."""
+def read_paths(ray, core, router, client, proxied, actor: str, graph=None) -> list[ReadPath]:
+    """The ways to read `actor`: the core in this process, one actor call, HTTP as `fgms serve` serves it
+    (`client`) and through Serve's proxy (`proxied`); and the compiled graph `graph` over the shard's
+    read, if given."""
     from glyph_dist.fgms.schema import ReadRequest
 
     def request(q: str) -> ReadRequest:
@@ -273,7 +278,8 @@ def read_paths(ray, core, router, client, actor: str, graph=None) -> list[ReadPa
 
     return [("core (in-process, no Ray)", lambda q: core.read(request(q)), None),
             ("actor: ray.get(router.read)", lambda q: ray.get(router.read(request(q))), ACTOR_P99_TARGET_MS),
-            ("HTTP: MemoryClient.read", lambda q: client.read(actor, q, **READ), HTTP_P99_TARGET_MS)
+            ("HTTP: MemoryClient.read", lambda q: client.read(actor, q, **READ), HTTP_P99_TARGET_MS),
+            ("HTTP through Serve's proxy", lambda q: proxied.read(actor, q, **READ), HTTP_P99_TARGET_MS)
             ] + ([("actor: Compiled Graph execute", lambda q: ray.get(graph.execute(request(q))), None)] if graph else [])
 
 
@@ -302,7 +308,18 @@ def bench_reads(paths: list[ReadPath], qs: list[str], size: int, summary: list) 
         print(line)
         sys.stdout.flush()
     print(f"   p50 steps: actor - core {p50s[1] - p50s[0]:+.1f} ms (Ray call, response pickling), "
-          f"HTTP - actor {p50s[2] - p50s[1]:+.1f} ms (Serve proxy and replica, FastAPI, client)")
+          f"HTTP - actor {p50s[2] - p50s[1]:+.1f} ms (the replica's HTTP server, FastAPI, client), "
+          f"the proxy {p50s[3] - p50s[2]:+.1f} ms (its hop, and a call back to it for the request body)")
+
+
+def direct_ingress_port() -> int:
+    """Turn Serve's direct ingress on for the Ray about to start here, as `glyph-dist fgms serve` does;
+    the port FGMS's replica takes (the bare app's replica takes the next)."""
+    from glyph_dist.fgms.app import direct_ingress_env
+
+    port = free_port()
+    os.environ.update(direct_ingress_env(port, replicas=2))
+    return port
 
 
 def run(workload: Workload, work: Path, sizes: list[int], n_reads: int, batch: int, profile: bool,
@@ -315,6 +332,7 @@ def run(workload: Workload, work: Path, sizes: list[int], n_reads: int, batch: i
     from glyph_dist.fgms.schema import ReadRequest
     from glyph_dist.fgms.shard import ShardRouter
 
+    direct_port = direct_ingress_port()
     ray = start_ray()
     start = time.perf_counter()
     core = ShardMemory.open(workload.tape, work / "core", 0)
@@ -326,16 +344,16 @@ def run(workload: Workload, work: Path, sizes: list[int], n_reads: int, batch: i
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_app(str(workload.tape), str(work / "ray"), shards=1), name="fgms", route_prefix="/")
-    client = MemoryClient(f"http://127.0.0.1:{port}")
-    assert client.health()["shards"] == 1
+    client, proxied = MemoryClient(f"http://127.0.0.1:{direct_port}"), MemoryClient(f"http://127.0.0.1:{port}")
+    assert client.health()["shards"] == 1 and proxied.health()["shards"] == 1
     graph = compiled_read(router) if compiled_graph else None
     actor, summary, written = "bench-agent", [], 0
     try:
         floor_qs = queries(workload, n_reads // 2)
         print(f"\n-- overhead floor: reads of an agent with no memories, and a bare Serve app (n={len(floor_qs)})")
-        for label, call, _ in read_paths(ray, core, router, client, "bench-nobody", graph):
+        for label, call, _ in read_paths(ray, core, router, client, proxied, "bench-nobody", graph):
             print(f"   {label:<30} {latency_summary(latencies(call, floor_qs))}")
-        print(f"   {'HTTP: bare Serve app, no FGMS':<30} {latency_summary(latencies(bare_serve(port), floor_qs))}")
+        print(f"   {'HTTP: bare Serve app, proxied':<30} {latency_summary(latencies(bare_serve(port), floor_qs))}")
         for size in sizes:
             print(f"\n-- writes: records {written:,}..{size:,} of one agent, batches of {batch} records, one at a time")
             bench_writes(ray, core, router, records(workload.turns, actor, written, size), batch,
@@ -350,7 +368,7 @@ def run(workload: Workload, work: Path, sizes: list[int], n_reads: int, batch: i
             print(f"\n-- reads at {size:,} memories: {read_label()}, "
                   f"{n_reads} held-out queries (e.g. {len(sample.items)} items, {sample.token_estimate} tokens, "
                   f"{sample.candidates_considered:,} candidates)")
-            bench_reads(read_paths(ray, core, router, client, actor, graph), qs, size, summary)
+            bench_reads(read_paths(ray, core, router, client, proxied, actor, graph), qs, size, summary)
         if profile:
             qs = queries(workload, 30)
             print(f"\n-- profile: 30 core reads at {written:,} memories (sorted by cumulative time)")

@@ -231,21 +231,31 @@ def _tape_efficiency(args) -> None:
 
 
 def _memory_serve(args) -> None:
+    """Ray started here: the replica serves --port itself (direct ingress), Serve's proxy another
+    port; on a cluster (--address or RAY_ADDRESS) the proxy serves --port."""
+    import functools
+    import os
     import time
 
     import ray
     from ray import serve
 
-    from glyph_dist.fgms.app import build_app
+    from glyph_dist.fgms.app import bindable_port, build_app, direct_ingress_env
     from glyph_dist.fgt.store import resolve_tape_dir
 
-    tape = str(resolve_tape_dir(args.tape))  # fail early on a bad tape, before starting Ray
+    tape = str(resolve_tape_dir(args.tape))  # fail early on a bad tape or port, before starting Ray
+    local = not (args.address or os.environ.get("RAY_ADDRESS"))
+    if local:
+        tell = functools.partial(print, file=sys.stderr, flush=True)
+        os.environ.update(direct_ingress_env(bindable_port(args.host, args.port, waiting=tell)))
+    proxy_port = bindable_port(args.host) if local else args.port
     ray.init(address=args.address, namespace="fgms", log_to_driver=False)
-    serve.start(http_options={"host": args.host, "port": args.port})
+    serve.start(http_options={"host": args.host, "port": proxy_port})
     serve.run(build_app(tape, str(args.storage), args.shards, args.tokenizer, args.shard_cpus),
               name="fgms", route_prefix="/")
+    proxy = f"; Serve's proxy at http://{args.host}:{proxy_port}" if local else ""
     print(f"FGMS serving {args.shards} shard(s) at http://{args.host}:{args.port} "
-          f"(docs: /docs, storage: {args.storage}); Ctrl-C stops it", flush=True)
+          f"(docs: /docs, storage: {args.storage}{proxy}); Ctrl-C stops it", flush=True)
     try:
         while True:
             time.sleep(3600)

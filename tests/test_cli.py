@@ -114,3 +114,19 @@ def test_run_refuses_bad_overrides_before_starting(capsys):
     assert "unknown key 'temperature'" in capsys.readouterr().err
     assert main(["run"]) == 2
     assert "name an experiment file" in capsys.readouterr().err
+
+
+def test_fgms_serve_refuses_a_taken_port_before_starting_ray(tape_root, tmp_path, monkeypatch, capsys):
+    import os
+    import socket
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        before = dict(os.environ)
+        assert main(["fgms", "serve", "--tape", str(tape_root), "--storage", str(tmp_path / "store"),
+                     "--port", str(port)]) == 2
+    assert f"port {port} on 127.0.0.1 is in use by a running server" in capsys.readouterr().err
+    assert dict(os.environ) == before and not (tmp_path / "store").exists()

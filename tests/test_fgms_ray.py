@@ -236,6 +236,35 @@ def test_the_serve_deployment_keeps_its_openapi_contract(service):
     assert cases > 100
 
 
+def test_fgms_serve_answers_on_its_port_and_through_the_proxy(tape_root, tmp_path):
+    """`glyph-dist fgms serve` starts its own Ray: the replica serves --port itself (Serve's direct
+    ingress) with the same error model, Serve's proxy the port it prints; Ctrl-C stops both."""
+    import re
+    import signal
+
+    from glyph_dist.fgms.api import MAX_BODY_BYTES
+
+    port = _free_port()
+    process = subprocess.Popen([f"{sys.prefix}/bin/glyph-dist", "fgms", "serve", "--tape", str(tape_root), "--shards",
+                                "1", "--storage", str(tmp_path / "store"), "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = process.stdout.readline()
+        proxy = re.search(r"Serve's proxy at (http://127\.0\.0\.1:\d+)", line)
+        assert f"at http://127.0.0.1:{port} " in line and proxy, line
+        direct = MemoryClient(f"http://127.0.0.1:{port}")
+        assert direct.write(_records("svc", 4)).written == 4
+        assert MemoryClient(proxy.group(1)).read("svc", "warehouse", token_budget=MAX_TOKEN_BUDGET).items
+        oversized = requests.post(f"{direct.url}/memory/write", data=b"x" * (MAX_BODY_BYTES + 1),
+                                  headers={"content-type": "application/json"})
+        assert oversized.status_code == 413
+        ErrorResponse.model_validate_json(oversized.content)
+        assert direct.stats()["records"] == 4
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=120) == 0
+
+
 @pytest.mark.slow
 def test_fgms_serve_command(tape_root, tmp_path):
     """`glyph-dist fgms serve` in its own process: serve, write, read, stop, serve again, read."""
