@@ -231,8 +231,8 @@ def _tape_efficiency(args) -> None:
 
 
 def _memory_serve(args) -> None:
-    """Ray started here: the replica serves --port itself (direct ingress), Serve's proxy another
-    port; on a cluster (--address or RAY_ADDRESS) the proxy serves --port."""
+    """With Ray started here (no --address or RAY_ADDRESS, or `local`) the replica serves --port itself
+    (direct ingress) and Serve's proxy another port; on a cluster the proxy serves --port."""
     import functools
     import os
     import time
@@ -244,12 +244,13 @@ def _memory_serve(args) -> None:
     from glyph_dist.fgt.store import resolve_tape_dir
 
     tape = str(resolve_tape_dir(args.tape))  # fail early on a bad tape or port, before starting Ray
-    local = not (args.address or os.environ.get("RAY_ADDRESS"))
+    address = args.address or os.environ.get("RAY_ADDRESS") or "local"  # "local": a new Ray instance, even beside another
+    local = address == "local"
     if local:
         tell = functools.partial(print, file=sys.stderr, flush=True)
         os.environ.update(direct_ingress_env(bindable_port(args.host, args.port, waiting=tell)))
     proxy_port = bindable_port(args.host) if local else args.port
-    ray.init(address=args.address, namespace="fgms", log_to_driver=False)
+    ray.init(address=address, namespace="fgms", log_to_driver=False)
     serve.start(http_options={"host": args.host, "port": proxy_port})
     serve.run(build_app(tape, str(args.storage), args.shards, args.tokenizer, args.shard_cpus),
               name="fgms", route_prefix="/")
