@@ -69,7 +69,7 @@ def build_app(tape: str, storage: str, shards: int, tokenizer: str | None = None
 def direct_ingress_env(port: int, replicas: int = 1) -> dict[str, str]:
     """Ray Serve settings under which the FGMS replica serves HTTP on `port` itself: no proxy hop, and
     the request body arrives with the request instead of by an actor call back to the proxy (a read
-    8 ms faster at p50 on 2 cores: `benchmarks/bench_fgms.py` reads both ways). Serve reads them when
+    about 7 ms faster at p50 on 2 cores: `benchmarks/bench_fgms.py` reads both ways). Serve reads them when
     its controller and replicas start, so they must be in the environment before Ray starts. Ingress
     replicas take the ports from `port` on, one each: FGMS has one. No load balancer stands in front, so a
     replaced replica may take the port back at once and a stopping one does not wait for one to
