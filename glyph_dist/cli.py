@@ -235,6 +235,7 @@ def _memory_serve(args) -> None:
     (direct ingress) and Serve's proxy another port; on a cluster the proxy serves --port."""
     import functools
     import os
+    import signal
     import time
 
     import ray
@@ -256,7 +257,9 @@ def _memory_serve(args) -> None:
               name="fgms", route_prefix="/")
     proxy = f"; Serve's proxy at http://{args.host}:{proxy_port}" if local else ""
     print(f"FGMS serving {args.shards} shard(s) at http://{args.host}:{args.port} "
-          f"(docs: /docs, storage: {args.storage}{proxy}); Ctrl-C stops it", flush=True)
+          f"(docs: /docs, storage: {args.storage}{proxy}); Ctrl-C or SIGTERM stops it", flush=True)
+    for stop in (signal.SIGINT, signal.SIGTERM):  # also where SIGINT came ignored, as in a shell's background job
+        signal.signal(stop, signal.default_int_handler)
     try:
         while True:
             time.sleep(3600)

@@ -238,7 +238,8 @@ def test_the_serve_deployment_keeps_its_openapi_contract(service):
 
 def test_fgms_serve_answers_on_its_port_and_through_the_proxy(tape_root, tmp_path):
     """`glyph-dist fgms serve` starts its own Ray: the replica serves --port itself (Serve's direct
-    ingress) with the same error model, Serve's proxy the port it prints; Ctrl-C stops both."""
+    ingress) with the same error model, Serve's proxy the port it prints; SIGINT stops both, even
+    where the command started with SIGINT ignored (as a shell's background job does)."""
     import re
     import signal
 
@@ -247,7 +248,8 @@ def test_fgms_serve_answers_on_its_port_and_through_the_proxy(tape_root, tmp_pat
     port = _free_port()
     process = subprocess.Popen([f"{sys.prefix}/bin/glyph-dist", "fgms", "serve", "--tape", str(tape_root), "--shards",
                                 "1", "--storage", str(tmp_path / "store"), "--port", str(port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         line = process.stdout.readline()
         proxy = re.search(r"Serve's proxy at (http://127\.0\.0\.1:\d+)", line)
@@ -262,12 +264,18 @@ def test_fgms_serve_answers_on_its_port_and_through_the_proxy(tape_root, tmp_pat
         assert direct.stats()["records"] == 4
     finally:
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=120) == 0
+        try:
+            code = process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+    assert code == 0
 
 
 @pytest.mark.slow
 def test_fgms_serve_command(tape_root, tmp_path):
-    """`glyph-dist fgms serve` in its own process: serve, write, read, stop, serve again, read."""
+    """`glyph-dist fgms serve` in its own process: serve, write, read, stop (SIGTERM), serve again on the same
+    port (once the stopped server's connections have closed), read."""
     import signal
     import time
 
@@ -282,8 +290,8 @@ def test_fgms_serve_command(tape_root, tmp_path):
         return process
 
     def stop(process: subprocess.Popen) -> None:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=120)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=120) == 0
 
     client = MemoryClient(f"http://127.0.0.1:{port}")
     server = start()

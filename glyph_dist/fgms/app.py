@@ -9,6 +9,7 @@ body away, listens on a port of its own. On a cluster the service is reached thr
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 import time
 from collections.abc import Callable
@@ -92,6 +93,8 @@ def bindable_port(host: str, port: int = 0, waiting: Callable[[str], None] | Non
                 return probe.getsockname()[1]
             except OSError as exc:
                 reason = exc.strerror
+                if exc.errno != errno.EADDRINUSE:  # no such address, a privileged port, ...
+                    raise GlyphDistError(f"cannot serve on {host}:{port}: {reason}") from exc
         if _listening(host, port):
             raise GlyphDistError(f"port {port} on {host} is in use by a running server: choose another with --port")
         if time.monotonic() > deadline:
