@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -182,9 +181,10 @@ def start_ray():
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port on 127.0.0.1, probed as Serve binds one."""
+    from glyph_dist.fgms.app import bindable_port
+
+    return bindable_port("127.0.0.1")
 
 
 # -- measurement

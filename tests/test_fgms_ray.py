@@ -1,15 +1,16 @@
 """FGMS on real Ray: shard restarts, service restarts, node loss, quarantine, and the HTTP API under bad input."""
 
 import json
-import socket
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 import requests
 
 from glyph_dist.errors import GlyphDistError
 from glyph_dist.fgms.api import ErrorResponse
+from glyph_dist.fgms.app import bindable_port
 from glyph_dist.fgms.client import MemoryClient
 from glyph_dist.fgms.schema import MAX_TOKEN_BUDGET, MemoryRecord, ReadRequest, ReadResponse
 from glyph_dist.fgms.shard import ShardRouter, shard_for
@@ -120,12 +121,6 @@ def test_shard_survives_the_loss_of_its_node(tape_root, tmp_path):
     assert "with all 30 memories" in done.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def service(ray_session, tape_root, tmp_path_factory):
     from ray import serve
@@ -133,7 +128,7 @@ def service(ray_session, tape_root, tmp_path_factory):
     from glyph_dist.fgms.app import build_app
 
     storage = tmp_path_factory.mktemp("fgms")
-    port = _free_port()
+    port = bindable_port("127.0.0.1")
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_app(str(tape_root), str(storage), shards=2), name="fgms", route_prefix="/")
     yield MemoryClient(f"http://127.0.0.1:{port}")
@@ -225,43 +220,38 @@ def test_fgms_cli_write_and_read_under_both_names(service, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_the_serve_deployment_keeps_its_openapi_contract(service):
-    """schemathesis, every check, against the real Ray Serve deployment over HTTP (fixed seed)."""
+@pytest.mark.parametrize("deployment", ["service", "served"])
+def test_the_serve_deployment_keeps_its_openapi_contract(deployment, request):
+    """schemathesis, every check, against the real Ray Serve deployment over HTTP (fixed seed): through
+    Serve's proxy, and on the port `glyph-dist fgms serve` answers itself."""
     import schemathesis
 
     from tests.test_fgms_contract import fuzz, fuzz_config
 
-    failures, cases, _ = fuzz(schemathesis.openapi.from_url(f"{service.url}/openapi.json", config=fuzz_config(25)))
+    url = request.getfixturevalue(deployment).url
+    failures, cases, _ = fuzz(schemathesis.openapi.from_url(f"{url}/openapi.json", config=fuzz_config(25)))
     assert not failures, "\n\n".join(failures[:5])
     assert cases > 100
 
 
-def test_fgms_serve_answers_on_its_port_and_through_the_proxy(tape_root, tmp_path):
-    """`glyph-dist fgms serve` starts its own Ray: the replica serves --port itself (Serve's direct
-    ingress) with the same error model, Serve's proxy the port it prints; SIGINT stops both, even
-    where the command started with SIGINT ignored (as a shell's background job does)."""
+@pytest.fixture(scope="module")
+def served(tape_root, tmp_path_factory):
+    """`glyph-dist fgms serve` in its own process with its own Ray, started with SIGINT ignored (as a
+    shell's background job starts it): `.url`, the port it serves itself, and `.proxy`, the URL of Serve's
+    proxy it prints. SIGINT must stop it, with exit 0."""
     import re
     import signal
 
-    from glyph_dist.fgms.api import MAX_BODY_BYTES
-
-    port = _free_port()
+    port = bindable_port("127.0.0.1")
     process = subprocess.Popen([f"{sys.prefix}/bin/glyph-dist", "fgms", "serve", "--tape", str(tape_root), "--shards",
-                                "1", "--storage", str(tmp_path / "store"), "--port", str(port)],
+                                "1", "--storage", str(tmp_path_factory.mktemp("served")), "--port", str(port)],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         line = process.stdout.readline()
         proxy = re.search(r"Serve's proxy at (http://127\.0\.0\.1:\d+)", line)
         assert f"at http://127.0.0.1:{port} " in line and proxy, line
-        direct = MemoryClient(f"http://127.0.0.1:{port}")
-        assert direct.write(_records("svc", 4)).written == 4
-        assert MemoryClient(proxy.group(1)).read("svc", "warehouse", token_budget=MAX_TOKEN_BUDGET).items
-        oversized = requests.post(f"{direct.url}/memory/write", data=b"x" * (MAX_BODY_BYTES + 1),
-                                  headers={"content-type": "application/json"})
-        assert oversized.status_code == 413
-        ErrorResponse.model_validate_json(oversized.content)
-        assert direct.stats()["records"] == 4
+        yield SimpleNamespace(url=f"http://127.0.0.1:{port}", proxy=proxy.group(1))
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -272,6 +262,22 @@ def test_fgms_serve_answers_on_its_port_and_through_the_proxy(tape_root, tmp_pat
     assert code == 0
 
 
+def test_fgms_serve_answers_on_its_port_and_through_the_proxy(served):
+    """`glyph-dist fgms serve` starts its own Ray: the replica serves --port itself (Serve's direct
+    ingress) with the same error model, Serve's proxy the port it prints; SIGINT stops both (`served`)."""
+    from glyph_dist.fgms.api import MAX_BODY_BYTES
+
+    direct = MemoryClient(served.url)
+    before = direct.stats()["records"]
+    assert direct.write(_records("svc", 4)).written == 4
+    assert MemoryClient(served.proxy).read("svc", "warehouse", token_budget=MAX_TOKEN_BUDGET).items
+    oversized = requests.post(f"{served.url}/memory/write", data=b"x" * (MAX_BODY_BYTES + 1),
+                              headers={"content-type": "application/json"})
+    assert oversized.status_code == 413
+    ErrorResponse.model_validate_json(oversized.content)
+    assert direct.stats()["records"] == before + 4
+
+
 @pytest.mark.slow
 def test_fgms_serve_command(tape_root, tmp_path):
     """`glyph-dist fgms serve` in its own process: serve, write, read, stop (SIGTERM), serve again on the same
@@ -279,7 +285,7 @@ def test_fgms_serve_command(tape_root, tmp_path):
     import signal
     import time
 
-    port = _free_port()
+    port = bindable_port("127.0.0.1")
     command = [f"{sys.prefix}/bin/glyph-dist", "fgms", "serve", "--tape", str(tape_root), "--shards", "2",
                "--storage", str(tmp_path / "store"), "--port", str(port)]
 
